@@ -1,0 +1,1 @@
+//! Network-namespace helpers for the lab and the tests (owned by the lab work).

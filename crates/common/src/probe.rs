@@ -1,0 +1,1 @@
+//! Process probes: find processes by name as `killall -0` does, zombies, pidfd.

@@ -1,0 +1,1 @@
+//! haproxy.cfg parsing into a typed, validated configuration.

@@ -1,0 +1,4 @@
+//! proxyd: a HAProxy-compatible TCP load balancer.
+
+pub mod cli;
+pub mod config;

@@ -1,0 +1,1 @@
+//! keepalived.conf parsing into a typed, validated configuration.

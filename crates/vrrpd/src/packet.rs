@@ -1,0 +1,1 @@
+//! VRRP v2/v3 packet codec (pure).
