@@ -1,1 +1,5 @@
 //! keepalived.conf parsing into a typed, validated configuration.
+
+pub mod model;
+
+pub use model::*;
