@@ -752,21 +752,11 @@ mod tests {
 
     /// Feed `n` failures, return the index (1-based) of the Down transition.
     fn fails_until_down(f: &mut HealthFsm, max: u32) -> Option<u32> {
-        for i in 1..=max {
-            if f.record(ko()) == Some(Transition::Down) {
-                return Some(i);
-            }
-        }
-        None
+        (1..=max).find(|_| f.record(ko()) == Some(Transition::Down))
     }
 
     fn oks_until_up(f: &mut HealthFsm, max: u32) -> Option<u32> {
-        for i in 1..=max {
-            if f.record(ok()) == Some(Transition::Up) {
-                return Some(i);
-            }
-        }
-        None
+        (1..=max).find(|_| f.record(ok()) == Some(Transition::Up))
     }
 
     #[test]
@@ -925,7 +915,7 @@ mod tests {
                                 _ => None,
                             };
                             assert_eq!(t, want);
-                            assert!(f.health() <= rise + fall - 1);
+                            assert!(f.health() < rise + fall);
                             assert_eq!(f.is_up(), f.health() >= rise);
                             prev_up = up;
                         }
