@@ -2,3 +2,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod health;
+pub mod lb;
+pub mod state;

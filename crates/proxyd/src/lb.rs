@@ -1,0 +1,578 @@
+//! The load-balancing algorithms, pure and deterministic.
+//!
+//! The balancer sees the servers of a backend through [`Candidate`] (their
+//! effective weight, whether they are usable, backup flag, current sessions
+//! and `maxconn`), keeps its own small algorithm state, and answers a
+//! [`Pick`]. No I/O, no clock: the runtime (`state.rs`) calls it under the
+//! backend's mutex once per new session.
+//!
+//! Server selection rules, as HAProxy:
+//! - only usable servers (UP, not in maintenance) with a non-zero effective
+//!   weight take new sessions (a server in drain has an effective weight 0);
+//! - backup servers are used only when no active server is usable: the first
+//!   usable backup in declaration order, or all of them with
+//!   `option allbackups`;
+//! - a server whose `maxconn` is reached is skipped; when every eligible
+//!   server is full the session must wait in the queue ([`Pick::Full`]).
+
+/// The `balance` algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Algo {
+    /// Weighted round robin, smooth interleaving, dynamic weights.
+    #[default]
+    RoundRobin,
+    /// Weighted round robin on the configured weights.
+    StaticRr,
+    /// Fewest current sessions relative to the weight, round robin on ties.
+    LeastConn,
+    /// The first server (in declaration order) with a free slot.
+    First,
+    /// Hash of the client address over the weighted server map.
+    Source,
+}
+
+impl Algo {
+    /// The name `show stat` prints in its `algo` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algo::RoundRobin => "roundrobin",
+            Algo::StaticRr => "static-rr",
+            Algo::LeastConn => "leastconn",
+            Algo::First => "first",
+            Algo::Source => "source",
+        }
+    }
+}
+
+/// What the balancer needs to know about a server.
+pub trait Candidate {
+    /// Current effective weight (0 when draining or weighted to 0).
+    fn weight(&self) -> u32;
+    /// The configured weight (static-rr balances on this one).
+    fn initial_weight(&self) -> u32 {
+        self.weight()
+    }
+    /// UP and not in maintenance.
+    fn usable(&self) -> bool;
+    fn backup(&self) -> bool;
+    /// Sessions currently established or connecting on this server.
+    fn served(&self) -> u32;
+    /// 0 means unlimited.
+    fn maxconn(&self) -> u32;
+}
+
+/// The answer of [`Balancer::pick`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// Index of the chosen server in the slice.
+    Server(usize),
+    /// Servers are eligible but all are at their `maxconn`: queue.
+    Full,
+    /// No usable server at all.
+    NoServer,
+}
+
+/// Algorithm state of one backend.
+#[derive(Debug, Clone, Default)]
+pub struct Balancer {
+    algo: Algo,
+    allbackups: bool,
+    /// Smooth weighted round robin: current weight per server index.
+    current: Vec<i64>,
+    /// Rotating start for leastconn ties.
+    next: usize,
+}
+
+fn eff_weight<C: Candidate>(algo: Algo, c: &C) -> u32 {
+    match algo {
+        Algo::StaticRr if c.weight() != 0 => c.initial_weight(),
+        _ => c.weight(),
+    }
+}
+
+fn full<C: Candidate>(c: &C) -> bool {
+    let m = c.maxconn();
+    m != 0 && c.served() >= m
+}
+
+impl Balancer {
+    pub fn new(algo: Algo, allbackups: bool) -> Self {
+        Balancer {
+            algo,
+            allbackups,
+            current: Vec::new(),
+            next: 0,
+        }
+    }
+
+    pub fn algo(&self) -> Algo {
+        self.algo
+    }
+
+    /// Forget the round-robin positions (call when the server list, a weight
+    /// or a server's state changed).
+    pub fn reset(&mut self) {
+        self.current.iter_mut().for_each(|c| *c = 0);
+    }
+
+    /// Whether server `i` is in the eligible pool (ignoring `maxconn`).
+    fn pool<C: Candidate>(&self, servers: &[C]) -> Pool {
+        let weight = |c: &C| match self.algo {
+            Algo::StaticRr => {
+                if c.weight() == 0 {
+                    0
+                } else {
+                    c.initial_weight()
+                }
+            }
+            _ => c.weight(),
+        };
+        let active = servers
+            .iter()
+            .any(|c| !c.backup() && c.usable() && weight(c) > 0);
+        if active {
+            return Pool::Active;
+        }
+        let first_backup = servers
+            .iter()
+            .position(|c| c.backup() && c.usable() && weight(c) > 0);
+        match first_backup {
+            None => Pool::Empty,
+            Some(i) if !self.allbackups => Pool::One(i),
+            Some(_) => Pool::Backups,
+        }
+    }
+
+    /// Choose a server for a new session. `key` is the source-address hash
+    /// (only used by [`Algo::Source`]); `avoid` is a server not to use when
+    /// another one is eligible (redispatch after connection failures).
+    pub fn pick<C: Candidate>(&mut self, servers: &[C], key: u64, avoid: Option<usize>) -> Pick {
+        if self.current.len() != servers.len() {
+            self.current.resize(servers.len(), 0);
+        }
+        let pool = self.pool(servers);
+        let algo = self.algo;
+        let in_pool = |i: usize, c: &C| -> bool {
+            if !c.usable() || eff_weight(algo, c) == 0 {
+                return false;
+            }
+            match pool {
+                Pool::Empty => false,
+                Pool::Active => !c.backup(),
+                Pool::Backups => c.backup(),
+                Pool::One(j) => i == j,
+            }
+        };
+        let mut eligible = 0usize;
+        let mut avail = 0usize;
+        let mut avail_not_avoided = 0usize;
+        for (i, c) in servers.iter().enumerate() {
+            if in_pool(i, c) {
+                eligible += 1;
+                if !full(c) {
+                    avail += 1;
+                    if Some(i) != avoid {
+                        avail_not_avoided += 1;
+                    }
+                }
+            }
+        }
+        if eligible == 0 {
+            return Pick::NoServer;
+        }
+        if avail == 0 {
+            return Pick::Full;
+        }
+        let skip_avoid = avail_not_avoided > 0;
+        let ok = |i: usize, c: &C| in_pool(i, c) && !full(c) && !(skip_avoid && Some(i) == avoid);
+        match self.algo {
+            Algo::RoundRobin | Algo::StaticRr => {
+                // Smooth weighted round robin: every candidate gains its
+                // weight, the richest wins and pays the total.
+                let mut total = 0i64;
+                let mut best: Option<usize> = None;
+                for (i, c) in servers.iter().enumerate() {
+                    if !ok(i, c) {
+                        continue;
+                    }
+                    let w = i64::from(eff_weight(algo, c));
+                    self.current[i] += w;
+                    total += w;
+                    match best {
+                        Some(b) if self.current[b] >= self.current[i] => {}
+                        _ => best = Some(i),
+                    }
+                }
+                match best {
+                    Some(b) => {
+                        self.current[b] -= total;
+                        Pick::Server(b)
+                    }
+                    None => Pick::Full,
+                }
+            }
+            Algo::LeastConn => {
+                let n = servers.len();
+                let start = self.next % n.max(1);
+                let mut best: Option<usize> = None;
+                for k in 0..n {
+                    let i = (start + k) % n;
+                    let c = &servers[i];
+                    if !ok(i, c) {
+                        continue;
+                    }
+                    best = match best {
+                        None => Some(i),
+                        Some(b) => {
+                            let cb = &servers[b];
+                            // served_i / w_i < served_b / w_b
+                            let li = u64::from(c.served()) * u64::from(eff_weight(algo, cb));
+                            let lb = u64::from(cb.served()) * u64::from(eff_weight(algo, c));
+                            if li < lb {
+                                Some(i)
+                            } else {
+                                Some(b)
+                            }
+                        }
+                    };
+                }
+                match best {
+                    Some(b) => {
+                        self.next = b + 1;
+                        Pick::Server(b)
+                    }
+                    None => Pick::Full,
+                }
+            }
+            Algo::First => servers
+                .iter()
+                .enumerate()
+                .position(|(i, c)| ok(i, c))
+                .map_or(Pick::Full, Pick::Server),
+            Algo::Source => {
+                // Map-based hash over the weights of the whole eligible
+                // pool (full servers included, so that a client keeps its
+                // server); a full or avoided target falls to the next one.
+                let total: u64 = servers
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, c)| in_pool(*i, c))
+                    .map(|(_, c)| u64::from(eff_weight(algo, c)))
+                    .sum();
+                if total == 0 {
+                    return Pick::NoServer;
+                }
+                let mut slot = key % total;
+                let mut target = 0;
+                for (i, c) in servers.iter().enumerate() {
+                    if !in_pool(i, c) {
+                        continue;
+                    }
+                    let w = u64::from(eff_weight(algo, c));
+                    if slot < w {
+                        target = i;
+                        break;
+                    }
+                    slot -= w;
+                }
+                let n = servers.len();
+                (0..n)
+                    .map(|k| (target + k) % n)
+                    .find(|&i| ok(i, &servers[i]))
+                    .map_or(Pick::Full, Pick::Server)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Pool {
+    Empty,
+    Active,
+    Backups,
+    One(usize),
+}
+
+/// A 64-bit hash of a client address for [`Algo::Source`] (FNV-1a: stable
+/// across runs and builds, unlike `DefaultHasher`'s random keys).
+pub fn source_hash(ip: std::net::IpAddr) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: &[u8]| {
+        for x in b {
+            h ^= u64::from(*x);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    match ip {
+        std::net::IpAddr::V4(a) => eat(&a.octets()),
+        std::net::IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => eat(&v4.octets()),
+            None => eat(&a.octets()),
+        },
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    struct S {
+        w: u32,
+        iw: u32,
+        up: bool,
+        backup: bool,
+        served: u32,
+        maxconn: u32,
+    }
+
+    fn s(w: u32) -> S {
+        S {
+            w,
+            iw: w,
+            up: true,
+            backup: false,
+            served: 0,
+            maxconn: 0,
+        }
+    }
+    fn b(w: u32) -> S {
+        S {
+            backup: true,
+            ..s(w)
+        }
+    }
+
+    impl Candidate for S {
+        fn weight(&self) -> u32 {
+            self.w
+        }
+        fn initial_weight(&self) -> u32 {
+            self.iw
+        }
+        fn usable(&self) -> bool {
+            self.up
+        }
+        fn backup(&self) -> bool {
+            self.backup
+        }
+        fn served(&self) -> u32 {
+            self.served
+        }
+        fn maxconn(&self) -> u32 {
+            self.maxconn
+        }
+    }
+
+    fn seq(lb: &mut Balancer, srv: &[S], n: usize) -> Vec<usize> {
+        (0..n)
+            .map(|_| match lb.pick(srv, 0, None) {
+                Pick::Server(i) => i,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn roundrobin_equal_weights_in_order() {
+        let srv = vec![s(1), s(1), s(1)];
+        let mut lb = Balancer::new(Algo::RoundRobin, false);
+        assert_eq!(seq(&mut lb, &srv, 7), vec![0, 1, 2, 0, 1, 2, 0]);
+    }
+
+    #[test]
+    fn roundrobin_weighted_smooth() {
+        let srv = vec![s(3), s(1)];
+        let mut lb = Balancer::new(Algo::RoundRobin, false);
+        let got = seq(&mut lb, &srv, 8);
+        assert_eq!(got, vec![0, 0, 1, 0, 0, 0, 1, 0]);
+        // interleaved: never three of the heavy one without the light one
+        // in a window of four
+        assert_eq!(got.iter().filter(|&&i| i == 1).count(), 2);
+        let srv = vec![s(5), s(1), s(1)];
+        let got = seq(&mut lb, &srv, 7);
+        assert_eq!(got, vec![0, 0, 1, 0, 2, 0, 0]);
+    }
+
+    #[test]
+    fn roundrobin_proportions_hold() {
+        let srv = vec![s(10), s(20), s(70)];
+        let mut lb = Balancer::new(Algo::RoundRobin, false);
+        let got = seq(&mut lb, &srv, 1000);
+        let count = |k| got.iter().filter(|&&i| i == k).count();
+        assert_eq!((count(0), count(1), count(2)), (100, 200, 700));
+    }
+
+    #[test]
+    fn dynamic_weight_change() {
+        let mut srv = vec![s(1), s(1)];
+        let mut lb = Balancer::new(Algo::RoundRobin, false);
+        seq(&mut lb, &srv, 2);
+        srv[0].w = 3;
+        lb.reset();
+        let got = seq(&mut lb, &srv, 8);
+        assert_eq!(got.iter().filter(|&&i| i == 0).count(), 6);
+        srv[1].w = 0;
+        assert_eq!(seq(&mut lb, &srv, 3), vec![0, 0, 0]);
+    }
+
+    #[test]
+    fn static_rr_ignores_runtime_weight_but_not_zero() {
+        let mut srv = vec![s(1), s(1)];
+        srv[0].w = 5;
+        let mut lb = Balancer::new(Algo::StaticRr, false);
+        assert_eq!(seq(&mut lb, &srv, 4), vec![0, 1, 0, 1]);
+        srv[0].w = 0;
+        assert_eq!(seq(&mut lb, &srv, 2), vec![1, 1]);
+    }
+
+    #[test]
+    fn down_and_maint_excluded() {
+        let mut srv = vec![s(1), s(1), s(1)];
+        srv[1].up = false;
+        let mut lb = Balancer::new(Algo::RoundRobin, false);
+        assert_eq!(seq(&mut lb, &srv, 4), vec![0, 2, 0, 2]);
+        srv.iter_mut().for_each(|x| x.up = false);
+        assert_eq!(lb.pick(&srv, 0, None), Pick::NoServer);
+        assert_eq!(lb.pick(&Vec::<S>::new(), 0, None), Pick::NoServer);
+    }
+
+    #[test]
+    fn drain_gets_no_new_traffic() {
+        // drain = effective weight 0
+        let srv = vec![s(0), s(1)];
+        let mut lb = Balancer::new(Algo::LeastConn, false);
+        assert_eq!(seq(&mut lb, &srv, 3), vec![1, 1, 1]);
+        let mut lb = Balancer::new(Algo::First, false);
+        assert_eq!(seq(&mut lb, &srv, 2), vec![1, 1]);
+    }
+
+    #[test]
+    fn backups_only_when_no_active() {
+        let mut srv = vec![s(1), b(1), b(1)];
+        let mut lb = Balancer::new(Algo::RoundRobin, false);
+        assert_eq!(seq(&mut lb, &srv, 3), vec![0, 0, 0]);
+        srv[0].up = false;
+        assert_eq!(seq(&mut lb, &srv, 3), vec![1, 1, 1]);
+        srv[1].up = false;
+        assert_eq!(seq(&mut lb, &srv, 2), vec![2, 2]);
+        srv[1].up = true;
+        let mut lb = Balancer::new(Algo::RoundRobin, true);
+        assert_eq!(seq(&mut lb, &srv, 4), vec![1, 2, 1, 2]);
+        srv[0].up = true;
+        assert_eq!(seq(&mut lb, &srv, 2), vec![0, 0]);
+    }
+
+    #[test]
+    fn active_drain_falls_to_backup() {
+        let srv = vec![s(0), b(1)];
+        let mut lb = Balancer::new(Algo::RoundRobin, false);
+        assert_eq!(seq(&mut lb, &srv, 2), vec![1, 1]);
+    }
+
+    #[test]
+    fn maxconn_full_and_queue() {
+        let mut srv = vec![s(1), s(1)];
+        srv[0].maxconn = 1;
+        srv[0].served = 1;
+        let mut lb = Balancer::new(Algo::RoundRobin, false);
+        assert_eq!(seq(&mut lb, &srv, 3), vec![1, 1, 1]);
+        srv[1].maxconn = 2;
+        srv[1].served = 2;
+        assert_eq!(lb.pick(&srv, 0, None), Pick::Full);
+        // a full backup does not make the active pool fall over
+        srv.push(b(1));
+        assert_eq!(lb.pick(&srv, 0, None), Pick::Full);
+    }
+
+    #[test]
+    fn leastconn_weights_and_ties() {
+        let mut srv = vec![s(1), s(1), s(1)];
+        srv[0].served = 2;
+        srv[1].served = 1;
+        srv[2].served = 1;
+        let mut lb = Balancer::new(Algo::LeastConn, false);
+        let first = lb.pick(&srv, 0, None);
+        assert!(matches!(first, Pick::Server(1) | Pick::Server(2)));
+        let second = lb.pick(&srv, 0, None);
+        assert_ne!(first, second, "ties rotate");
+        // weight 2 with 3 sessions (1.5) beats weight 1 with 2 (2.0)
+        let mut srv = vec![s(1), s(2)];
+        srv[0].served = 2;
+        srv[1].served = 3;
+        assert_eq!(lb.pick(&srv, 0, None), Pick::Server(1));
+    }
+
+    #[test]
+    fn first_fills_in_order() {
+        let mut srv = vec![s(1), s(1), s(1)];
+        srv.iter_mut().for_each(|x| x.maxconn = 2);
+        let mut lb = Balancer::new(Algo::First, false);
+        assert_eq!(lb.pick(&srv, 0, None), Pick::Server(0));
+        srv[0].served = 2;
+        assert_eq!(lb.pick(&srv, 0, None), Pick::Server(1));
+        srv[1].up = false;
+        assert_eq!(lb.pick(&srv, 0, None), Pick::Server(2));
+        srv[2].served = 2;
+        assert_eq!(lb.pick(&srv, 0, None), Pick::Full);
+    }
+
+    #[test]
+    fn source_is_sticky_and_spreads() {
+        let srv = vec![s(1), s(1), s(1)];
+        let mut lb = Balancer::new(Algo::Source, false);
+        let mut seen = [0usize; 3];
+        for last in 0..=255u8 {
+            let ip = std::net::IpAddr::from([10, 0, 0, last]);
+            let a = lb.pick(&srv, source_hash(ip), None);
+            let again = lb.pick(&srv, source_hash(ip), None);
+            assert_eq!(a, again);
+            if let Pick::Server(i) = a {
+                seen[i] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&n| n > 30), "{seen:?}");
+        // v4-mapped v6 hashes as v4
+        let v4 = std::net::IpAddr::from([192, 0, 2, 1]);
+        let v6: std::net::IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(source_hash(v4), source_hash(v6));
+    }
+
+    #[test]
+    fn source_full_target_moves_on() {
+        let mut srv = vec![s(1), s(1)];
+        let mut lb = Balancer::new(Algo::Source, false);
+        let key = (0..100u64)
+            .find(|k| lb.pick(&srv, *k, None) == Pick::Server(0))
+            .unwrap();
+        srv[0].maxconn = 1;
+        srv[0].served = 1;
+        assert_eq!(lb.pick(&srv, key, None), Pick::Server(1));
+    }
+
+    #[test]
+    fn avoid_picks_another_when_possible() {
+        let srv = vec![s(1), s(1)];
+        for algo in [
+            Algo::RoundRobin,
+            Algo::StaticRr,
+            Algo::LeastConn,
+            Algo::First,
+            Algo::Source,
+        ] {
+            let mut lb = Balancer::new(algo, false);
+            for _ in 0..4 {
+                assert_eq!(lb.pick(&srv, 0, Some(0)), Pick::Server(1), "{algo:?}");
+            }
+            // the only server left is used even if avoided
+            assert_eq!(lb.pick(&srv[..1], 0, Some(0)), Pick::Server(0));
+        }
+    }
+
+    #[test]
+    fn algo_names() {
+        assert_eq!(Algo::RoundRobin.name(), "roundrobin");
+        assert_eq!(Algo::Source.name(), "source");
+    }
+}

@@ -1,0 +1,848 @@
+//! Runtime state shared by the data path, the balancer, the health checks
+//! and the stats socket.
+//!
+//! Everything is behind `Arc` and uses atomics for counters, so that the
+//! data path never takes a lock per read or per byte. The only lock on the
+//! session path is the backend's balancer mutex, taken once per new
+//! session (like HAProxy's per-backend LB lock).
+//!
+//! Identity across reloads: a [`BackendState`] is kept (same `Arc`) when a
+//! backend of the same name exists in the new configuration, and a
+//! [`ServerState`] is kept when a server of the same name and address stays
+//! in it, so counters and health survive a reload. Removed servers leave
+//! the balancer's list; the sessions they still carry hold their `Arc` and
+//! finish normally.
+//!
+//! API for health checks (`checks.rs`):
+//! - [`BackendState::set_server_up`]: report an UP/DOWN transition; the
+//!   balancer recomputes and queued sessions are woken;
+//! - [`BackendState::servers_left`] (active, backup usable servers),
+//!   [`ServerState::sessions`], [`BackendState::queued`] for the log lines;
+//! - [`ServerState::shutdown_sessions`] (`on-marked-down shutdown-sessions`).
+//!
+//! API for the stats socket (`stats.rs`): [`Runtime::frontends`],
+//! [`Runtime::backends`], [`BackendState::servers`], the counters,
+//! [`ServerState::set_admin`], [`BackendState::set_server_weight`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::health::ServerHealth;
+use crate::lb::{Algo, Balancer, Candidate, Pick};
+
+const R: Ordering = Ordering::Relaxed;
+
+/// A relaxed atomic counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn get(&self) -> u64 {
+        self.0.load(R)
+    }
+    pub fn set(&self, v: u64) {
+        self.0.store(v, R)
+    }
+    pub fn inc(&self) -> u64 {
+        self.0.fetch_add(1, R) + 1
+    }
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, R);
+    }
+    /// Decrement, saturating at 0.
+    pub fn dec(&self) {
+        let _ = self.0.fetch_update(R, R, |v| Some(v.saturating_sub(1)));
+    }
+    /// Raise to `v` if lower (for the `*max` columns).
+    pub fn max(&self, v: u64) {
+        self.0.fetch_max(v, R);
+    }
+}
+
+/// The counters of `show stat` (one set per frontend, backend, server).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Current sessions.
+    pub scur: Counter,
+    /// Maximum of `scur`.
+    pub smax: Counter,
+    /// Cumulated sessions.
+    pub stot: Counter,
+    /// Bytes in (client to server).
+    pub bin: Counter,
+    /// Bytes out (server to client).
+    pub bout: Counter,
+    /// Connection errors (servers, backends).
+    pub econ: Counter,
+    /// Response errors (server aborts during data).
+    pub eresp: Counter,
+    /// Connection retries.
+    pub wretr: Counter,
+    /// Redispatches.
+    pub wredis: Counter,
+    /// Times the server was selected by the balancer.
+    pub lbtot: Counter,
+    /// Sessions waiting in the queue.
+    pub qcur: Counter,
+    /// Maximum of `qcur`.
+    pub qmax: Counter,
+    /// Requests denied / connections refused by limits (frontends).
+    pub dreq: Counter,
+}
+
+impl Counters {
+    /// A session starts: scur+1, smax, stot+1.
+    pub fn open(&self) {
+        let cur = self.scur.inc();
+        self.smax.max(cur);
+        self.stot.inc();
+    }
+    pub fn close(&self) {
+        self.scur.dec();
+    }
+}
+
+/// Administrative state of a server (`set server BE/SRV state ...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum AdminState {
+    Ready = 0,
+    Drain = 1,
+    Maint = 2,
+}
+
+impl AdminState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => AdminState::Drain,
+            2 => AdminState::Maint,
+            _ => AdminState::Ready,
+        }
+    }
+}
+
+/// Static description of a server (from the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConf {
+    pub name: String,
+    /// Numeric id (`sid` / `puid`), 1-based declaration order.
+    pub id: u32,
+    pub addr: SocketAddr,
+    pub backup: bool,
+    /// 0 = unlimited.
+    pub maxconn: u32,
+    /// 0 = unlimited.
+    pub maxqueue: u32,
+    /// Configured weight.
+    pub weight: u32,
+    /// Health checks enabled (`check`); without checks the server is UP.
+    pub check: bool,
+    /// Starts in maintenance (`disabled`).
+    pub disabled: bool,
+}
+
+/// One server at run time.
+#[derive(Debug)]
+pub struct ServerState {
+    pub name: String,
+    pub id: u32,
+    pub addr: SocketAddr,
+    pub backup: bool,
+    pub maxconn: u32,
+    pub maxqueue: u32,
+    /// Whether health checks run for this server.
+    pub check: bool,
+    /// Operational state seen by the balancer (set through
+    /// [`BackendState::set_server_up`]).
+    up: AtomicBool,
+    admin: AtomicU8,
+    weight: AtomicU32,
+    initial_weight: AtomicU32,
+    pub counters: Counters,
+    /// Check state (owned by the health-check code).
+    pub health: ServerHealth,
+    /// Wall-clock second of the last UP/DOWN/admin change (`lastchg`).
+    pub last_change: Counter,
+    /// Seconds spent DOWN before the current state (`downtime`).
+    pub down_total: Counter,
+    kill: Mutex<CancellationToken>,
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl ServerState {
+    pub fn new(conf: &ServerConf) -> Self {
+        ServerState {
+            name: conf.name.clone(),
+            id: conf.id,
+            addr: conf.addr,
+            backup: conf.backup,
+            maxconn: conf.maxconn,
+            maxqueue: conf.maxqueue,
+            check: conf.check,
+            // HAProxy starts a checked server UP (health = rise), so that
+            // traffic flows until the first failed check.
+            up: AtomicBool::new(true),
+            admin: AtomicU8::new(if conf.disabled {
+                AdminState::Maint as u8
+            } else {
+                AdminState::Ready as u8
+            }),
+            weight: AtomicU32::new(conf.weight),
+            initial_weight: AtomicU32::new(conf.weight),
+            counters: Counters::default(),
+            health: ServerHealth::default(),
+            last_change: Counter(AtomicU64::new(unix_now())),
+            down_total: Counter::default(),
+            kill: Mutex::new(CancellationToken::new()),
+        }
+    }
+
+    /// Operational (health) state as the balancer sees it.
+    pub fn is_up(&self) -> bool {
+        self.up.load(R)
+    }
+    pub fn admin(&self) -> AdminState {
+        AdminState::from_u8(self.admin.load(R))
+    }
+    /// Current (user) weight.
+    pub fn weight(&self) -> u32 {
+        self.weight.load(R)
+    }
+    /// Configured weight.
+    pub fn initial_weight(&self) -> u32 {
+        self.initial_weight.load(R)
+    }
+    /// Effective weight: 0 in drain or maintenance.
+    pub fn effective_weight(&self) -> u32 {
+        match self.admin() {
+            AdminState::Ready => self.weight(),
+            _ => 0,
+        }
+    }
+    /// UP, not in maintenance (drain still counts as usable).
+    pub fn usable(&self) -> bool {
+        self.is_up() && self.admin() != AdminState::Maint
+    }
+    /// Sessions currently on this server.
+    pub fn sessions(&self) -> u64 {
+        self.counters.scur.get()
+    }
+
+    /// Abort every session currently established on this server (they end
+    /// with termination state `D` or `U` + phase).
+    pub fn shutdown_sessions(&self) {
+        if let Ok(mut k) = self.kill.lock() {
+            k.cancel();
+            *k = CancellationToken::new();
+        }
+    }
+
+    /// The token a new session on this server listens to.
+    pub fn kill_token(&self) -> CancellationToken {
+        match self.kill.lock() {
+            Ok(k) => k.clone(),
+            Err(_) => CancellationToken::new(),
+        }
+    }
+
+    fn mark_change(&self, was_down: bool) {
+        let now = unix_now();
+        let prev = self.last_change.get();
+        if was_down {
+            self.down_total.add(now.saturating_sub(prev));
+        }
+        self.last_change.set(now);
+    }
+}
+
+impl Candidate for Arc<ServerState> {
+    fn weight(&self) -> u32 {
+        self.effective_weight()
+    }
+    fn initial_weight(&self) -> u32 {
+        ServerState::initial_weight(self)
+    }
+    fn usable(&self) -> bool {
+        ServerState::usable(self)
+    }
+    fn backup(&self) -> bool {
+        self.backup
+    }
+    fn served(&self) -> u32 {
+        u32::try_from(self.counters.scur.get()).unwrap_or(u32::MAX)
+    }
+    fn maxconn(&self) -> u32 {
+        self.maxconn
+    }
+}
+
+/// Backend settings that a reload may change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendSettings {
+    pub algo: Algo,
+    pub allbackups: bool,
+    pub retries: u32,
+    pub redispatch: bool,
+    pub connect_timeout: Option<Duration>,
+    pub server_timeout: Option<Duration>,
+    pub server_fin_timeout: Option<Duration>,
+    pub tunnel_timeout: Option<Duration>,
+    /// `timeout queue`, defaulting to `timeout connect`.
+    pub queue_timeout: Option<Duration>,
+}
+
+impl Default for BackendSettings {
+    fn default() -> Self {
+        BackendSettings {
+            algo: Algo::RoundRobin,
+            allbackups: false,
+            retries: 3,
+            redispatch: false,
+            connect_timeout: None,
+            server_timeout: None,
+            server_fin_timeout: None,
+            tunnel_timeout: None,
+            queue_timeout: None,
+        }
+    }
+}
+
+struct LbState {
+    servers: Arc<[Arc<ServerState>]>,
+    balancer: Balancer,
+}
+
+/// Why no server could be assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcquireError {
+    /// No usable server (`<NOSRV>`, termination `SC`).
+    NoServer,
+    /// Waited `timeout queue` in vain (termination `sQ`).
+    QueueTimeout,
+    /// The wait was cancelled (hard stop).
+    Cancelled,
+}
+
+/// One backend at run time.
+pub struct BackendState {
+    pub name: String,
+    pub id: u32,
+    pub counters: Counters,
+    settings: RwLock<Arc<BackendSettings>>,
+    lb: Mutex<LbState>,
+    servers: RwLock<Arc<[Arc<ServerState>]>>,
+    queue: Notify,
+    /// Bumped on every change of the eligible server set.
+    pub generation: Counter,
+    /// Wall-clock second of the last time the backend went up/down.
+    pub last_change: Counter,
+    /// Number of times the backend lost all its servers.
+    pub chkdown: Counter,
+    /// Whether the "no server available" state is current.
+    no_server: AtomicBool,
+}
+
+impl std::fmt::Debug for BackendState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendState")
+            .field("name", &self.name)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A server slot held by a session: releases the server's session count
+/// and wakes a queued session when dropped.
+#[derive(Debug)]
+pub struct ServerSlot {
+    pub backend: Arc<BackendState>,
+    pub server: Arc<ServerState>,
+}
+
+impl Drop for ServerSlot {
+    fn drop(&mut self) {
+        self.server.counters.close();
+        self.backend.queue.notify_one();
+    }
+}
+
+impl BackendState {
+    pub fn new(
+        name: &str,
+        id: u32,
+        settings: BackendSettings,
+        servers: Vec<Arc<ServerState>>,
+    ) -> Arc<Self> {
+        let servers: Arc<[Arc<ServerState>]> = servers.into();
+        Arc::new(BackendState {
+            name: name.to_string(),
+            id,
+            counters: Counters::default(),
+            lb: Mutex::new(LbState {
+                servers: servers.clone(),
+                balancer: Balancer::new(settings.algo, settings.allbackups),
+            }),
+            settings: RwLock::new(Arc::new(settings)),
+            servers: RwLock::new(servers),
+            queue: Notify::new(),
+            generation: Counter::default(),
+            last_change: Counter(AtomicU64::new(unix_now())),
+            chkdown: Counter::default(),
+            no_server: AtomicBool::new(false),
+        })
+    }
+
+    /// The current server list (declaration order).
+    pub fn servers(&self) -> Arc<[Arc<ServerState>]> {
+        match self.servers.read() {
+            Ok(s) => s.clone(),
+            Err(e) => e.into_inner().clone(),
+        }
+    }
+
+    pub fn server(&self, name: &str) -> Option<Arc<ServerState>> {
+        self.servers().iter().find(|s| s.name == name).cloned()
+    }
+
+    pub fn settings(&self) -> Arc<BackendSettings> {
+        match self.settings.read() {
+            Ok(s) => s.clone(),
+            Err(e) => e.into_inner().clone(),
+        }
+    }
+
+    /// Replace settings and servers (reload). Servers kept from the old
+    /// list must be passed as the same `Arc`.
+    pub fn update(&self, settings: BackendSettings, servers: Vec<Arc<ServerState>>) {
+        let servers: Arc<[Arc<ServerState>]> = servers.into();
+        if let Ok(mut lb) = self.lb.lock() {
+            if lb.balancer.algo() != settings.algo
+                || self.settings().allbackups != settings.allbackups
+            {
+                lb.balancer = Balancer::new(settings.algo, settings.allbackups);
+            } else {
+                lb.balancer.reset();
+            }
+            lb.servers = servers.clone();
+        }
+        if let Ok(mut s) = self.servers.write() {
+            *s = servers;
+        }
+        if let Ok(mut s) = self.settings.write() {
+            *s = Arc::new(settings);
+        }
+        self.changed();
+    }
+
+    /// The eligible set changed: reset the round robin, wake the queue.
+    pub fn changed(&self) {
+        self.generation.inc();
+        if let Ok(mut lb) = self.lb.lock() {
+            lb.balancer.reset();
+        }
+        self.queue.notify_waiters();
+    }
+
+    /// A health check reports a transition. Returns true when the state
+    /// actually changed.
+    pub fn set_server_up(&self, server: &ServerState, up: bool) -> bool {
+        let was = server.up.swap(up, R);
+        if was == up {
+            return false;
+        }
+        server.mark_change(!was);
+        self.changed();
+        true
+    }
+
+    /// Set the administrative state; returns the previous one.
+    pub fn set_server_admin(&self, server: &ServerState, admin: AdminState) -> AdminState {
+        let prev = AdminState::from_u8(server.admin.swap(admin as u8, R));
+        if prev != admin {
+            let was_down = !server.is_up() || prev == AdminState::Maint;
+            server.mark_change(was_down);
+            self.changed();
+        }
+        prev
+    }
+
+    /// Set the current weight (`set server BE/SRV weight N`).
+    pub fn set_server_weight(&self, server: &ServerState, weight: u32) {
+        server.weight.store(weight, R);
+        self.changed();
+    }
+
+    /// (active, backup) servers able to take traffic, as HAProxy counts
+    /// them in its "N active and M backup servers left" lines.
+    pub fn servers_left(&self) -> (usize, usize) {
+        let mut act = 0;
+        let mut bck = 0;
+        for s in self.servers().iter() {
+            if s.usable() && s.effective_weight() > 0 {
+                if s.backup {
+                    bck += 1;
+                } else {
+                    act += 1;
+                }
+            }
+        }
+        (act, bck)
+    }
+
+    /// Sessions waiting in the backend queue.
+    pub fn queued(&self) -> u64 {
+        self.counters.qcur.get()
+    }
+
+    /// Record whether the backend has no usable server; returns true when
+    /// that just became true (the caller logs "has no server available!").
+    pub fn note_availability(&self) -> bool {
+        let none = self.servers_left() == (0, 0);
+        let was = self.no_server.swap(none, R);
+        if none != was {
+            self.last_change.set(unix_now());
+        }
+        if none && !was {
+            self.chkdown.inc();
+            return true;
+        }
+        false
+    }
+
+    fn try_pick(
+        self: &Arc<Self>,
+        key: u64,
+        avoid: Option<&Arc<ServerState>>,
+    ) -> Result<ServerSlot, Pick> {
+        let mut lb = match self.lb.lock() {
+            Ok(l) => l,
+            Err(e) => e.into_inner(),
+        };
+        let LbState { servers, balancer } = &mut *lb;
+        let avoid_idx = avoid.and_then(|a| servers.iter().position(|s| Arc::ptr_eq(s, a)));
+        match balancer.pick(servers, key, avoid_idx) {
+            Pick::Server(i) => {
+                let server = servers[i].clone();
+                // counted under the lock so that maxconn is exact
+                server.counters.open();
+                server.counters.lbtot.inc();
+                Ok(ServerSlot {
+                    backend: self.clone(),
+                    server,
+                })
+            }
+            other => Err(other),
+        }
+    }
+
+    /// Get a server for a new session, waiting in the queue (up to
+    /// `timeout queue`) when all eligible servers are full. Returns the slot
+    /// and the time spent queued, if any.
+    pub async fn acquire(
+        self: &Arc<Self>,
+        client: IpAddr,
+        avoid: Option<&Arc<ServerState>>,
+        cancel: &CancellationToken,
+    ) -> Result<(ServerSlot, Option<Duration>), AcquireError> {
+        let key = crate::lb::source_hash(client);
+        match self.try_pick(key, avoid) {
+            Ok(slot) => return Ok((slot, None)),
+            Err(Pick::Full) => {}
+            Err(_) => return Err(AcquireError::NoServer),
+        }
+        let settings = self.settings();
+        let wait = settings
+            .queue_timeout
+            .or(settings.connect_timeout)
+            .unwrap_or(Duration::from_secs(3600 * 24));
+        let start = Instant::now();
+        let deadline = tokio::time::Instant::now() + wait;
+        let q = self.counters.qcur.inc();
+        self.counters.qmax.max(q);
+        let _dequeue = Dequeue(self);
+        loop {
+            let notified = self.queue.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.try_pick(key, avoid) {
+                Ok(slot) => return Ok((slot, Some(start.elapsed()))),
+                Err(Pick::Full) => {}
+                Err(_) => return Err(AcquireError::NoServer),
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(deadline) => return Err(AcquireError::QueueTimeout),
+                _ = cancel.cancelled() => return Err(AcquireError::Cancelled),
+            }
+        }
+    }
+}
+
+struct Dequeue<'a>(&'a BackendState);
+
+impl Drop for Dequeue<'_> {
+    fn drop(&mut self) {
+        self.0.counters.qcur.dec();
+        // pass a wake-up on in case this waiter consumed one it did not use
+        self.0.queue.notify_one();
+    }
+}
+
+/// One frontend (or the frontend side of a `listen`) at run time.
+#[derive(Debug)]
+pub struct FrontendState {
+    pub name: String,
+    pub id: u32,
+    pub counters: Counters,
+    /// Frontend `maxconn` (0 = none beyond the global one).
+    pub maxconn: AtomicU32,
+}
+
+impl FrontendState {
+    pub fn new(name: &str, id: u32, maxconn: u32) -> Arc<Self> {
+        Arc::new(FrontendState {
+            name: name.to_string(),
+            id,
+            counters: Counters::default(),
+            maxconn: AtomicU32::new(maxconn),
+        })
+    }
+}
+
+/// Process-wide state.
+#[derive(Debug)]
+pub struct Runtime {
+    /// Process start (for `show info` Uptime).
+    pub started: SystemTime,
+    pub started_at: Instant,
+    /// Current connections, all frontends (`CurrConns`, `%ac`).
+    pub actconn: Counter,
+    /// Cumulated connections (`CumConns`).
+    pub cumconns: Counter,
+    /// Global `maxconn`.
+    pub maxconn: AtomicU32,
+    pub nbthread: u32,
+    /// Listeners paused (SIGTTOU).
+    pub paused: AtomicBool,
+    /// Soft stop in progress.
+    pub stopping: AtomicBool,
+    frontends: RwLock<Arc<[Arc<FrontendState>]>>,
+    backends: RwLock<Arc<[Arc<BackendState>]>>,
+}
+
+impl Runtime {
+    pub fn new(maxconn: u32, nbthread: u32) -> Arc<Self> {
+        Arc::new(Runtime {
+            started: SystemTime::now(),
+            started_at: Instant::now(),
+            actconn: Counter::default(),
+            cumconns: Counter::default(),
+            maxconn: AtomicU32::new(maxconn),
+            nbthread,
+            paused: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            frontends: RwLock::new(Vec::new().into()),
+            backends: RwLock::new(Vec::new().into()),
+        })
+    }
+
+    /// Frontends in configuration order.
+    pub fn frontends(&self) -> Arc<[Arc<FrontendState>]> {
+        match self.frontends.read() {
+            Ok(s) => s.clone(),
+            Err(e) => e.into_inner().clone(),
+        }
+    }
+
+    /// Backends in configuration order.
+    pub fn backends(&self) -> Arc<[Arc<BackendState>]> {
+        match self.backends.read() {
+            Ok(s) => s.clone(),
+            Err(e) => e.into_inner().clone(),
+        }
+    }
+
+    pub fn backend(&self, name: &str) -> Option<Arc<BackendState>> {
+        self.backends().iter().find(|b| b.name == name).cloned()
+    }
+
+    pub fn frontend(&self, name: &str) -> Option<Arc<FrontendState>> {
+        self.frontends().iter().find(|f| f.name == name).cloned()
+    }
+
+    /// Install the proxy lists (startup and reload).
+    pub fn set_proxies(
+        &self,
+        frontends: Vec<Arc<FrontendState>>,
+        backends: Vec<Arc<BackendState>>,
+    ) {
+        if let Ok(mut f) = self.frontends.write() {
+            *f = frontends.into();
+        }
+        if let Ok(mut b) = self.backends.write() {
+            *b = backends.into();
+        }
+    }
+
+    /// Seconds since start.
+    pub fn uptime(&self) -> Duration {
+        self.started_at.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(name: &str, port: u16) -> ServerConf {
+        ServerConf {
+            name: name.into(),
+            id: u32::from(port),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            backup: false,
+            maxconn: 0,
+            maxqueue: 0,
+            weight: 1,
+            check: false,
+            disabled: false,
+        }
+    }
+
+    fn backend(servers: Vec<ServerConf>, settings: BackendSettings) -> Arc<BackendState> {
+        let s = servers
+            .iter()
+            .map(|c| Arc::new(ServerState::new(c)))
+            .collect();
+        BackendState::new("be", 1, settings, s)
+    }
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[tokio::test]
+    async fn acquire_round_robin_and_counters() {
+        let be = backend(vec![conf("a", 1), conf("b", 2)], BackendSettings::default());
+        let c = CancellationToken::new();
+        let (s1, q) = be.acquire(IP, None, &c).await.unwrap();
+        assert!(q.is_none());
+        let (s2, _) = be.acquire(IP, None, &c).await.unwrap();
+        assert_eq!(
+            (s1.server.name.as_str(), s2.server.name.as_str()),
+            ("a", "b")
+        );
+        assert_eq!(s1.server.sessions(), 1);
+        drop(s1);
+        let a = be.server("a").unwrap();
+        assert_eq!(
+            (a.sessions(), a.counters.stot.get(), a.counters.lbtot.get()),
+            (0, 1, 1)
+        );
+        // avoid
+        let (s3, _) = be.acquire(IP, Some(&s2.server), &c).await.unwrap();
+        assert_eq!(s3.server.name, "a");
+    }
+
+    #[tokio::test]
+    async fn up_down_and_left() {
+        let be = backend(vec![conf("a", 1), conf("b", 2)], BackendSettings::default());
+        let a = be.server("a").unwrap();
+        let b = be.server("b").unwrap();
+        assert_eq!(be.servers_left(), (2, 0));
+        assert!(be.set_server_up(&a, false));
+        assert!(!be.set_server_up(&a, false));
+        assert_eq!(be.servers_left(), (1, 0));
+        assert!(!be.note_availability());
+        be.set_server_admin(&b, AdminState::Maint);
+        assert_eq!(be.servers_left(), (0, 0));
+        assert!(be.note_availability());
+        assert!(!be.note_availability());
+        let c = CancellationToken::new();
+        assert_eq!(
+            be.acquire(IP, None, &c).await.unwrap_err(),
+            AcquireError::NoServer
+        );
+        be.set_server_admin(&b, AdminState::Drain);
+        assert_eq!(be.servers_left(), (0, 0));
+        be.set_server_admin(&b, AdminState::Ready);
+        assert_eq!(be.servers_left(), (1, 0));
+        assert_eq!(be.generation.get(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queue_waits_and_times_out() {
+        let mut s = conf("a", 1);
+        s.maxconn = 1;
+        let settings = BackendSettings {
+            queue_timeout: Some(Duration::from_secs(5)),
+            ..Default::default()
+        };
+        let be = backend(vec![s], settings);
+        let c = CancellationToken::new();
+        let (slot, _) = be.acquire(IP, None, &c).await.unwrap();
+        // a queued session gets the slot when released
+        let be2 = be.clone();
+        let c2 = c.clone();
+        let waiter = tokio::spawn(async move {
+            be2.acquire(IP, None, &c2)
+                .await
+                .map(|(s, q)| (s.server.name.clone(), q.is_some()))
+        });
+        while be.queued() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(be.counters.qmax.get(), 1);
+        drop(slot);
+        assert_eq!(waiter.await.unwrap().unwrap(), ("a".to_string(), true));
+        assert_eq!(be.queued(), 0);
+        // and times out otherwise
+        let (_slot, _) = be.acquire(IP, None, &c).await.unwrap();
+        assert_eq!(
+            be.acquire(IP, None, &c).await.unwrap_err(),
+            AcquireError::QueueTimeout
+        );
+        assert_eq!(be.queued(), 0);
+    }
+
+    #[test]
+    fn update_keeps_server_identity() {
+        let be = backend(vec![conf("a", 1), conf("b", 2)], BackendSettings::default());
+        let a = be.server("a").unwrap();
+        a.counters.stot.add(7);
+        let c = Arc::new(ServerState::new(&conf("c", 3)));
+        be.update(BackendSettings::default(), vec![a.clone(), c]);
+        let names: Vec<_> = be.servers().iter().map(|s| s.name.clone()).collect();
+        assert_eq!(names, ["a", "c"]);
+        assert_eq!(be.server("a").unwrap().counters.stot.get(), 7);
+    }
+
+    #[test]
+    fn shutdown_sessions_cancels_current_token_only() {
+        let s = ServerState::new(&conf("a", 1));
+        let t1 = s.kill_token();
+        s.shutdown_sessions();
+        assert!(t1.is_cancelled());
+        assert!(!s.kill_token().is_cancelled());
+    }
+
+    #[test]
+    fn counters() {
+        let c = Counters::default();
+        c.open();
+        c.open();
+        c.close();
+        c.close();
+        c.close();
+        assert_eq!((c.scur.get(), c.smax.get(), c.stot.get()), (0, 2, 2));
+    }
+}
