@@ -3,4 +3,9 @@
 pub mod cli;
 pub mod config;
 pub mod fsm;
+pub mod garp;
+pub mod netlink;
 pub mod packet;
+pub mod script;
+pub mod socket;
+pub mod track;

@@ -1,0 +1,191 @@
+//! Native process tracking (`vrrp_track_process`): new processes are found
+//! by a short periodic /proc scan; the death of a known one is seen at once
+//! through its pidfd (no polling). A zombie counts as dead.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::probe;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// How often /proc is scanned for new matching processes.
+pub const SCAN_INTERVAL: Duration = Duration::from_millis(150);
+
+/// What to look for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// Process name as `killall` matches it, or the full command line (args
+    /// joined by spaces) when `full_command`.
+    pub name: String,
+    /// Extra arguments that must follow argv[0] exactly (`param_match`).
+    pub params: Option<Vec<String>>,
+    pub full_command: bool,
+    pub quorum: usize,
+    pub quorum_max: usize,
+}
+
+impl ProcessSpec {
+    pub fn simple(name: &str) -> ProcessSpec {
+        ProcessSpec {
+            name: name.to_string(),
+            params: None,
+            full_command: false,
+            quorum: 1,
+            quorum_max: usize::MAX,
+        }
+    }
+
+    /// Is the tracked process "up" with this many live matches?
+    pub fn is_up(&self, count: usize) -> bool {
+        count >= self.quorum && count <= self.quorum_max
+    }
+
+    fn matches(&self, pid: i32) -> bool {
+        let Some(comm) = probe::comm(pid) else {
+            return false;
+        };
+        let argv = cmdline(pid);
+        if self.full_command {
+            return !argv.is_empty() && argv.join(" ") == self.name;
+        }
+        if !probe::name_matches(&self.name, &comm, argv.first().map(String::as_str)) {
+            return false;
+        }
+        match &self.params {
+            None => true,
+            Some(p) => argv.get(1..).is_some_and(|rest| rest == p.as_slice()),
+        }
+    }
+}
+
+fn cmdline(pid: i32) -> Vec<String> {
+    let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return Vec::new();
+    };
+    raw.split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+fn scan(spec: &ProcessSpec) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|p| *p != me && spec.matches(*p) && probe::is_alive(*p))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// Track processes matching `spec`; publishes the live count on the returned
+/// watch channel until `cancel` fires.
+pub fn spawn_tracker(
+    spec: ProcessSpec,
+    cancel: CancellationToken,
+    tracker: &common::TaskTracker,
+) -> watch::Receiver<usize> {
+    let initial = scan(&spec);
+    let (tx, rx) = watch::channel(initial.len());
+    tracker.spawn(run(spec, initial, tx, cancel));
+    rx
+}
+
+async fn run(
+    spec: ProcessSpec,
+    initial: Vec<i32>,
+    tx: watch::Sender<usize>,
+    cancel: CancellationToken,
+) {
+    let (dead_tx, mut dead_rx) = mpsc::unbounded_channel::<i32>();
+    let mut live: HashMap<i32, tokio::task::JoinHandle<()>> = HashMap::new();
+    let watch_pid = |pid: i32, dead_tx: mpsc::UnboundedSender<i32>| {
+        tokio::spawn(async move {
+            let _ = probe::wait_exit(pid).await;
+            let _ = dead_tx.send(pid);
+        })
+    };
+    for pid in initial {
+        live.insert(pid, watch_pid(pid, dead_tx.clone()));
+    }
+    let mut tick = tokio::time::interval(SCAN_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            Some(pid) = dead_rx.recv() => {
+                live.remove(&pid);
+            }
+            _ = tick.tick() => {
+                for pid in scan(&spec) {
+                    live.entry(pid).or_insert_with(|| watch_pid(pid, dead_tx.clone()));
+                }
+                // Drop pids that died between scans without our seeing it
+                // (pidfd open raced with exit).
+                live.retain(|p, _| probe::is_alive(*p));
+            }
+        }
+        tx.send_if_modified(|c| {
+            let changed = *c != live.len();
+            *c = live.len();
+            changed
+        });
+    }
+    for (_, h) in live {
+        h.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    #[tokio::test]
+    async fn sees_start_and_death() {
+        let name = format!("trk-t{}", std::process::id());
+        let spec = ProcessSpec::simple(&name);
+        let cancel = CancellationToken::new();
+        let tt = common::TaskTracker::new();
+        let mut rx = spawn_tracker(spec.clone(), cancel.clone(), &tt);
+        assert_eq!(*rx.borrow(), 0);
+        let mut child = Command::new("bash")
+            .arg("-c")
+            .arg(format!("exec -a {name} sleep 30"))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|c| *c == 1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(spec.is_up(1));
+        // Kill without reaping yet: a zombie must count as dead.
+        child.kill().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|c| *c == 0))
+            .await
+            .unwrap()
+            .unwrap();
+        child.wait().unwrap();
+        cancel.cancel();
+        tt.close();
+        tt.wait().await;
+    }
+
+    #[test]
+    fn quorum() {
+        let mut s = ProcessSpec::simple("x");
+        assert!(!s.is_up(0));
+        assert!(s.is_up(3));
+        s.quorum = 2;
+        s.quorum_max = 3;
+        assert!(!s.is_up(1));
+        assert!(s.is_up(2));
+        assert!(!s.is_up(4));
+    }
+}
