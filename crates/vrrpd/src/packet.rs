@@ -672,3 +672,749 @@ pub fn parse_ipv4(buf: &[u8]) -> Result<(Ipv4Header, &[u8]), DecodeError> {
     debug_assert_eq!(ip.payload().len(), buf.len() - ihl);
     Ok((hdr, &buf[ihl..]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn v4(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    const MCAST4: IpAddr = IpAddr::V4(VRRP_MCAST_V4);
+    const MCAST6: IpAddr = IpAddr::V6(VRRP_MCAST_V6);
+    const OPTS: Options = Options {
+        v3_checksum_as_v2: false,
+    };
+
+    /// Decode `bytes`, check the fields, and check that encoding the
+    /// result gives the same bytes back.
+    fn roundtrip(bytes: &[u8], src: IpAddr, dst: IpAddr, expect: &Advert) {
+        let got = decode(bytes, src, dst, &OPTS).unwrap();
+        assert_eq!(&got, expect);
+        assert_eq!(encode(&got, src, dst, &OPTS).unwrap(), bytes);
+    }
+
+    // Vectors from the issue (captured from keepalived by the reporter).
+
+    #[test]
+    fn issue_v2_vector() {
+        let mut b = hex("21 33 67 01 00 01 6b 66 0a 00 02 64");
+        b.extend_from_slice(&[0; 8]);
+        let adv = Advert {
+            version: Version::V2,
+            vrid: 51,
+            priority: 103,
+            interval_cs: 100,
+            auth: Auth::None,
+            addrs: vec![v4("10.0.2.100")],
+        };
+        roundtrip(&b, v4("10.0.2.11"), MCAST4, &adv);
+    }
+
+    /// The issue does not give the source of the v3 capture. With
+    /// destination 224.0.0.18 the pseudo-header checksum pins down the
+    /// sum of the source's 16-bit words; in 10.0.0.0/16 only 10.0.2.50
+    /// makes it verify.
+    #[test]
+    fn issue_v3_vector_needs_pseudo_header() {
+        let b = hex("31 3d 96 01 00 64 3f 37 0a 00 02 65");
+        let adv = Advert {
+            version: Version::V3,
+            vrid: 61,
+            priority: 150,
+            interval_cs: 100,
+            auth: Auth::None,
+            addrs: vec![v4("10.0.2.101")],
+        };
+        let src = v4("10.0.2.50");
+        roundtrip(&b, src, MCAST4, &adv);
+        let verifying: Vec<u8> = (0..=255u8)
+            .filter(|x| decode(&b, v4(&format!("10.0.2.{x}")), MCAST4, &OPTS).is_ok())
+            .collect();
+        assert_eq!(verifying, vec![50]);
+        // Without the pseudo-header it does not verify.
+        let compat = Options {
+            v3_checksum_as_v2: true,
+        };
+        assert_eq!(
+            decode(&b, src, MCAST4, &compat),
+            Err(DecodeError::BadChecksum { version: 3 })
+        );
+    }
+
+    // Vectors captured here from keepalived 2.2.7 (-n -l -D) in a network
+    // namespace with tcpdump: source 10.0.2.11 / fe80::b8e4:91ff:fe19:82bd.
+
+    const KA_SRC4: &str = "10.0.2.11";
+    const KA_SRC6: &str = "fe80::b8e4:91ff:fe19:82bd";
+
+    #[test]
+    fn keepalived_v2_pass_auth() {
+        let b = hex("213367010101fce70a0002647365637265743132");
+        let adv = Advert {
+            version: Version::V2,
+            vrid: 51,
+            priority: 103,
+            interval_cs: 100,
+            auth: Auth::pass(b"secret12"),
+            addrs: vec![v4("10.0.2.100")],
+        };
+        roundtrip(&b, v4(KA_SRC4), MCAST4, &adv);
+        // Its priority 0 advert on shutdown.
+        let b0 = hex("21330001010163e80a0002647365637265743132");
+        roundtrip(&b0, v4(KA_SRC4), MCAST4, &Advert { priority: 0, ..adv });
+    }
+
+    #[test]
+    fn keepalived_v2_three_addrs_owner() {
+        let b = hex("2151ff030002ba5b0a00026e0a00026f0a0002700000000000000000");
+        let adv = Advert {
+            version: Version::V2,
+            vrid: 81,
+            priority: 255,
+            interval_cs: 200,
+            auth: Auth::None,
+            addrs: vec![v4("10.0.2.110"), v4("10.0.2.111"), v4("10.0.2.112")],
+        };
+        roundtrip(&b, v4(KA_SRC4), MCAST4, &adv);
+        let b0 = hex("215100030002b95c0a00026e0a00026f0a0002700000000000000000");
+        roundtrip(&b0, v4(KA_SRC4), MCAST4, &Advert { priority: 0, ..adv });
+    }
+
+    #[test]
+    fn keepalived_v3_ipv4() {
+        let b = hex("313d9602006432f30a0002650a000266");
+        let adv = Advert {
+            version: Version::V3,
+            vrid: 61,
+            priority: 150,
+            interval_cs: 100,
+            auth: Auth::None,
+            addrs: vec![v4("10.0.2.101"), v4("10.0.2.102")],
+        };
+        roundtrip(&b, v4(KA_SRC4), MCAST4, &adv);
+        let b0 = hex("313d00020064c8f30a0002650a000266");
+        roundtrip(&b0, v4(KA_SRC4), MCAST4, &Advert { priority: 0, ..adv });
+    }
+
+    #[test]
+    fn keepalived_v3_ipv6() {
+        let b = hex("3147c80100323eaafd000000000000000000000000000100");
+        let adv = Advert {
+            version: Version::V3,
+            vrid: 71,
+            priority: 200,
+            interval_cs: 50,
+            auth: Auth::None,
+            addrs: vec!["fd00::100".parse().unwrap()],
+        };
+        let src: IpAddr = KA_SRC6.parse().unwrap();
+        roundtrip(&b, src, MCAST6, &adv);
+        let b0 = hex("31470001003206abfd000000000000000000000000000100");
+        roundtrip(&b0, src, MCAST6, &Advert { priority: 0, ..adv });
+        // The IPv6 checksum always includes the pseudo-header.
+        let compat = Options {
+            v3_checksum_as_v2: true,
+        };
+        assert!(decode(&b, src, MCAST6, &compat).is_ok());
+    }
+
+    #[test]
+    fn keepalived_full_ipv4_packets() {
+        let full =
+            hex("45c0002800010000ff70ce870a00020be0000012213367010101fce70a0002647365637265743132");
+        let (h, payload) = parse_ipv4(&full).unwrap();
+        assert_eq!(
+            h,
+            Ipv4Header {
+                src: "10.0.2.11".parse().unwrap(),
+                dst: VRRP_MCAST_V4,
+                ttl: 255,
+                tos: VRRP_TOS,
+                proto: IPPROTO_VRRP,
+            }
+        );
+        let exp = Expect {
+            version: Version::V2,
+            vrid: 51,
+            auth: Auth::pass(b"secret12"),
+            interval_cs: 100,
+            vips: vec![v4("10.0.2.100")],
+            check_vips: true,
+            unicast: false,
+        };
+        let adv = receive(
+            payload,
+            h.src.into(),
+            h.dst.into(),
+            Some(h.ttl),
+            &exp,
+            &OPTS,
+        )
+        .unwrap();
+        assert_eq!(adv.priority, 103);
+
+        let full3 = hex("45c0002400010000ff70ce8b0a00020be0000012313d9602006432f30a0002650a000266");
+        let (h, payload) = parse_ipv4(&full3).unwrap();
+        let adv = decode(payload, h.src.into(), h.dst.into(), &OPTS).unwrap();
+        assert_eq!(adv.vrid, 61);
+    }
+
+    #[test]
+    fn v3_checksum_as_v2_roundtrip() {
+        let adv = Advert {
+            version: Version::V3,
+            vrid: 9,
+            priority: 100,
+            interval_cs: 100,
+            auth: Auth::None,
+            addrs: vec![v4("10.1.1.1")],
+        };
+        let compat = Options {
+            v3_checksum_as_v2: true,
+        };
+        let src = v4("10.1.1.2");
+        let b = encode(&adv, src, MCAST4, &compat).unwrap();
+        assert_eq!(decode(&b, src, MCAST4, &compat).unwrap(), adv);
+        // The checksum then does not depend on the addresses...
+        assert!(decode(&b, v4("10.9.9.9"), MCAST4, &compat).is_ok());
+        // ...and does not verify in the standard mode.
+        assert_eq!(
+            decode(&b, src, MCAST4, &OPTS),
+            Err(DecodeError::BadChecksum { version: 3 })
+        );
+        // Standard mode: the pseudo-header includes the destination, so a
+        // unicast copy has a different checksum.
+        let m = encode(&adv, src, MCAST4, &OPTS).unwrap();
+        let u = encode(&adv, src, v4("10.1.1.3"), &OPTS).unwrap();
+        assert_ne!(m[6..8], u[6..8]);
+        assert!(decode(&u, src, v4("10.1.1.3"), &OPTS).is_ok());
+    }
+
+    #[test]
+    fn roundtrip_many() {
+        let six: IpAddr = "fe80::1".parse().unwrap();
+        for (version, interval_cs) in [(Version::V2, 100), (Version::V2, 25500), (Version::V3, 1)] {
+            for n in [0usize, 1, 2, 20, 255] {
+                for prio in [0u8, 1, 100, 254, 255] {
+                    let adv = Advert {
+                        version,
+                        vrid: 200,
+                        priority: prio,
+                        interval_cs,
+                        auth: if version == Version::V2 {
+                            Auth::pass(b"pw")
+                        } else {
+                            Auth::None
+                        },
+                        addrs: (0..n)
+                            .map(|i| IpAddr::V4(Ipv4Addr::new(10, 3, (i / 256) as u8, i as u8)))
+                            .collect(),
+                    };
+                    let src = v4("10.3.255.1");
+                    let b = encode(&adv, src, MCAST4, &OPTS).unwrap();
+                    assert_eq!(b.len(), adv.encoded_len(false));
+                    assert_eq!(decode(&b, src, MCAST4, &OPTS).unwrap(), adv);
+                }
+            }
+        }
+        let adv = Advert {
+            version: Version::V3,
+            vrid: 1,
+            priority: 254,
+            interval_cs: V3_MAX_INTERVAL_CS,
+            auth: Auth::None,
+            addrs: (0..80u16)
+                .map(|i| IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, i)))
+                .collect(),
+        };
+        let b = encode(&adv, six, MCAST6, &OPTS).unwrap();
+        assert_eq!(decode(&b, six, MCAST6, &OPTS).unwrap(), adv);
+    }
+
+    #[test]
+    fn encode_errors() {
+        let six: IpAddr = "fe80::1".parse().unwrap();
+        let base = Advert {
+            version: Version::V2,
+            vrid: 1,
+            priority: 100,
+            interval_cs: 100,
+            auth: Auth::None,
+            addrs: vec![v4("10.0.0.1")],
+        };
+        let src = v4("10.0.0.2");
+        assert_eq!(
+            encode(&base, six, MCAST6, &OPTS),
+            Err(EncodeError::FamilyMismatch)
+        );
+        let v2six = Advert {
+            addrs: vec![six],
+            ..base.clone()
+        };
+        assert_eq!(
+            encode(&v2six, six, MCAST6, &OPTS),
+            Err(EncodeError::V2OverIpv6)
+        );
+        assert_eq!(
+            encode(&base, src, MCAST6, &OPTS),
+            Err(EncodeError::FamilyMismatch)
+        );
+        for cs in [0u16, 150, 25600] {
+            let a = Advert {
+                interval_cs: cs,
+                ..base.clone()
+            };
+            assert_eq!(
+                encode(&a, src, MCAST4, &OPTS),
+                Err(EncodeError::BadInterval(cs))
+            );
+        }
+        let v3 = Advert {
+            version: Version::V3,
+            ..base.clone()
+        };
+        for cs in [0u16, 4096] {
+            let a = Advert {
+                interval_cs: cs,
+                ..v3.clone()
+            };
+            assert_eq!(
+                encode(&a, src, MCAST4, &OPTS),
+                Err(EncodeError::BadInterval(cs))
+            );
+        }
+        let a = Advert {
+            auth: Auth::pass(b"x"),
+            ..v3.clone()
+        };
+        assert_eq!(encode(&a, src, MCAST4, &OPTS), Err(EncodeError::AuthWithV3));
+        let a = Advert {
+            addrs: vec![v4("10.0.0.1"); 256],
+            ..base.clone()
+        };
+        assert_eq!(
+            encode(&a, src, MCAST4, &OPTS),
+            Err(EncodeError::TooManyAddresses(256))
+        );
+    }
+
+    /// A valid v2 packet (PASS) to corrupt.
+    fn good_v2() -> (Vec<u8>, IpAddr) {
+        (hex("213367010101fce70a0002647365637265743132"), v4(KA_SRC4))
+    }
+
+    /// Fix the v2 checksum after a deliberate corruption, so the test
+    /// reaches the check it targets.
+    fn fix_v2(b: &mut [u8]) {
+        b[6] = 0;
+        b[7] = 0;
+        let c = checksum(b, Version::V2, MCAST4, MCAST4, &OPTS);
+        b[6..8].copy_from_slice(&c.to_be_bytes());
+    }
+
+    #[test]
+    fn decode_malformed() {
+        let (b, src) = good_v2();
+        let d = |buf: &[u8]| decode(buf, src, MCAST4, &OPTS);
+        for n in 0..HEADER_LEN {
+            assert_eq!(d(&b[..n]), Err(DecodeError::Truncated(n)));
+        }
+        // Truncated after the header: the length no longer matches.
+        assert_eq!(
+            d(&b[..b.len() - 1]),
+            Err(DecodeError::LengthMismatch {
+                expected: 20,
+                got: 19
+            })
+        );
+        let mut long = b.clone();
+        long.push(0);
+        assert_eq!(
+            d(&long),
+            Err(DecodeError::LengthMismatch {
+                expected: 20,
+                got: 21
+            })
+        );
+        // Count says 2 addresses, there is 1.
+        let mut c = b.clone();
+        c[3] = 2;
+        fix_v2(&mut c);
+        assert_eq!(
+            d(&c),
+            Err(DecodeError::LengthMismatch {
+                expected: 24,
+                got: 20
+            })
+        );
+        // Count 0 with the address present.
+        let mut c = b.clone();
+        c[3] = 0;
+        assert_eq!(
+            d(&c),
+            Err(DecodeError::LengthMismatch {
+                expected: 16,
+                got: 20
+            })
+        );
+        for v in [0u8, 1, 4, 15] {
+            let mut c = b.clone();
+            c[0] = (v << 4) | 1;
+            assert_eq!(d(&c), Err(DecodeError::BadVersion(v)));
+        }
+        for t in [0u8, 2, 15] {
+            let mut c = b.clone();
+            c[0] = 0x20 | t;
+            fix_v2(&mut c);
+            assert_eq!(d(&c), Err(DecodeError::BadType(t)));
+        }
+        for i in 0..b.len() {
+            let mut c = b.clone();
+            c[i] ^= 0x40;
+            // Flipping a bit anywhere else breaks the checksum (or an
+            // earlier check); never accepted.
+            assert!(d(&c).is_err(), "byte {i}");
+        }
+        let mut c = b.clone();
+        c[7] ^= 1;
+        assert_eq!(d(&c), Err(DecodeError::BadChecksum { version: 2 }));
+        let mut c = b.clone();
+        c[1] = 0;
+        fix_v2(&mut c);
+        assert_eq!(d(&c), Err(DecodeError::ZeroVrid));
+        let mut c = b.clone();
+        c[5] = 0;
+        fix_v2(&mut c);
+        assert_eq!(d(&c), Err(DecodeError::ZeroInterval));
+        for t in [2u8, 3, 255] {
+            let mut c = b.clone();
+            c[4] = t;
+            fix_v2(&mut c);
+            assert_eq!(d(&c), Err(DecodeError::BadAuthType(t)));
+        }
+        // v2 over IPv6, and mixed families.
+        let six: IpAddr = "fe80::1".parse().unwrap();
+        assert_eq!(
+            decode(&b, six, MCAST6, &OPTS),
+            Err(DecodeError::WrongFamily)
+        );
+        assert_eq!(
+            decode(&b, src, MCAST6, &OPTS),
+            Err(DecodeError::WrongFamily)
+        );
+        // A v3 IPv4 packet received on IPv6: the length no longer fits.
+        let v3 = hex("313d9602006432f30a0002650a000266");
+        assert_eq!(
+            decode(&v3, six, MCAST6, &OPTS),
+            Err(DecodeError::LengthMismatch {
+                expected: 40,
+                got: 16
+            })
+        );
+        // v3 with a zero interval (checksum fixed).
+        let adv = Advert {
+            version: Version::V3,
+            vrid: 3,
+            priority: 100,
+            interval_cs: 100,
+            auth: Auth::None,
+            addrs: vec![v4("10.0.0.1")],
+        };
+        let mut z = encode(&adv, src, MCAST4, &OPTS).unwrap();
+        z[4] = 0xf0; // reserved bits set, interval 0
+        z[5] = 0;
+        z[6] = 0;
+        z[7] = 0;
+        let c = checksum(&z, Version::V3, src, MCAST4, &OPTS);
+        z[6..8].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(
+            decode(&z, src, MCAST4, &OPTS),
+            Err(DecodeError::ZeroInterval)
+        );
+        // Reserved bits are ignored.
+        z[5] = 100;
+        z[6] = 0;
+        z[7] = 0;
+        let c = checksum(&z, Version::V3, src, MCAST4, &OPTS);
+        z[6..8].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(decode(&z, src, MCAST4, &OPTS).unwrap(), adv);
+    }
+
+    fn expect_v2() -> Expect {
+        Expect {
+            version: Version::V2,
+            vrid: 51,
+            auth: Auth::pass(b"secret12"),
+            interval_cs: 100,
+            vips: vec![v4("10.0.2.100")],
+            check_vips: true,
+            unicast: false,
+        }
+    }
+
+    #[test]
+    fn validate_rules() {
+        let (b, src) = good_v2();
+        let adv = decode(&b, src, MCAST4, &OPTS).unwrap();
+        let exp = expect_v2();
+        assert_eq!(validate(&adv, Some(255), &exp), Ok(()));
+        assert_eq!(validate(&adv, None, &exp), Ok(()));
+        for ttl in [0u8, 1, 64, 254] {
+            assert_eq!(
+                validate(&adv, Some(ttl), &exp),
+                Err(DecodeError::BadTtl(ttl))
+            );
+            // Not checked for unicast, as keepalived.
+            let uni = Expect {
+                unicast: true,
+                ..exp.clone()
+            };
+            assert_eq!(validate(&adv, Some(ttl), &uni), Ok(()));
+        }
+        let e = Expect {
+            version: Version::V3,
+            ..exp.clone()
+        };
+        assert_eq!(
+            validate(&adv, Some(255), &e),
+            Err(DecodeError::VersionMismatch {
+                expected: 3,
+                got: 2
+            })
+        );
+        let e = Expect {
+            vrid: 52,
+            ..exp.clone()
+        };
+        assert_eq!(
+            validate(&adv, Some(255), &e),
+            Err(DecodeError::VridMismatch {
+                expected: 52,
+                got: 51
+            })
+        );
+        let e = Expect {
+            auth: Auth::None,
+            ..exp.clone()
+        };
+        assert_eq!(
+            validate(&adv, Some(255), &e),
+            Err(DecodeError::AuthTypeMismatch {
+                expected: 0,
+                got: 1
+            })
+        );
+        let e = Expect {
+            auth: Auth::pass(b"secret13"),
+            ..exp.clone()
+        };
+        assert_eq!(validate(&adv, Some(255), &e), Err(DecodeError::AuthFailure));
+        // keepalived truncates the password to 8 bytes.
+        let e = Expect {
+            auth: Auth::pass(b"secret12-and-more"),
+            ..exp.clone()
+        };
+        assert_eq!(validate(&adv, Some(255), &e), Ok(()));
+        let e = Expect {
+            interval_cs: 300,
+            ..exp.clone()
+        };
+        let err = validate(&adv, Some(255), &e).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::IntervalMismatch {
+                mine_s: 3,
+                got_s: 1
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "advertisement interval mismatch mine=3 sec rcv'd=1 sec"
+        );
+        let e = Expect {
+            vips: vec![v4("10.0.2.100"), v4("10.0.2.101")],
+            ..exp.clone()
+        };
+        assert_eq!(
+            validate(&adv, Some(255), &e),
+            Err(DecodeError::AddrCountMismatch {
+                expected: 2,
+                got: 1
+            })
+        );
+        let e = Expect {
+            vips: vec![v4("10.0.2.99")],
+            ..exp.clone()
+        };
+        assert_eq!(
+            validate(&adv, Some(255), &e),
+            Err(DecodeError::AddrMissing {
+                vrid: 51,
+                missing: v4("10.0.2.99")
+            })
+        );
+        let e = Expect {
+            vips: vec![v4("10.0.2.99")],
+            check_vips: false,
+            ..exp.clone()
+        };
+        assert_eq!(validate(&adv, Some(255), &e), Ok(()));
+
+        // v3: no auth and no interval check (the backup learns it).
+        let b3 = hex("313d9602006432f30a0002650a000266");
+        let adv3 = decode(&b3, src, MCAST4, &OPTS).unwrap();
+        let e3 = Expect {
+            version: Version::V3,
+            vrid: 61,
+            auth: Auth::None,
+            interval_cs: 300,
+            vips: vec![v4("10.0.2.102"), v4("10.0.2.101")],
+            check_vips: true,
+            unicast: false,
+        };
+        assert_eq!(validate(&adv3, Some(255), &e3), Ok(()));
+        assert_eq!(
+            receive(&b3, src, MCAST4, Some(254), &e3, &OPTS),
+            Err(DecodeError::BadTtl(254))
+        );
+    }
+
+    #[test]
+    fn error_kinds_are_distinct() {
+        let all = [
+            DecodeError::Truncated(0),
+            DecodeError::BadVersion(0),
+            DecodeError::BadType(0),
+            DecodeError::LengthMismatch {
+                expected: 0,
+                got: 0,
+            },
+            DecodeError::BadChecksum { version: 2 },
+            DecodeError::WrongFamily,
+            DecodeError::ZeroVrid,
+            DecodeError::ZeroInterval,
+            DecodeError::BadAuthType(2),
+            DecodeError::VersionMismatch {
+                expected: 2,
+                got: 3,
+            },
+            DecodeError::VridMismatch {
+                expected: 1,
+                got: 2,
+            },
+            DecodeError::BadTtl(1),
+            DecodeError::AuthTypeMismatch {
+                expected: 0,
+                got: 1,
+            },
+            DecodeError::AuthFailure,
+            DecodeError::IntervalMismatch {
+                mine_s: 1,
+                got_s: 2,
+            },
+            DecodeError::AddrCountMismatch {
+                expected: 1,
+                got: 2,
+            },
+            DecodeError::AddrMissing {
+                vrid: 1,
+                missing: v4("10.0.0.1"),
+            },
+            DecodeError::Ipv4Header(0),
+            DecodeError::Ipv4TotalLength { tot_len: 0, got: 0 },
+            DecodeError::NotVrrp(6),
+            DecodeError::Fragment,
+        ];
+        let kinds: std::collections::HashSet<_> = all.iter().map(|e| e.kind()).collect();
+        assert_eq!(kinds.len(), all.len());
+        assert_eq!(
+            DecodeError::BadTtl(254).to_string(),
+            "invalid TTL/HL. Received 254 and expect 255"
+        );
+        assert_eq!(
+            DecodeError::LengthMismatch {
+                expected: 20,
+                got: 12
+            }
+            .to_string(),
+            "vrrp packet too short, length 12 and expect 20"
+        );
+    }
+
+    #[test]
+    fn parse_ipv4_malformed() {
+        let full =
+            hex("45c0002800010000ff70ce870a00020be0000012213367010101fce70a0002647365637265743132");
+        for n in [0usize, 1, 19] {
+            assert_eq!(parse_ipv4(&full[..n]), Err(DecodeError::Ipv4Header(n)));
+        }
+        // Received less than the total length.
+        assert_eq!(
+            parse_ipv4(&full[..30]),
+            Err(DecodeError::Ipv4TotalLength {
+                tot_len: 40,
+                got: 30
+            })
+        );
+        let mut c = full.clone();
+        c[0] = 0x44; // IHL 4
+        assert_eq!(parse_ipv4(&c), Err(DecodeError::Ipv4Header(40)));
+        let mut c = full.clone();
+        c[0] = 0x65; // version 6
+        assert_eq!(parse_ipv4(&c), Err(DecodeError::Ipv4Header(40)));
+        let mut c = full.clone();
+        c[0] = 0x4f; // IHL 60 > 40
+        assert_eq!(parse_ipv4(&c), Err(DecodeError::Ipv4Header(40)));
+        let mut c = full.clone();
+        c[9] = IPPROTO_AH;
+        assert_eq!(parse_ipv4(&c), Err(DecodeError::NotVrrp(51)));
+        let mut c = full.clone();
+        c[6] = 0x20; // more fragments
+        assert_eq!(parse_ipv4(&c), Err(DecodeError::Fragment));
+        let mut c = full.clone();
+        c[7] = 0x01; // offset
+        assert_eq!(parse_ipv4(&c), Err(DecodeError::Fragment));
+        // IP options: IHL 6 with a 4-byte NOP option; payload still found.
+        let mut o = full[..20].to_vec();
+        o[0] = 0x46;
+        o[3] += 4;
+        o.extend_from_slice(&[1, 1, 1, 0]);
+        o.extend_from_slice(&full[20..]);
+        let (h, p) = parse_ipv4(&o).unwrap();
+        assert_eq!(h.ttl, 255);
+        assert_eq!(p, &full[20..]);
+        // TTL from the header is what validate sees.
+        let mut c = full.clone();
+        c[8] = 254;
+        let (h, p) = parse_ipv4(&c).unwrap();
+        assert_eq!(
+            receive(
+                p,
+                h.src.into(),
+                h.dst.into(),
+                Some(h.ttl),
+                &expect_v2(),
+                &OPTS
+            ),
+            Err(DecodeError::BadTtl(254))
+        );
+    }
+
+    #[test]
+    fn auth_pass_padding() {
+        assert_eq!(Auth::pass(b"ab"), Auth::Pass(*b"ab\0\0\0\0\0\0"));
+        assert_eq!(Auth::pass(b"0123456789"), Auth::Pass(*b"01234567"));
+        assert_eq!(Auth::None.type_number(), 0);
+        assert_eq!(Auth::pass(b"").type_number(), 1);
+    }
+}
