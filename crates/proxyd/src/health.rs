@@ -396,6 +396,8 @@ impl Inner {
 pub struct ServerHealth {
     up: AtomicBool,
     inner: Mutex<Inner>,
+    /// Wakes the checker task for an immediate check (leaving maintenance).
+    wake: tokio::sync::Notify,
 }
 
 impl Default for ServerHealth {
@@ -416,7 +418,13 @@ impl ServerHealth {
                 last_change: Instant::now(),
                 down_time: Duration::ZERO,
             }),
+            wake: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Resolves when an immediate check is wanted (see [`Self::leave_maint`]).
+    pub async fn wake_requested(&self) {
+        self.wake.notified().await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -518,6 +526,8 @@ impl ServerHealth {
             Self::note_change(&mut g, now, false);
         }
         self.up.store(true, Ordering::Release);
+        drop(g);
+        self.wake.notify_one();
     }
 
     pub fn is_paused(&self) -> bool {
