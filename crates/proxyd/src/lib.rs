@@ -4,4 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod health;
 pub mod lb;
+pub mod logsink;
+pub mod proxy;
 pub mod state;
+pub mod tcplog;

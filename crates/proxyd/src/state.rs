@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::health::ServerHealth;
 use crate::lb::{Algo, Balancer, Candidate, Pick};
+use crate::logsink::LogSink;
 
 const R: Ordering = Ordering::Relaxed;
 
@@ -209,9 +210,11 @@ impl ServerState {
         }
     }
 
-    /// Operational (health) state as the balancer sees it.
+    /// Operational (health) state as the balancer sees it: UP unless a
+    /// check reported it DOWN (through [`BackendState::set_server_up`] or
+    /// directly in [`ServerHealth`]).
     pub fn is_up(&self) -> bool {
-        self.up.load(R)
+        self.up.load(R) && self.health.is_up()
     }
     pub fn admin(&self) -> AdminState {
         AdminState::from_u8(self.admin.load(R))
@@ -352,6 +355,7 @@ pub struct BackendState {
     pub chkdown: Counter,
     /// Whether the "no server available" state is current.
     no_server: AtomicBool,
+    log: RwLock<Arc<LogSink>>,
 }
 
 impl std::fmt::Debug for BackendState {
@@ -401,7 +405,29 @@ impl BackendState {
             last_change: Counter(AtomicU64::new(unix_now())),
             chkdown: Counter::default(),
             no_server: AtomicBool::new(false),
+            log: RwLock::new(Arc::new(LogSink::default())),
         })
+    }
+
+    /// The backend's log targets (`log global` resolved).
+    pub fn log(&self) -> Arc<LogSink> {
+        match self.log.read() {
+            Ok(s) => s.clone(),
+            Err(e) => e.into_inner().clone(),
+        }
+    }
+
+    pub fn set_log(&self, sink: Arc<LogSink>) {
+        if let Ok(mut l) = self.log.write() {
+            *l = sink;
+        }
+    }
+
+    /// Log an event of this backend (health transitions, "has no server
+    /// available!") at syslog severity `prio`: to stderr/journald through
+    /// tracing and to the backend's syslog targets.
+    pub fn log_event(&self, prio: u8, msg: &str) {
+        crate::logsink::event(&self.log(), prio, msg);
     }
 
     /// The current server list (declaration order).

@@ -1,0 +1,636 @@
+//! The data path: listeners, accept loops and TCP sessions.
+//!
+//! One task per listener accepts (after taking the global and frontend
+//! `maxconn` permits, so that excess connections wait in the kernel
+//! backlog as with HAProxy), one task per session picks a server, connects
+//! with retries/redispatch, then relays both directions with two reused
+//! 16 KiB buffers, half-closes correctly and enforces the inactivity
+//! timeouts. Counters are atomics; there is no lock or allocation per read.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::model::LogFormat;
+use crate::logsink::LogSink;
+use crate::state::{AcquireError, BackendState, Counters, FrontendState, Runtime, ServerSlot};
+use crate::tcplog::{format_connect, format_tcplog, SessionLog, Term, Tm};
+
+/// Size of each relay buffer.
+pub const BUF_SIZE: usize = 16 * 1024;
+
+/// A frontend as the data path needs it (rebuilt on reload; `state` and
+/// `sem` are kept across reloads).
+#[derive(Debug)]
+pub struct Frontend {
+    pub state: Arc<FrontendState>,
+    pub backend: Option<Arc<BackendState>>,
+    pub timeout_client: Option<Duration>,
+    pub timeout_client_fin: Option<Duration>,
+    pub log_format: LogFormat,
+    pub dontlognull: bool,
+    pub log: Arc<LogSink>,
+    /// Frontend `maxconn`.
+    pub sem: Option<Arc<Semaphore>>,
+}
+
+/// Process-wide context of the data path.
+#[derive(Debug)]
+pub struct Ctx {
+    pub rt: Arc<Runtime>,
+    /// Cancelled to kill every session (hard stop): termination `K`.
+    pub hard: CancellationToken,
+    /// Every session task.
+    pub sessions: TaskTracker,
+    /// Global `maxconn`.
+    pub global_sem: Option<Arc<Semaphore>>,
+    /// `true` while listeners are paused (SIGTTOU).
+    pub paused: watch::Receiver<bool>,
+}
+
+/// The frontend a listener currently feeds (swapped on reload).
+pub type FrontendSlot = Arc<RwLock<Arc<Frontend>>>;
+
+/// Create a listening socket as HAProxy does: SO_REUSEADDR, non-blocking,
+/// `IPV6_V6ONLY` only when asked (`v6only`) or cleared (`v4v6`).
+pub fn bind_socket(
+    addr: SocketAddr,
+    backlog: u32,
+    v6only: Option<bool>,
+) -> io::Result<std::net::TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        if let Some(v) = v6only {
+            s.set_only_v6(v)?;
+        }
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(s.into())
+}
+
+async fn permit(
+    sem: &Option<Arc<Semaphore>>,
+    stop: &CancellationToken,
+) -> Option<Option<OwnedSemaphorePermit>> {
+    match sem {
+        None => Some(None),
+        Some(s) => tokio::select! {
+            p = s.clone().acquire_owned() => p.ok().map(Some),
+            _ = stop.cancelled() => None,
+        },
+    }
+}
+
+/// Accept connections on `listener` until `stop` is cancelled.
+pub async fn accept_loop(
+    listener: TcpListener,
+    front: FrontendSlot,
+    ctx: Arc<Ctx>,
+    stop: CancellationToken,
+) {
+    let mut paused = ctx.paused.clone();
+    loop {
+        while *paused.borrow_and_update() {
+            tokio::select! {
+                r = paused.changed() => if r.is_err() { return },
+                _ = stop.cancelled() => return,
+            }
+        }
+        let fe = match front.read() {
+            Ok(f) => f.clone(),
+            Err(e) => e.into_inner().clone(),
+        };
+        let Some(g) = permit(&ctx.global_sem, &stop).await else {
+            return;
+        };
+        let Some(f) = permit(&fe.sem, &stop).await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.cancelled() => return,
+            _ = paused.changed() => continue,
+        };
+        match accepted {
+            Ok((sock, peer)) => {
+                // the frontend may have been swapped while we waited
+                let fe = match front.read() {
+                    Ok(f) => f.clone(),
+                    Err(e) => e.into_inner().clone(),
+                };
+                let ctx2 = ctx.clone();
+                ctx.sessions.spawn(async move {
+                    session(ctx2, fe, sock, peer, (g, f)).await;
+                });
+            }
+            Err(e) => {
+                // EMFILE/ENFILE/ENOBUFS: back off a little, as HAProxy
+                // does, instead of spinning.
+                tracing::debug!("accept error on {:?}: {e}", listener.local_addr().ok());
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                    _ = stop.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    static POOL: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A 16 KiB buffer from a per-thread pool, returned on drop.
+struct PoolBuf(Option<Box<[u8]>>);
+
+impl PoolBuf {
+    fn get() -> PoolBuf {
+        let b = POOL
+            .with(|p| p.borrow_mut().pop())
+            .unwrap_or_else(|| vec![0u8; BUF_SIZE].into_boxed_slice());
+        PoolBuf(Some(b))
+    }
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.0.as_deref_mut().unwrap_or(&mut [])
+    }
+}
+
+impl Drop for PoolBuf {
+    fn drop(&mut self) {
+        if let Some(b) = self.0.take() {
+            POOL.with(|p| {
+                let mut p = p.borrow_mut();
+                if p.len() < 256 {
+                    p.push(b);
+                }
+            });
+        }
+    }
+}
+
+/// Decrements the connection counts of a session when it ends.
+struct Conn<'a>(&'a Counters);
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+struct Dec<'a>(&'a crate::state::Counter);
+impl Drop for Dec<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// What the log line needs from a finished session.
+struct Outcome {
+    tw: Option<u64>,
+    tc: Option<u64>,
+    term: Term,
+    bin: u64,
+    bout: u64,
+    retries: u32,
+    redispatched: bool,
+    server: Option<Arc<crate::state::ServerState>>,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+enum ConnectError {
+    Refused,
+    Timeout,
+    Killed,
+}
+
+async fn connect(
+    addr: SocketAddr,
+    timeout: Option<Duration>,
+    hard: &CancellationToken,
+) -> Result<TcpStream, ConnectError> {
+    let sock = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(|_| ConnectError::Refused)?;
+    let _ = sock.set_nodelay(true);
+    let fut = sock.connect(addr);
+    tokio::select! {
+        r = async {
+            match timeout {
+                Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| ConnectError::Timeout)?.map_err(|_| ConnectError::Refused),
+                None => fut.await.map_err(|_| ConnectError::Refused),
+            }
+        } => r,
+        _ = hard.cancelled() => Err(ConnectError::Killed),
+    }
+}
+
+/// One client session, from accept to log line.
+async fn session(
+    ctx: Arc<Ctx>,
+    fe: Arc<Frontend>,
+    client: TcpStream,
+    peer: SocketAddr,
+    _permits: (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>),
+) {
+    let accept_wall = SystemTime::now();
+    let t0 = Instant::now();
+    let _ = client.set_nodelay(true);
+    ctx.rt.actconn.inc();
+    ctx.rt.cumconns.inc();
+    let _ac = Dec(&ctx.rt.actconn);
+    fe.state.counters.open();
+    let fe_conn = Conn(&fe.state.counters);
+    if fe.log_format == LogFormat::Default && !fe.log.is_empty() {
+        if let Ok(local) = client.local_addr() {
+            fe.log
+                .send(6, &format_connect(peer, local, &fe.state.name), true);
+        }
+    }
+    let Some(be) = fe.backend.clone() else {
+        // no backend: nothing to do but close
+        let out = Outcome {
+            tw: None,
+            tc: None,
+            term: Term::new(b'P', b'R'),
+            bin: 0,
+            bout: 0,
+            retries: 0,
+            redispatched: false,
+            server: None,
+        };
+        log_session(&ctx, &fe, None, peer, accept_wall, t0, &out);
+        drop(fe_conn);
+        return;
+    };
+    be.counters.open();
+    let be_conn = Conn(&be.counters);
+    let out = run(&ctx, &fe, &be, client, peer).await;
+    drop(be_conn);
+    log_session(&ctx, &fe, Some(&be), peer, accept_wall, t0, &out);
+    drop(fe_conn);
+}
+
+async fn run(
+    ctx: &Ctx,
+    fe: &Frontend,
+    be: &Arc<BackendState>,
+    mut client: TcpStream,
+    peer: SocketAddr,
+) -> Outcome {
+    let settings = be.settings();
+    let mut out = Outcome {
+        tw: None,
+        tc: None,
+        term: Term::NORMAL,
+        bin: 0,
+        bout: 0,
+        retries: 0,
+        redispatched: false,
+        server: None,
+    };
+    let tq = Instant::now();
+    let acquired = be.acquire(peer.ip(), None, &ctx.hard).await;
+    let mut slot: ServerSlot = match acquired {
+        Ok((slot, _)) => slot,
+        Err(AcquireError::NoServer) => {
+            out.term = Term::new(b'S', b'C');
+            return out;
+        }
+        Err(AcquireError::QueueTimeout) => {
+            out.tw = Some(ms(tq.elapsed()));
+            out.term = Term::new(b's', b'Q');
+            return out;
+        }
+        Err(AcquireError::Cancelled) => {
+            out.tw = Some(ms(tq.elapsed()));
+            out.term = Term::new(b'K', b'Q');
+            return out;
+        }
+    };
+    out.tw = Some(ms(tq.elapsed()));
+    let tc0 = Instant::now();
+    let server = loop {
+        out.server = Some(slot.server.clone());
+        match connect(slot.server.addr, settings.connect_timeout, &ctx.hard).await {
+            Ok(s) => break s,
+            Err(ConnectError::Killed) => {
+                out.term = Term::new(b'K', b'C');
+                return out;
+            }
+            Err(e) => {
+                slot.server.counters.econ.inc();
+                be.counters.econ.inc();
+                if out.retries >= settings.retries {
+                    out.term = match e {
+                        ConnectError::Timeout => Term::new(b's', b'C'),
+                        _ => Term::new(b'S', b'C'),
+                    };
+                    return out;
+                }
+                out.retries += 1;
+                if settings.redispatch && out.retries == settings.retries {
+                    // last retry: let the balancer choose another server
+                    let old = slot.server.clone();
+                    drop(slot);
+                    match be.acquire(peer.ip(), Some(&old), &ctx.hard).await {
+                        Ok((s, _)) => slot = s,
+                        Err(_) => {
+                            out.term = Term::new(b'S', b'C');
+                            return out;
+                        }
+                    }
+                    if !Arc::ptr_eq(&slot.server, &old) {
+                        old.counters.wredis.inc();
+                        be.counters.wredis.inc();
+                        out.redispatched = true;
+                    }
+                } else {
+                    slot.server.counters.wretr.inc();
+                    be.counters.wretr.inc();
+                    // HAProxy's turn-around: min(timeout connect, 1s)
+                    let pause = settings
+                        .connect_timeout
+                        .map_or(Duration::from_secs(1), |t| t.min(Duration::from_secs(1)));
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = ctx.hard.cancelled() => {
+                            out.term = Term::new(b'K', b'C');
+                            return out;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    out.tc = Some(ms(tc0.elapsed()));
+    let mut server = server;
+    let kill_srv = slot.server.kill_token();
+    let timeouts = Timeouts {
+        client: settings.tunnel_timeout.or(fe.timeout_client),
+        client_fin: fe
+            .timeout_client_fin
+            .or(settings.tunnel_timeout)
+            .or(fe.timeout_client),
+        server: settings.tunnel_timeout.or(settings.server_timeout),
+        server_fin: settings
+            .server_fin_timeout
+            .or(settings.tunnel_timeout)
+            .or(settings.server_timeout),
+    };
+    let counters = [&fe.state.counters, &be.counters, &slot.server.counters];
+    let bytes = Bytes::default();
+    let end = tokio::select! {
+        e = relay(&mut client, &mut server, &timeouts, &counters, &bytes) => e,
+        _ = ctx.hard.cancelled() => Term::new(b'K', b'D'),
+        _ = kill_srv.cancelled() => Term::new(if slot.server.backup { b'U' } else { b'D' }, b'D'),
+    };
+    out.term = end;
+    out.bin = bytes.up.load(Ordering::Relaxed);
+    out.bout = bytes.down.load(Ordering::Relaxed);
+    if end.cause == b'S' {
+        slot.server.counters.eresp.inc();
+        be.counters.eresp.inc();
+    }
+    drop(slot);
+    out
+}
+
+fn log_session(
+    ctx: &Ctx,
+    fe: &Frontend,
+    be: Option<&Arc<BackendState>>,
+    peer: SocketAddr,
+    accept: SystemTime,
+    t0: Instant,
+    out: &Outcome,
+) {
+    if fe.log_format != LogFormat::TcpLog {
+        return;
+    }
+    if fe.dontlognull && out.bin == 0 {
+        return;
+    }
+    let line = format_tcplog(&SessionLog {
+        client: peer,
+        accept: Tm::local(accept),
+        frontend: &fe.state.name,
+        backend: be.map_or(fe.state.name.as_str(), |b| b.name.as_str()),
+        server: out.server.as_ref().map(|s| s.name.as_str()),
+        tw: out.tw,
+        tc: out.tc,
+        tt: ms(t0.elapsed()),
+        bytes: out.bout,
+        term: out.term,
+        actconn: ctx.rt.actconn.get(),
+        feconn: fe.state.counters.scur.get(),
+        beconn: be.map_or(0, |b| b.counters.scur.get()),
+        srvconn: out.server.as_ref().map_or(0, |s| s.counters.scur.get()),
+        retries: out.retries,
+        redispatched: out.redispatched,
+        srv_queue: out.server.as_ref().map_or(0, |s| s.counters.qcur.get()),
+        be_queue: be.map_or(0, |b| b.counters.qcur.get()),
+    });
+    if fe.log.is_empty() {
+        tracing::info!("{line}");
+    } else {
+        fe.log.send(6, &line, true);
+    }
+}
+
+/// Inactivity timeouts of a session (`None` = infinite).
+#[derive(Debug, Clone, Copy, Default)]
+struct Timeouts {
+    client: Option<Duration>,
+    client_fin: Option<Duration>,
+    server: Option<Duration>,
+    server_fin: Option<Duration>,
+}
+
+#[derive(Default)]
+struct Bytes {
+    up: AtomicU64,
+    down: AtomicU64,
+}
+
+/// Activity clock of one side (client or server) of a session.
+struct Side {
+    start: Instant,
+    /// ms since `start` of the last read from or write to this side.
+    last: AtomicU64,
+    normal: Option<Duration>,
+    fin: Option<Duration>,
+}
+
+impl Side {
+    fn touch(&self) {
+        self.last.store(ms(self.start.elapsed()), Ordering::Relaxed);
+    }
+    fn timeout(&self, half: bool) -> Option<Duration> {
+        if half {
+            self.fin
+        } else {
+            self.normal
+        }
+    }
+    fn deadline(&self, t: Duration) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(
+            self.start + Duration::from_millis(self.last.load(Ordering::Relaxed)) + t,
+        )
+    }
+}
+
+struct Shared<'a> {
+    client: Side,
+    server: Side,
+    half: AtomicBool,
+    counters: &'a [&'a Counters; 3],
+    bytes: &'a Bytes,
+}
+
+/// Await `fut` unless `side` stays inactive for its timeout. The other
+/// direction's activity on the same side pushes the deadline back.
+async fn guarded<T>(
+    fut: impl Future<Output = io::Result<T>>,
+    side: &Side,
+    half: &AtomicBool,
+    sleep: &mut std::pin::Pin<&mut tokio::time::Sleep>,
+    on_err: Term,
+    on_timeout: Term,
+) -> Result<T, Term> {
+    tokio::pin!(fut);
+    loop {
+        let Some(t) = side.timeout(half.load(Ordering::Relaxed)) else {
+            return fut.await.map_err(|_| on_err);
+        };
+        let deadline = side.deadline(t);
+        if deadline <= tokio::time::Instant::now() {
+            return Err(on_timeout);
+        }
+        sleep.as_mut().reset(deadline);
+        tokio::select! {
+            biased;
+            r = &mut fut => return r.map_err(|_| on_err),
+            _ = sleep.as_mut() => {}
+        }
+    }
+}
+
+/// Copy one direction until EOF (then half-close the other side).
+async fn pump(
+    from: &mut tokio::net::tcp::ReadHalf<'_>,
+    to: &mut tokio::net::tcp::WriteHalf<'_>,
+    upstream: bool,
+    sh: &Shared<'_>,
+) -> Result<(), Term> {
+    let mut buf = PoolBuf::get();
+    let buf = buf.as_mut();
+    let sleep = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(sleep);
+    let (rside, wside, rcause, wcause) = if upstream {
+        (&sh.client, &sh.server, (b'C', b'c'), (b'S', b's'))
+    } else {
+        (&sh.server, &sh.client, (b'S', b's'), (b'C', b'c'))
+    };
+    loop {
+        let n = guarded(
+            from.read(buf),
+            rside,
+            &sh.half,
+            &mut sleep,
+            Term::new(rcause.0, b'D'),
+            Term::new(rcause.1, b'D'),
+        )
+        .await?;
+        rside.touch();
+        if n == 0 {
+            let _ = to.shutdown().await;
+            return Ok(());
+        }
+        let chunk = buf.get(..n).unwrap_or_default();
+        guarded(
+            to.write_all(chunk),
+            wside,
+            &sh.half,
+            &mut sleep,
+            Term::new(wcause.0, b'D'),
+            Term::new(wcause.1, b'D'),
+        )
+        .await?;
+        wside.touch();
+        let n = n as u64;
+        if upstream {
+            sh.bytes.up.fetch_add(n, Ordering::Relaxed);
+            sh.counters.iter().for_each(|c| c.bin.add(n));
+        } else {
+            sh.bytes.down.fetch_add(n, Ordering::Relaxed);
+            sh.counters.iter().for_each(|c| c.bout.add(n));
+        }
+    }
+}
+
+/// Relay both directions; returns the termination state.
+async fn relay(
+    client: &mut TcpStream,
+    server: &mut TcpStream,
+    t: &Timeouts,
+    counters: &[&Counters; 3],
+    bytes: &Bytes,
+) -> Term {
+    let start = Instant::now();
+    let sh = Shared {
+        client: Side {
+            start,
+            last: AtomicU64::new(0),
+            normal: t.client,
+            fin: t.client_fin,
+        },
+        server: Side {
+            start,
+            last: AtomicU64::new(0),
+            normal: t.server,
+            fin: t.server_fin,
+        },
+        half: AtomicBool::new(false),
+        counters,
+        bytes,
+    };
+    let (mut cr, mut cw) = client.split();
+    let (mut sr, mut sw) = server.split();
+    let up = pump(&mut cr, &mut sw, true, &sh);
+    let down = pump(&mut sr, &mut cw, false, &sh);
+    tokio::pin!(up, down);
+    let mut up_done = false;
+    let mut down_done = false;
+    while !(up_done && down_done) {
+        tokio::select! {
+            r = &mut up, if !up_done => match r {
+                Ok(()) => { up_done = true; sh.half.store(true, Ordering::Relaxed); }
+                Err(t) => return t,
+            },
+            r = &mut down, if !down_done => match r {
+                Ok(()) => { down_done = true; sh.half.store(true, Ordering::Relaxed); }
+                Err(t) => return t,
+            },
+        }
+    }
+    Term::NORMAL
+}
