@@ -73,6 +73,8 @@ pub mod diag;
 mod keywords;
 pub mod model;
 pub mod parse;
+#[cfg(test)]
+mod tests;
 
 pub use diag::{exit_code, ConfigError, Diagnostic, Severity};
 pub use model::*;
