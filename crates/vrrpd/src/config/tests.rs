@@ -941,8 +941,8 @@ fn includes_with_globs() {
     assert_eq!(
         rendered[0],
         format!(
-            "({}) Config files missing 'nothere/*.conf'.",
-            format!("{}: Line 6", main.display())
+            "({}: Line 6) Config files missing 'nothere/*.conf'.",
+            main.display()
         )
     );
     assert_eq!(
