@@ -2,8 +2,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod fsm;
 pub mod garp;
+pub mod instance;
 pub mod netlink;
 pub mod packet;
 pub mod script;

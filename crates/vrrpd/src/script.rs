@@ -103,6 +103,16 @@ fn command(p: &Program) -> Option<Command> {
 /// gets SIGTERM, then SIGKILL after a grace period; the child is always
 /// waited for.
 pub async fn run_check(p: &Program, timeout: Duration) -> Outcome {
+    run_check_until(p, timeout, std::future::pending()).await
+}
+
+/// [`run_check`] that also stops (SIGKILL to the group, then wait) when
+/// `stop` completes; the outcome is then [`Outcome::TimedOut`].
+pub async fn run_check_until(
+    p: &Program,
+    timeout: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) -> Outcome {
     let Some(mut cmd) = command(p) else {
         return Outcome::SpawnFailed("empty command".into());
     };
@@ -111,7 +121,17 @@ pub async fn run_check(p: &Program, timeout: Duration) -> Outcome {
         Err(e) => return Outcome::SpawnFailed(e.to_string()),
     };
     let pgid = child.id().map(|id| Pid::from_raw(id as i32));
-    match tokio::time::timeout(timeout, child.wait()).await {
+    let r = tokio::select! {
+        r = tokio::time::timeout(timeout, child.wait()) => r,
+        _ = stop => {
+            if let Some(g) = pgid {
+                let _ = killpg(g, Signal::SIGKILL);
+            }
+            let _ = child.wait().await;
+            return Outcome::TimedOut;
+        }
+    };
+    match r {
         Ok(Ok(s)) => Outcome::from_status(s),
         Ok(Err(e)) => Outcome::SpawnFailed(e.to_string()),
         Err(_) => {

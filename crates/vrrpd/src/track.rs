@@ -18,8 +18,9 @@ pub struct ProcessSpec {
     /// Process name as `killall` matches it, or the full command line (args
     /// joined by spaces) when `full_command`.
     pub name: String,
-    /// Extra arguments that must follow argv[0] exactly (`param_match`).
+    /// Arguments that must follow argv[0] (see `param_match`).
     pub params: Option<Vec<String>>,
+    pub param_match: crate::config::ParamMatch,
     pub full_command: bool,
     pub quorum: usize,
     pub quorum_max: usize,
@@ -30,6 +31,7 @@ impl ProcessSpec {
         ProcessSpec {
             name: name.to_string(),
             params: None,
+            param_match: crate::config::ParamMatch::Exact,
             full_command: false,
             quorum: 1,
             quorum_max: usize::MAX,
@@ -46,15 +48,24 @@ impl ProcessSpec {
             return false;
         };
         let argv = cmdline(pid);
-        if self.full_command {
-            return !argv.is_empty() && argv.join(" ") == self.name;
-        }
-        if !probe::name_matches(&self.name, &comm, argv.first().map(String::as_str)) {
+        let name_ok = if self.full_command {
+            argv.first().is_some_and(|a| *a == self.name)
+        } else {
+            probe::name_matches(&self.name, &comm, argv.first().map(String::as_str))
+        };
+        if !name_ok {
             return false;
         }
+        let rest = argv.get(1..).unwrap_or(&[]);
         match &self.params {
             None => true,
-            Some(p) => argv.get(1..).is_some_and(|rest| rest == p.as_slice()),
+            Some(p) => match self.param_match {
+                crate::config::ParamMatch::Exact => rest == p.as_slice(),
+                crate::config::ParamMatch::Initial => rest.starts_with(p),
+                crate::config::ParamMatch::Partial => {
+                    p.is_empty() || rest.windows(p.len()).any(|w| w == p.as_slice())
+                }
+            },
         }
     }
 }

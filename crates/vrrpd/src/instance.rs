@@ -1,0 +1,861 @@
+//! The per-instance driver: one task owning the pure state machine
+//! ([`crate::fsm::Machine`]), the instance's sockets and its timer; it turns
+//! packets, link events and tracker changes into machine events and executes
+//! the machine's actions (adverts, VIPs, gratuitous ARPs, notify scripts,
+//! log lines).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::config::{self, Family, Instance};
+use crate::fsm::{self, Action, Event, Level, Machine, State};
+use crate::garp::Announcer;
+use crate::netlink::{LinkEvent, Netlink};
+use crate::packet::{self, Advert, Expect, Options, Version};
+use crate::script::{Health, Program};
+use crate::socket::{SocketSpec, VrrpSocket};
+
+/// Receive counters and other statistics of one instance.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Stats {
+    pub adverts_received: u64,
+    pub adverts_sent: u64,
+    pub became_master: u64,
+    pub released_master: u64,
+    pub priority_zero_received: u64,
+    pub priority_zero_sent: u64,
+    pub send_errors: u64,
+    /// Dropped packets by reason ([`DecodeError::kind`]).
+    pub invalid: BTreeMap<String, u64>,
+    /// Packets for other VRIDs on the same interface (not errors).
+    pub other_vrid: u64,
+}
+
+/// A snapshot of an instance for the dumps.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Status {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub version: u8,
+    pub state: String,
+    pub base_priority: u8,
+    pub effective_priority: u8,
+    pub source: Option<String>,
+    pub master: Option<String>,
+    pub master_priority: Option<u8>,
+    pub advert_int_ms: u64,
+    pub master_down_interval_ms: u64,
+    pub vips: Vec<String>,
+    pub vips_present: bool,
+    pub trackers: Vec<String>,
+    pub stats: Stats,
+}
+
+/// One tracked object as seen by an instance: its current "ok" status
+/// (None = no result yet) and the weight/reverse that apply.
+#[derive(Clone)]
+pub struct Tracked {
+    pub label: String,
+    pub weight: i32,
+    pub reverse: bool,
+    pub source: TrackSource,
+}
+
+#[derive(Clone)]
+pub enum TrackSource {
+    Script(watch::Receiver<Health>),
+    Process {
+        rx: watch::Receiver<usize>,
+        quorum: usize,
+        quorum_max: usize,
+    },
+}
+
+impl Tracked {
+    fn ok(&self) -> Option<bool> {
+        match &self.source {
+            TrackSource::Script(rx) => match *rx.borrow() {
+                Health::Init => None,
+                Health::Good => Some(true),
+                Health::Bad => Some(false),
+            },
+            TrackSource::Process {
+                rx,
+                quorum,
+                quorum_max,
+            } => {
+                let c = *rx.borrow();
+                Some(c >= *quorum && c <= *quorum_max)
+            }
+        }
+    }
+
+    fn closed(&self) -> bool {
+        match &self.source {
+            TrackSource::Script(rx) => rx.has_changed().is_err(),
+            TrackSource::Process { rx, .. } => rx.has_changed().is_err(),
+        }
+    }
+
+    async fn changed(&mut self) -> bool {
+        match &mut self.source {
+            TrackSource::Script(rx) => rx.changed().await.is_ok(),
+            TrackSource::Process { rx, .. } => rx.changed().await.is_ok(),
+        }
+    }
+}
+
+/// keepalived's tracking arithmetic for one tracked object: `(weight to add,
+/// fault)`. `reverse` flips the status. Weight > 0 adds while OK, weight < 0
+/// adds (subtracts) while failing, weight 0 faults while failing. No result
+/// yet counts as neither.
+pub fn contribution(weight: i32, reverse: bool, ok: Option<bool>) -> (i32, bool) {
+    let Some(ok) = ok else {
+        return (0, false);
+    };
+    let ok = ok != reverse;
+    match weight {
+        0 => (0, !ok),
+        w if w > 0 => (if ok { w } else { 0 }, false),
+        w => (if ok { 0 } else { w }, false),
+    }
+}
+
+/// Everything an instance task needs.
+pub struct InstanceCtx {
+    pub cfg: Instance,
+    pub global: config::GlobalDefs,
+    pub script_user: Option<(u32, u32)>,
+    pub trackers: Vec<Tracked>,
+    pub links: broadcast::Receiver<LinkEvent>,
+    pub netlink: Netlink,
+    pub cancel: CancellationToken,
+    pub status: watch::Sender<Status>,
+    pub tasks: common::TaskTracker,
+}
+
+/// Initial status (before the task runs).
+pub fn initial_status(cfg: &Instance) -> Status {
+    Status {
+        name: cfg.name.clone(),
+        interface: cfg.interface.clone(),
+        vrid: cfg.vrid,
+        version: cfg.version,
+        state: "INIT".into(),
+        base_priority: cfg.priority,
+        effective_priority: cfg.priority,
+        source: None,
+        master: None,
+        master_priority: None,
+        advert_int_ms: cfg.advert_int.as_millis() as u64,
+        master_down_interval_ms: 0,
+        vips: cfg
+            .vips
+            .iter()
+            .map(|v| format!("{}/{}", v.addr, v.prefix))
+            .collect(),
+        vips_present: false,
+        trackers: Vec::new(),
+        stats: Stats::default(),
+    }
+}
+
+/// Run the instance until cancelled (then: priority 0 if master, VIPs
+/// removed). Never panics on bad input; errors are logged.
+pub async fn run(ctx: InstanceCtx) {
+    let span = tracing::info_span!("vrrp", vrid = ctx.cfg.vrid, iface = %ctx.cfg.interface);
+    Driver::start(ctx).instrument(span).await;
+}
+
+struct Link {
+    index: u32,
+    mac: Vec<u8>,
+}
+
+struct Driver {
+    ctx: InstanceCtx,
+    machine: Machine,
+    sock: Arc<VrrpSocket>,
+    announcer: Option<Announcer>,
+    link: Link,
+    src: IpAddr,
+    epoch: Instant,
+    stats: Stats,
+    opts: Options,
+    /// Interface index per VIP (`dev` or the instance's interface).
+    vip_ifindex: Vec<(config::Vip, u32)>,
+    vips_present: bool,
+    last_invalid_log: Option<Instant>,
+    primary_up: bool,
+    tracker_fault: bool,
+    tracked_if_down: BTreeMap<String, bool>,
+}
+
+fn level_log(level: Level, msg: &str) {
+    match level {
+        Level::Warn => tracing::warn!("{msg}"),
+        Level::Info => tracing::info!("{msg}"),
+        Level::Debug => tracing::debug!("{msg}"),
+    }
+}
+
+impl Driver {
+    async fn start(mut ctx: InstanceCtx) {
+        let name = ctx.cfg.name.clone();
+        // Wait for the interface and a source address; the instance stays
+        // in INIT meanwhile.
+        let mut warned = false;
+        let (link, src) = loop {
+            match Self::resolve(&ctx).await {
+                Ok(x) => break x,
+                Err(e) => {
+                    if !warned {
+                        tracing::error!("({name}) cannot start yet: {e}");
+                        warned = true;
+                    }
+                    tokio::select! {
+                        _ = ctx.cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = ctx.links.recv() => {}
+                    }
+                }
+            }
+        };
+        let (linfo, vip_ifindex) = link;
+        let spec = SocketSpec {
+            ifname: ctx.cfg.interface.clone(),
+            ifindex: linfo.index,
+            src,
+            unicast: !ctx.cfg.unicast_peers.is_empty(),
+        };
+        let sock = match VrrpSocket::open(spec) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                tracing::error!(
+                    "({name}) cannot open VRRP socket on {}: {e}",
+                    ctx.cfg.interface
+                );
+                ctx.cancel.cancelled().await;
+                return;
+            }
+        };
+        let announcer = match Announcer::new(&ctx.cfg.interface, linfo.index, &linfo.mac) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!("({name}) cannot open gratuitous ARP socket: {e}");
+                None
+            }
+        };
+        let machine = Machine::new(Self::fsm_config(&ctx.cfg, src));
+        let mut tracked_if_down = BTreeMap::new();
+        for t in &ctx.cfg.track_interfaces {
+            let down = match ctx.netlink.link_by_name(&t.name).await {
+                Ok(l) => !l.is_up(),
+                Err(_) => true,
+            };
+            tracked_if_down.insert(t.name.clone(), down);
+        }
+        let opts = Options {
+            v3_checksum_as_v2: ctx.cfg.v3_checksum_as_v2,
+        };
+        let mut d = Driver {
+            machine,
+            sock,
+            announcer,
+            primary_up: linfo.is_up(),
+            tracker_fault: false,
+            link: Link {
+                index: linfo.index,
+                mac: linfo.mac.clone(),
+            },
+            src,
+            epoch: Instant::now(),
+            stats: Stats::default(),
+            opts,
+            vip_ifindex,
+            vips_present: false,
+            last_invalid_log: None,
+            tracked_if_down,
+            ctx,
+        };
+        d.main().await;
+    }
+
+    /// Interface, VIP interfaces and source address.
+    async fn resolve(
+        ctx: &InstanceCtx,
+    ) -> Result<((crate::netlink::LinkInfo, Vec<(config::Vip, u32)>), IpAddr), String> {
+        let nl = &ctx.netlink;
+        let link = nl
+            .link_by_name(&ctx.cfg.interface)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut vips = Vec::new();
+        for v in ctx.cfg.vips.iter().chain(ctx.cfg.vips_excluded.iter()) {
+            let idx = match &v.dev {
+                Some(d) if d != &ctx.cfg.interface => {
+                    nl.link_by_name(d).await.map_err(|e| e.to_string())?.index
+                }
+                _ => link.index,
+            };
+            vips.push((v.clone(), idx));
+        }
+        let src = match (ctx.cfg.unicast_src_ip, ctx.cfg.family) {
+            (Some(a), _) => a,
+            (None, Family::V4) => {
+                let exclude: Vec<IpAddr> = vips.iter().map(|(v, _)| v.addr).collect();
+                nl.primary_ipv4(link.index, &exclude)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("no IPv4 address on {}", ctx.cfg.interface))?
+                    .into()
+            }
+            (None, Family::V6) => nl
+                .link_local_ipv6(link.index)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no IPv6 link-local address on {}", ctx.cfg.interface))?
+                .into(),
+        };
+        Ok(((link, vips), src))
+    }
+
+    fn fsm_config(cfg: &Instance, src: IpAddr) -> fsm::Config {
+        let vips = cfg
+            .vips
+            .iter()
+            .chain(cfg.vips_excluded.iter())
+            .map(|v| fsm::Vip {
+                addr: v.addr,
+                dev: v.dev.clone().unwrap_or_else(|| cfg.interface.clone()),
+            })
+            .collect();
+        fsm::Config {
+            name: cfg.name.clone(),
+            interface: cfg.interface.clone(),
+            version: if cfg.version == 3 {
+                Version::V3
+            } else {
+                Version::V2
+            },
+            vrid: cfg.vrid,
+            priority: cfg.priority,
+            adver_int: cfg.advert_int,
+            preempt: !cfg.nopreempt,
+            preempt_delay: cfg.preempt_delay.unwrap_or(Duration::ZERO),
+            primary_addr: src,
+            vips,
+            garp_master_delay: cfg.garp_master_delay,
+            garp_master_repeat: cfg.garp_master_repeat,
+            garp_master_refresh: cfg.garp_master_refresh,
+            garp_master_refresh_repeat: cfg.garp_master_refresh_repeat,
+            down_timer_adverts: 3,
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    fn advert(&self, priority: u8) -> Advert {
+        let cfg = &self.ctx.cfg;
+        let version = self.machine.config().version;
+        let auth = match (&cfg.auth, version) {
+            (Some(config::Auth::Pass(p)), Version::V2) => packet::Auth::pass(p.as_bytes()),
+            _ => packet::Auth::None,
+        };
+        let cs = (cfg.advert_int.as_millis() / 10) as u16;
+        Advert {
+            version,
+            vrid: cfg.vrid,
+            priority,
+            interval_cs: cs.max(1),
+            auth,
+            addrs: self.advert_addrs(),
+        }
+    }
+
+    fn advert_addrs(&self) -> Vec<IpAddr> {
+        let v6 = self.src.is_ipv6();
+        self.ctx
+            .cfg
+            .vips
+            .iter()
+            .map(|v| v.addr)
+            .filter(|a| a.is_ipv6() == v6)
+            .collect()
+    }
+
+    fn expect(&self, from: IpAddr) -> Expect {
+        let known_master = self.machine.master().map(|(a, _)| a) == Some(from);
+        Expect {
+            version: self.machine.config().version,
+            vrid: self.ctx.cfg.vrid,
+            auth: self.advert(0).auth,
+            interval_cs: (self.ctx.cfg.advert_int.as_millis() / 10) as u16,
+            vips: self.advert_addrs(),
+            check_vips: !(self.ctx.global.vrrp_skip_check_adv_addr && known_master),
+            unicast: !self.ctx.cfg.unicast_peers.is_empty(),
+        }
+    }
+
+    fn destinations(&self) -> Vec<IpAddr> {
+        if self.ctx.cfg.unicast_peers.is_empty() {
+            vec![self.sock.group()]
+        } else {
+            self.ctx.cfg.unicast_peers.clone()
+        }
+    }
+
+    /// Sum of weights and fault flag over every tracked object.
+    fn tracking(&self) -> (i32, bool) {
+        let mut weight = 0;
+        let mut fault = false;
+        for t in &self.ctx.trackers {
+            let (w, f) = contribution(t.weight, t.reverse, t.ok());
+            weight += w;
+            fault |= f;
+        }
+        for t in &self.ctx.cfg.track_interfaces {
+            let down = self.tracked_if_down.get(&t.name).copied().unwrap_or(false);
+            let w = t.weight.unwrap_or(0);
+            let (dw, f) = contribution(w, t.reverse, Some(!down));
+            weight += dw;
+            fault |= f;
+        }
+        (weight, fault)
+    }
+
+    fn link_down(&self) -> bool {
+        !self.primary_up && !self.ctx.cfg.dont_track_primary
+    }
+
+    async fn apply_tracking(&mut self) {
+        let (w, fault) = self.tracking();
+        let prio = fsm::effective_priority(self.machine.base_priority(), w);
+        if prio != self.machine.priority() {
+            self.event(Event::PriorityChanged(prio)).await;
+        }
+        if fault != self.tracker_fault {
+            // The machine keeps link and tracker faults apart.
+            self.tracker_fault = fault;
+            self.event(Event::Fault(fault)).await;
+        }
+    }
+
+    async fn main(&mut self) {
+        let name = self.ctx.cfg.name.clone();
+        tracing::debug!("({name}) source {} ifindex {}", self.src, self.link.index);
+        if self.link_down() {
+            self.event(Event::InterfaceDown).await;
+        }
+        // Initial tracking state (scripts may have no result yet).
+        let (w, fault) = self.tracking();
+        let prio = fsm::effective_priority(self.machine.base_priority(), w);
+        if prio != self.machine.priority() {
+            self.event(Event::PriorityChanged(prio)).await;
+        }
+        if fault {
+            self.tracker_fault = true;
+            self.event(Event::Fault(true)).await;
+        }
+        self.event(Event::Startup).await;
+
+        let sock = self.sock.clone();
+        let mut trackers = self.ctx.trackers.clone();
+        loop {
+            let deadline = self
+                .machine
+                .next_deadline()
+                .map(|d| self.epoch + d)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let tracker_changed = async {
+                if trackers.is_empty() {
+                    std::future::pending::<usize>().await
+                } else {
+                    let futs = trackers
+                        .iter_mut()
+                        .enumerate()
+                        .map(|(i, t)| Box::pin(async move { (i, t.changed().await) }));
+                    let ((i, alive), _, _) = futures::future::select_all(futs).await;
+                    if alive {
+                        i
+                    } else {
+                        // A tracker ended (reload/shutdown): stop watching it.
+                        usize::MAX
+                    }
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = self.ctx.cancel.cancelled() => break,
+                r = sock.recv() => self.on_packet(r).await,
+                ev = self.ctx.links.recv() => match ev {
+                    Ok(ev) => self.on_link(ev).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.resync_links().await,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        // No more link events: wait for cancellation only.
+                        let (_tx, rx) = broadcast::channel(1);
+                        self.ctx.links = rx;
+                    }
+                },
+                i = tracker_changed => {
+                    if i == usize::MAX {
+                        trackers.retain(|t| !t.closed());
+                    }
+                    self.apply_tracking().await;
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.event(Event::Timer).await;
+                }
+            }
+        }
+        self.event(Event::Shutdown).await;
+        // Whatever the state, no VIP stays behind.
+        if self.vips_present {
+            self.remove_vips().await;
+        }
+        self.publish();
+    }
+
+    async fn resync_links(&mut self) {
+        if let Ok(l) = self.ctx.netlink.link_by_index(self.link.index).await {
+            self.on_link(LinkEvent {
+                link: l,
+                deleted: false,
+            })
+            .await;
+        }
+    }
+
+    async fn on_link(&mut self, ev: LinkEvent) {
+        let up = !ev.deleted && ev.link.is_up();
+        if ev.link.index == self.link.index {
+            if !ev.link.mac.is_empty() {
+                self.link.mac = ev.link.mac.clone();
+            }
+            if up != self.primary_up {
+                self.primary_up = up;
+                if !self.ctx.cfg.dont_track_primary {
+                    let e = if up {
+                        Event::InterfaceUp
+                    } else {
+                        Event::InterfaceDown
+                    };
+                    self.event(e).await;
+                }
+            }
+        }
+        if let Some(down) = self.tracked_if_down.get_mut(&ev.link.name) {
+            if *down == up {
+                *down = !up;
+                self.apply_tracking().await;
+            }
+        }
+    }
+
+    async fn on_packet(
+        &mut self,
+        r: std::io::Result<Result<crate::socket::Received, crate::socket::IpError>>,
+    ) {
+        let rcv = match r {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                self.invalid("ip_header", &e.to_string());
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("({}) receive error: {e}", self.ctx.cfg.name);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return;
+            }
+        };
+        if rcv.src == self.src {
+            return;
+        }
+        let advert = match packet::decode(&rcv.payload, rcv.src, rcv.dst, &self.opts) {
+            Ok(a) => a,
+            Err(e) => {
+                self.invalid(e.kind(), &e.to_string());
+                return;
+            }
+        };
+        if advert.vrid != self.ctx.cfg.vrid {
+            self.stats.other_vrid += 1;
+            return;
+        }
+        if !self.ctx.cfg.unicast_peers.is_empty()
+            && self.ctx.global.vrrp_check_unicast_src
+            && !self.ctx.cfg.unicast_peers.contains(&rcv.src)
+        {
+            self.invalid(
+                "unknown_unicast_source",
+                &format!("unicast advert from unknown peer {}", rcv.src),
+            );
+            return;
+        }
+        let exp = self.expect(rcv.src);
+        if let Err(e) = packet::validate(&advert, Some(rcv.ttl), &exp) {
+            self.invalid(e.kind(), &e.to_string());
+            return;
+        }
+        self.stats.adverts_received += 1;
+        if advert.priority == 0 {
+            self.stats.priority_zero_received += 1;
+        }
+        self.event(Event::Advert {
+            from: rcv.src,
+            advert,
+        })
+        .await;
+    }
+
+    /// Count a dropped packet; log at most one line per second.
+    fn invalid(&mut self, kind: &str, msg: &str) {
+        *self.stats.invalid.entry(kind.to_string()).or_default() += 1;
+        let now = Instant::now();
+        if self
+            .last_invalid_log
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            self.last_invalid_log = Some(now);
+            tracing::info!("({}) {msg} - packet dropped", self.ctx.cfg.name);
+        }
+        self.publish();
+    }
+
+    async fn event(&mut self, e: Event) {
+        let before = self.machine.state();
+        let now = self.now();
+        let actions = self.machine.handle(e, now);
+        for a in actions {
+            self.execute(a).await;
+        }
+        let after = self.machine.state();
+        if before != after {
+            if after == State::Master {
+                self.stats.became_master += 1;
+            } else if before == State::Master {
+                self.stats.released_master += 1;
+            }
+        }
+        self.publish();
+    }
+
+    async fn execute(&mut self, a: Action) {
+        match a {
+            Action::SendAdvert { priority } => self.send_advert(priority),
+            Action::AddVips => self.add_vips().await,
+            Action::RemoveVips => self.remove_vips().await,
+            Action::SendGarp { repeat } => self.send_garp(repeat),
+            Action::Notify { state, priority } => self.notify(state, priority),
+            Action::Log { level, msg } => level_log(level, &msg),
+        }
+    }
+
+    fn send_advert(&mut self, priority: u8) {
+        let adv = self.advert(priority);
+        for dst in self.destinations() {
+            match packet::encode(&adv, self.src, dst, &self.opts) {
+                Ok(buf) => match self.sock.send_to(&buf, dst) {
+                    Ok(()) => {
+                        self.stats.adverts_sent += 1;
+                        if priority == 0 {
+                            self.stats.priority_zero_sent += 1;
+                        }
+                    }
+                    Err(e) => {
+                        self.stats.send_errors += 1;
+                        if self.stats.send_errors == 1 || self.stats.send_errors % 100 == 0 {
+                            tracing::warn!(
+                                "({}) cannot send advert to {dst}: {e}",
+                                self.ctx.cfg.name
+                            );
+                        }
+                    }
+                },
+                Err(e) => {
+                    self.stats.send_errors += 1;
+                    tracing::error!("({}) cannot encode advert: {e}", self.ctx.cfg.name);
+                }
+            }
+        }
+    }
+
+    async fn add_vips(&mut self) {
+        for (v, idx) in &self.vip_ifindex {
+            let label = v.label.as_deref();
+            if let Err(e) = self
+                .ctx
+                .netlink
+                .add_address(*idx, v.addr, v.prefix, label)
+                .await
+            {
+                tracing::error!(
+                    "({}) cannot add {}/{}: {e}",
+                    self.ctx.cfg.name,
+                    v.addr,
+                    v.prefix
+                );
+            }
+        }
+        self.vips_present = true;
+    }
+
+    async fn remove_vips(&mut self) {
+        for (v, idx) in &self.vip_ifindex {
+            if let Err(e) = self.ctx.netlink.del_address(*idx, v.addr, v.prefix).await {
+                tracing::error!(
+                    "({}) cannot remove {}/{}: {e}",
+                    self.ctx.cfg.name,
+                    v.addr,
+                    v.prefix
+                );
+            }
+        }
+        self.vips_present = false;
+    }
+
+    fn send_garp(&mut self, repeat: u32) {
+        let Some(ann) = &self.announcer else { return };
+        for _ in 0..repeat {
+            for (v, idx) in &self.vip_ifindex {
+                // GARPs go out on the VIP's own interface; only the
+                // instance's interface has an announcer.
+                if *idx != self.link.index {
+                    continue;
+                }
+                if let Err(e) = ann.send(v.addr) {
+                    tracing::debug!("({}) gratuitous ARP for {}: {e}", self.ctx.cfg.name, v.addr);
+                }
+            }
+        }
+    }
+
+    fn notify(&self, state: State, priority: u8) {
+        let cfg = &self.ctx.cfg;
+        let specific = match state {
+            State::Master => cfg.notify_master.as_ref(),
+            State::Backup => cfg.notify_backup.as_ref(),
+            State::Fault => cfg.notify_fault.as_ref(),
+            State::Stopped => cfg.notify_stop.as_ref(),
+            State::Init => None,
+        };
+        let mut progs = Vec::new();
+        if let Some(c) = specific {
+            progs.push(self.program(c, Vec::new()));
+        }
+        if let Some(c) = &cfg.notify {
+            progs.push(self.program(
+                c,
+                vec![
+                    "INSTANCE".into(),
+                    cfg.name.clone(),
+                    state.keepalived_name().to_string(),
+                    priority.to_string(),
+                ],
+            ));
+        }
+        for p in progs {
+            if let Some(fut) = crate::script::spawn_notify(&p) {
+                self.ctx.tasks.spawn(fut);
+            }
+        }
+    }
+
+    fn program(&self, c: &config::Command, extra: Vec<String>) -> Program {
+        let ids = c
+            .user
+            .as_ref()
+            .and_then(|u| {
+                let (uid, gid) = crate::script::user_ids(&u.user)?;
+                let gid = u
+                    .group
+                    .as_deref()
+                    .and_then(crate::script::group_id)
+                    .unwrap_or(gid);
+                Some((uid, gid))
+            })
+            .or(self.ctx.script_user);
+        let mut argv = c.argv.clone();
+        argv.extend(extra);
+        Program {
+            argv,
+            uid: ids.map(|i| i.0),
+            gid: ids.map(|i| i.1),
+        }
+    }
+
+    fn publish(&self) {
+        let m = &self.machine;
+        let st = Status {
+            name: self.ctx.cfg.name.clone(),
+            interface: self.ctx.cfg.interface.clone(),
+            vrid: self.ctx.cfg.vrid,
+            version: self.ctx.cfg.version,
+            state: m.state().keepalived_name().to_string(),
+            base_priority: m.base_priority(),
+            effective_priority: m.priority(),
+            source: Some(self.src.to_string()),
+            master: m.master().map(|(a, _)| a.to_string()),
+            master_priority: m.master().map(|(_, p)| p),
+            advert_int_ms: m.master_adver_int().as_millis() as u64,
+            master_down_interval_ms: m.master_down_interval().as_millis() as u64,
+            vips: self
+                .vip_ifindex
+                .iter()
+                .map(|(v, _)| format!("{}/{}", v.addr, v.prefix))
+                .collect(),
+            vips_present: self.vips_present,
+            trackers: self
+                .ctx
+                .trackers
+                .iter()
+                .map(|t| {
+                    let s = match t.ok() {
+                        None => "INIT",
+                        Some(true) => "GOOD",
+                        Some(false) => "BAD",
+                    };
+                    format!(
+                        "{} {} weight {}{}",
+                        t.label,
+                        s,
+                        t.weight,
+                        if t.reverse { " reverse" } else { "" }
+                    )
+                })
+                .collect(),
+            stats: self.stats.clone(),
+        };
+        self.ctx.status.send_replace(st);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_as_keepalived() {
+        assert_eq!(contribution(2, false, Some(true)), (2, false));
+        assert_eq!(contribution(2, false, Some(false)), (0, false));
+        assert_eq!(contribution(-5, false, Some(true)), (0, false));
+        assert_eq!(contribution(-5, false, Some(false)), (-5, false));
+        assert_eq!(contribution(0, false, Some(false)), (0, true));
+        assert_eq!(contribution(0, false, Some(true)), (0, false));
+        assert_eq!(contribution(0, false, None), (0, false));
+        assert_eq!(contribution(2, true, Some(false)), (2, false));
+        assert_eq!(contribution(-5, true, Some(true)), (-5, false));
+        assert_eq!(contribution(0, true, Some(true)), (0, true));
+    }
+}
