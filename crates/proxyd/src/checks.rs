@@ -499,11 +499,7 @@ pub fn counts(backend: &BackendState, server: &ServerState) -> BackendCounts {
 /// lost its last usable server.
 pub fn note_availability(backend: &BackendState) {
     if backend.note_availability() {
-        tracing::error!(
-            prio = common::log::EMERG,
-            "{}",
-            no_server_message(&backend.name)
-        );
+        backend.log_event(common::log::EMERG, &no_server_message(&backend.name));
     }
 }
 
@@ -530,11 +526,12 @@ pub fn apply_transition(
                 Some(result),
                 &counts(backend, server),
             );
-            if was_draining {
-                tracing::warn!(prio = common::log::NOTICE, "{msg}");
+            let prio = if was_draining {
+                common::log::NOTICE
             } else {
-                tracing::error!(prio = common::log::ALERT, "{msg}");
-            }
+                common::log::ALERT
+            };
+            backend.log_event(prio, &msg);
         }
         Transition::Up => {
             backend.set_server_up(server, true);
@@ -550,7 +547,7 @@ pub fn apply_transition(
                 Some(result),
                 &counts(backend, server),
             );
-            tracing::warn!(prio = common::log::NOTICE, "{msg}");
+            backend.log_event(common::log::NOTICE, &msg);
         }
     }
     note_availability(backend);
