@@ -5,14 +5,17 @@
 //! * [`check::run_check`]: `proxyd -c` semantics (HAProxy's output and exit
 //!   codes).
 
+mod build;
 pub mod check;
 pub mod diag;
+mod keywords;
 pub mod model;
+pub mod values;
 
 pub use diag::{Diag, Errors, Level};
 pub use model::*;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A successfully loaded configuration and the warnings found on the way.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,12 +28,102 @@ pub struct Loaded {
 /// Load the configuration from `paths`, in order. A directory means its
 /// `*.cfg` files in lexical order. Hostnames are resolved here.
 pub fn load(paths: &[PathBuf]) -> Result<Loaded, Errors> {
-    let _ = paths;
-    Err(Errors {
-        diags: vec![Diag::raw(
+    load_with(paths, &values::SystemHost, &common::lexer::ProcessEnv)
+}
+
+/// [`load`] with the system and environment injected (tests).
+pub fn load_with(
+    paths: &[PathBuf],
+    host: &dyn values::Host,
+    env: &dyn common::lexer::Env,
+) -> Result<Loaded, Errors> {
+    let mut sources = Vec::new();
+    let mut diags = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            match std::fs::read_dir(p) {
+                Ok(rd) => {
+                    let mut files: Vec<PathBuf> = rd
+                        .filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|f| f.extension().is_some_and(|x| x == "cfg") && !f.is_dir())
+                        .collect();
+                    files.sort();
+                    for f in files {
+                        read_one(&f, &mut sources, &mut diags);
+                    }
+                }
+                Err(e) => diags.push(Diag::raw(
+                    Level::Alert,
+                    None,
+                    format!("Cannot open configuration directory {} : {e}", p.display()),
+                )),
+            }
+        } else {
+            read_one(p, &mut sources, &mut diags);
+        }
+    }
+    if !diags.is_empty() {
+        return Err(Errors { diags });
+    }
+    parse_sources(&sources, host, env)
+}
+
+fn read_one(path: &Path, out: &mut Vec<(String, String)>, diags: &mut Vec<Diag>) {
+    match common::lexer::read_source(path) {
+        Ok(text) => out.push((path.display().to_string(), text)),
+        Err(e) => diags.push(Diag::raw(
             Level::Alert,
             None,
-            "configuration parser not implemented yet",
-        )],
-    })
+            format!(
+                "Could not open configuration file {} : {}",
+                path.display(),
+                io_reason(&e)
+            ),
+        )),
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "Permission denied".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Parse configuration texts `(file name, content)`, in order. Pure apart
+/// from `host`.
+pub fn parse_sources(
+    sources: &[(String, String)],
+    host: &dyn values::Host,
+    env: &dyn common::lexer::Env,
+) -> Result<Loaded, Errors> {
+    let mut lexed = Vec::new();
+    let mut diags = Vec::new();
+    for (name, text) in sources {
+        match common::lexer::lex(name, text, common::lexer::Dialect::Haproxy, env) {
+            Ok(lines) => lexed.push(build::Lexed {
+                name: name.clone(),
+                lines,
+            }),
+            Err(e) => {
+                diags.push(Diag::alert(e.pos(), &e));
+                diags.push(Diag::raw(
+                    Level::Alert,
+                    None,
+                    format!("Error(s) found in configuration file : {name}"),
+                ));
+            }
+        }
+    }
+    if !diags.is_empty() {
+        diags.push(Diag::raw(
+            Level::Alert,
+            None,
+            "Fatal errors found in configuration.",
+        ));
+        return Err(Errors { diags });
+    }
+    build::build(&lexed, host)
 }

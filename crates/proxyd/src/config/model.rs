@@ -57,12 +57,15 @@ impl Config {
         self.backends.iter().find(|b| b.name == name)
     }
 
-    /// True when at least one enabled frontend has at least one bind address.
-    /// `haproxy -c` exits 2 when there is no listener.
+    /// True when at least one enabled frontend has at least one bind
+    /// address, or there is a stats socket (HAProxy counts it as a
+    /// listener). `haproxy -c` exits 2 when there is no listener.
     pub fn has_listeners(&self) -> bool {
-        self.frontends
-            .iter()
-            .any(|f| !f.disabled && f.binds.iter().any(|b| !b.addrs.is_empty()))
+        !self.global.stats_sockets.is_empty()
+            || self
+                .frontends
+                .iter()
+                .any(|f| !f.disabled && f.binds.iter().any(|b| !b.addrs.is_empty()))
     }
 }
 

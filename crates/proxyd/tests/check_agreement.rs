@@ -1,0 +1,181 @@
+//! `proxyd -c` must accept and reject the same configurations as
+//! `haproxy -c` (HAProxy 2.6, Debian package), on the fixture set in
+//! `tests/fixtures/haproxy/`:
+//!
+//! * `good/`: both accept (same exit code: 0, or 2 for "no listener");
+//! * `bad/`: both reject; a `# proxyd-expect: TEXT` first line must appear in
+//!   proxyd's diagnostics;
+//! * `unsupported/`: HAProxy accepts, proxyd deliberately rejects with a
+//!   message naming `file:line` and the keyword given by the first line
+//!   `# proxyd-unsupported: KEYWORD @LINE`.
+//!
+//! The HAProxy half is skipped (with a message) when `/usr/sbin/haproxy` is
+//! not installed; proxyd's expectations are checked regardless.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const HAPROXY: &str = "/usr/sbin/haproxy";
+
+fn fixtures(kind: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/haproxy")
+        .join(kind);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cfg"))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty(), "no fixtures in {}", dir.display());
+    v
+}
+
+/// Exit code of `haproxy -c -f NAME` run from the fixture's directory (so
+/// relative certificate paths resolve), or None when HAProxy is missing.
+fn haproxy_check(path: &Path) -> Option<(i32, String)> {
+    if !Path::new(HAPROXY).exists() {
+        return None;
+    }
+    let dir = path.parent()?;
+    let name = path.file_name()?;
+    let out = Command::new(HAPROXY)
+        .arg("-c")
+        .arg("-f")
+        .arg(name)
+        .current_dir(dir)
+        .output()
+        .expect("run haproxy");
+    Some((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+fn proxyd_check(path: &Path) -> (i32, String) {
+    let (code, err, _out) =
+        proxyd::config::check::check_output(&[path.to_path_buf()], false, std::process::id());
+    (code, err.join("\n"))
+}
+
+fn first_line_tag(path: &Path, tag: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let first = text.lines().next()?;
+    first.strip_prefix(tag).map(|rest| rest.trim().to_string())
+}
+
+fn skip_notice() {
+    if !Path::new(HAPROXY).exists() {
+        eprintln!("SKIP: {HAPROXY} is not installed; only proxyd's side is checked");
+    }
+}
+
+#[test]
+fn good_fixtures_agree() {
+    skip_notice();
+    let mut failures = Vec::new();
+    for f in fixtures("good") {
+        let (pc, perr) = proxyd_check(&f);
+        if pc != 0 && pc != 2 {
+            failures.push(format!(
+                "{}: proxyd rejected (exit {pc}):\n{perr}",
+                f.display()
+            ));
+            continue;
+        }
+        if let Some((hc, herr)) = haproxy_check(&f) {
+            if hc != pc {
+                failures.push(format!(
+                    "{}: haproxy exit {hc}, proxyd exit {pc}\nhaproxy:\n{herr}\nproxyd:\n{perr}",
+                    f.display()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn bad_fixtures_agree() {
+    skip_notice();
+    let mut failures = Vec::new();
+    for f in fixtures("bad") {
+        let (pc, perr) = proxyd_check(&f);
+        if pc != 1 {
+            failures.push(format!(
+                "{}: proxyd accepted (exit {pc}):\n{perr}",
+                f.display()
+            ));
+            continue;
+        }
+        if let Some(want) = first_line_tag(&f, "# proxyd-expect:") {
+            if !perr.contains(&want) {
+                failures.push(format!(
+                    "{}: proxyd's message lacks {want:?}:\n{perr}",
+                    f.display()
+                ));
+            }
+        }
+        if !perr.contains("Fatal errors found in configuration.") {
+            failures.push(format!("{}: no final fatal line:\n{perr}", f.display()));
+        }
+        if let Some((hc, herr)) = haproxy_check(&f) {
+            if hc == 0 || hc == 2 {
+                failures.push(format!(
+                    "{}: haproxy accepted (exit {hc}) what proxyd rejects\n{herr}",
+                    f.display()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn unsupported_fixtures_are_rejected_by_proxyd_only() {
+    skip_notice();
+    let mut failures = Vec::new();
+    for f in fixtures("unsupported") {
+        let Some(tag) = first_line_tag(&f, "# proxyd-unsupported:") else {
+            failures.push(format!(
+                "{}: missing '# proxyd-unsupported:' line",
+                f.display()
+            ));
+            continue;
+        };
+        let (keyword, line) = match tag.rsplit_once(" @") {
+            Some((k, l)) => (k.to_string(), l.to_string()),
+            None => {
+                failures.push(format!("{}: bad tag {tag:?}", f.display()));
+                continue;
+            }
+        };
+        let (pc, perr) = proxyd_check(&f);
+        let at = format!("{}:{line}", f.display());
+        if pc != 1 {
+            failures.push(format!("{}: proxyd accepted (exit {pc})", f.display()));
+        } else if !perr.contains(&at) || !perr.contains(&keyword) {
+            failures.push(format!(
+                "{}: expected a message naming {at} and {keyword:?}:\n{perr}",
+                f.display()
+            ));
+        } else if !perr.contains("not supported by proxyd")
+            && !perr.contains("proxyd does not support")
+        {
+            failures.push(format!(
+                "{}: the message does not say proxyd does not support it:\n{perr}",
+                f.display()
+            ));
+        }
+        if let Some((hc, herr)) = haproxy_check(&f) {
+            if hc != 0 {
+                failures.push(format!(
+                    "{}: haproxy rejects it too (exit {hc}); move it to bad/\n{herr}",
+                    f.display()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
