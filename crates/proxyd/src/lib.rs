@@ -1,5 +1,7 @@
 //! proxyd: a HAProxy-compatible TCP load balancer.
 
+pub mod app;
+pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod health;

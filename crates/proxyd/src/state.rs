@@ -227,6 +227,11 @@ impl ServerState {
     pub fn initial_weight(&self) -> u32 {
         self.initial_weight.load(R)
     }
+    /// Change the configured weight (reload).
+    pub fn set_initial_weight(&self, w: u32) {
+        self.initial_weight.store(w, R);
+    }
+
     /// Effective weight: 0 in drain or maintenance.
     pub fn effective_weight(&self) -> u32 {
         match self.admin() {
