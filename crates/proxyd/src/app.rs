@@ -187,8 +187,10 @@ pub struct App {
     tasks: TaskTracker,
     checks: CancellationToken,
     checks_tracker: TaskTracker,
-    /// A listener failed to bind at startup (fatal).
+    /// Running inside `chroot`.
     chrooted: bool,
+    stats_bound: Vec<crate::stats::Bound>,
+    stats_cancel: CancellationToken,
 }
 
 /// Global `maxconn` when the configuration does not set one: derived from
@@ -248,6 +250,8 @@ impl App {
             checks: CancellationToken::new(),
             checks_tracker: TaskTracker::new(),
             chrooted: false,
+            stats_bound: Vec::new(),
+            stats_cancel: CancellationToken::new(),
         };
         let bound = bind_new(&config, &app.listeners)?;
         app.apply(config, bound);
@@ -664,6 +668,7 @@ impl App {
             }
         }
         self.checks.cancel();
+        self.stats_cancel.cancel();
         self.checks_tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.checks_tracker.wait()).await;
         0
@@ -757,6 +762,10 @@ pub fn main(opts: Options) -> anyhow::Result<i32> {
                 return Ok(1);
             }
         };
+        if let Err(e) = app.bind_stats() {
+            eprintln!("[ALERT]    ({pid}) : {e}");
+            return Ok(1);
+        }
         if let Err(e) = app.drop_privileges() {
             eprintln!("[ALERT]    ({pid}) : {e}");
             return Ok(1);
@@ -767,6 +776,39 @@ pub fn main(opts: Options) -> anyhow::Result<i32> {
 }
 
 impl App {
-    /// Serve the `stats socket`s (wired once the stats module lands).
-    pub fn start_stats(&mut self) {}
+    /// Bind the `stats socket`s (before chroot and privilege drop).
+    pub fn bind_stats(&mut self) -> Result<(), String> {
+        for sock in &self.config.global.stats_sockets {
+            match crate::stats::bind(sock) {
+                Ok(b) => self.stats_bound.push(b),
+                Err(e) => {
+                    return Err(format!(
+                        "Starting proxy GLOBAL: cannot bind UNIX socket ({e}) [{}]",
+                        match &sock.addr {
+                            model::StatsAddr::Unix(p) => p.display().to_string(),
+                            model::StatsAddr::Tcp(a) => a.to_string(),
+                        }
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Serve the bound `stats socket`s. They are not changed by a reload
+    /// (as with HAProxy's master, changing them needs a restart).
+    pub fn start_stats(&mut self) {
+        let idle = self.config.global.stats_timeout;
+        for b in self.stats_bound.drain(..) {
+            if let Err(e) = crate::stats::serve(
+                b,
+                self.rt.clone(),
+                idle,
+                &self.checks_tracker,
+                self.stats_cancel.clone(),
+            ) {
+                tracing::error!("stats socket: {e}");
+            }
+        }
+    }
 }

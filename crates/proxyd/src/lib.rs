@@ -9,4 +9,5 @@ pub mod lb;
 pub mod logsink;
 pub mod proxy;
 pub mod state;
+pub mod stats;
 pub mod tcplog;
