@@ -262,8 +262,15 @@ pub struct Machine {
     garp_delay_at: Option<Time>,
     /// Master: the next GARP refresh.
     garp_refresh_at: Option<Time>,
+    /// Master: the delayed GARP burst after a lower priority advert.
+    garp_lower_at: Option<Time>,
     /// Backup: end of the running preempt delay.
     preempt_until: Option<Time>,
+    /// `garp_lower_prio_repeat` / `garp_lower_prio_delay`: GARPs a master
+    /// sends when it hears a lower priority advert, and the delayed second
+    /// burst (keepalived's defaults are `garp_master_repeat` and
+    /// `garp_master_delay`); see [`Machine::set_lower_prio_garp`].
+    lower_prio_garp: (u32, Duration),
     link_up: bool,
     tracker_fault: bool,
     master_addr: Option<IpAddr>,
@@ -284,13 +291,21 @@ impl Machine {
             timer: None,
             garp_delay_at: None,
             garp_refresh_at: None,
+            garp_lower_at: None,
             preempt_until: None,
+            lower_prio_garp: (cfg.garp_master_repeat, cfg.garp_master_delay),
             link_up: true,
             tracker_fault: false,
             master_addr: None,
             master_priority: 0,
             cfg,
         }
+    }
+
+    /// Override keepalived's `garp_lower_prio_repeat` / `_delay` (by
+    /// default `garp_master_repeat` / `garp_master_delay`). 0 / zero = off.
+    pub fn set_lower_prio_garp(&mut self, repeat: u32, delay: Duration) {
+        self.lower_prio_garp = (repeat, delay);
     }
 
     /// Current state.
@@ -346,10 +361,15 @@ impl Machine {
 
     /// When [`Event::Timer`] must be delivered next (None = no timer).
     pub fn next_deadline(&self) -> Option<Time> {
-        [self.timer, self.garp_delay_at, self.garp_refresh_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.timer,
+            self.garp_delay_at,
+            self.garp_refresh_at,
+            self.garp_lower_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Process one event at virtual time `now`.
@@ -405,6 +425,7 @@ impl Machine {
         self.timer = None;
         self.garp_delay_at = None;
         self.garp_refresh_at = None;
+        self.garp_lower_at = None;
         self.preempt_until = None;
     }
 
@@ -413,12 +434,17 @@ impl Machine {
             return;
         }
         self.master_adver_int = self.cfg.adver_int;
+        // Clear leftovers of a previous run, as keepalived does.
+        self.log(out, Level::Debug, "removing VIPs.".into());
+        out.push(Action::RemoveVips);
         if self.faulted() {
             self.state = State::Fault;
             self.clear_timers();
             self.log(out, Level::Info, "Entering FAULT STATE (init)".into());
             self.notify(out);
         } else if self.base_priority == PRIO_OWNER {
+            // keepalived gets there through an immediate down timer expiry.
+            self.log(out, Level::Debug, "Receive advertisement timeout".into());
             self.become_master(now, out);
         } else {
             self.enter_backup(now, out, "Entering BACKUP STATE (init)");
@@ -649,6 +675,12 @@ impl Machine {
             out.push(Action::SendAdvert {
                 priority: self.priority,
             });
+            if self.lower_prio_garp.0 > 0 {
+                self.send_garps(out, self.lower_prio_garp.0);
+                if !self.lower_prio_garp.1.is_zero() && self.garp_lower_at.is_none() {
+                    self.garp_lower_at = Some(now + self.lower_prio_garp.1);
+                }
+            }
             return;
         }
         if adv.priority > self.priority
@@ -692,6 +724,10 @@ impl Machine {
                 if self.garp_delay_at.is_some_and(|t| t <= now) {
                     self.garp_delay_at = None;
                     self.send_garps(out, self.cfg.garp_master_repeat);
+                }
+                if self.garp_lower_at.is_some_and(|t| t <= now) {
+                    self.garp_lower_at = None;
+                    self.send_garps(out, self.lower_prio_garp.0);
                 }
                 if self.timer.is_some_and(|t| t <= now) {
                     out.push(Action::SendAdvert {
@@ -776,5 +812,1020 @@ impl Machine {
                 self.notify(out);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::Auth;
+
+    const SELF: &str = "10.0.2.11";
+    const PEER_LOW: &str = "10.0.2.5";
+    const PEER_HIGH: &str = "10.0.2.20";
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn ms(n: u64) -> Time {
+        Duration::from_millis(n)
+    }
+
+    fn us(n: u64) -> Time {
+        Duration::from_micros(n)
+    }
+
+    fn cfg(version: Version, priority: u8) -> Config {
+        Config {
+            name: "vif1".into(),
+            interface: "eth0".into(),
+            version,
+            vrid: 51,
+            priority,
+            adver_int: Duration::from_secs(1),
+            primary_addr: ip(SELF),
+            vips: vec![Vip {
+                addr: ip("10.0.2.100"),
+                dev: "eth0".into(),
+            }],
+            ..Config::default()
+        }
+    }
+
+    fn advert(version: Version, priority: u8, interval_cs: u16) -> Advert {
+        Advert {
+            version,
+            vrid: 51,
+            priority,
+            interval_cs,
+            auth: Auth::None,
+            addrs: vec![ip("10.0.2.100")],
+        }
+    }
+
+    /// Compact rendering of actions, for golden-style comparisons.
+    fn render(a: &Action) -> String {
+        match a {
+            Action::SendAdvert { priority } => format!("advert {priority}"),
+            Action::AddVips => "add-vips".into(),
+            Action::RemoveVips => "remove-vips".into(),
+            Action::SendGarp { repeat } => format!("garp {repeat}"),
+            Action::Notify { state, priority } => format!("notify {state} {priority}"),
+            Action::Log { level, msg } => {
+                let l = match level {
+                    Level::Warn => "W",
+                    Level::Info => "I",
+                    Level::Debug => "D",
+                };
+                format!("{l}: {msg}")
+            }
+        }
+    }
+
+    /// A machine, a virtual clock and a log of everything it did.
+    struct Sim {
+        m: Machine,
+        now: Time,
+    }
+
+    impl Sim {
+        fn new(cfg: Config) -> Sim {
+            Sim {
+                m: Machine::new(cfg),
+                now: Duration::ZERO,
+            }
+        }
+
+        fn started(cfg: Config) -> Sim {
+            let mut s = Sim::new(cfg);
+            s.ev(Event::Startup);
+            s
+        }
+
+        fn ev(&mut self, e: Event) -> Vec<String> {
+            self.m.handle(e, self.now).iter().map(render).collect()
+        }
+
+        fn ev_no_logs(&mut self, e: Event) -> Vec<String> {
+            self.ev(e)
+                .into_iter()
+                .filter(|s| !s.starts_with("D: ") && !s.starts_with("I: "))
+                .collect()
+        }
+
+        fn rx(&mut self, from: &str, priority: u8) -> Vec<String> {
+            let v = self.m.config().version;
+            let cs = (self.m.config().adver_int.as_millis() / 10) as u16;
+            self.ev(Event::Advert {
+                from: ip(from),
+                advert: advert(v, priority, cs),
+            })
+        }
+
+        /// Advance the clock to `t`, delivering Timer at every deadline on
+        /// the way; returns `(ms, action)` for everything that happened.
+        fn run_to(&mut self, t: Time) -> Vec<(u128, String)> {
+            let mut out = Vec::new();
+            while let Some(d) = self.m.next_deadline() {
+                if d > t {
+                    break;
+                }
+                assert!(d >= self.now, "deadline in the past");
+                self.now = d;
+                let acts = self.m.handle(Event::Timer, d);
+                assert!(!acts.is_empty(), "timer at {d:?} did nothing");
+                out.extend(acts.iter().map(|a| (d.as_millis(), render(a))));
+            }
+            self.now = t;
+            out
+        }
+
+        fn at(&mut self, t: Time) {
+            let fired = self.run_to(t);
+            let _ = fired;
+        }
+    }
+
+    #[test]
+    fn skew_and_down_interval() {
+        let s = Duration::from_secs(1);
+        // v2: (256 - prio) / 256 s, whatever the interval.
+        assert_eq!(skew_time(Version::V2, 100, s), us(609_375));
+        assert_eq!(skew_time(Version::V2, 102, s * 5), us(601_562));
+        assert_eq!(skew_time(Version::V2, 255, s), us(3_906));
+        assert_eq!(skew_time(Version::V2, 254, s), us(7_812));
+        assert_eq!(skew_time(Version::V2, 1, s), us(996_093));
+        assert_eq!(skew_time(Version::V2, 0, s), us(1_000_000));
+        // v3: (256 - prio) * Master_Adver_Interval / 256.
+        assert_eq!(skew_time(Version::V3, 100, s), us(609_375));
+        assert_eq!(skew_time(Version::V3, 200, ms(500)), us(109_375));
+        assert_eq!(skew_time(Version::V3, 150, ms(20)), us(8_281));
+        assert_eq!(skew_time(Version::V3, 1, ms(40950)), us(40_790_039));
+        assert_eq!(skew_time(Version::V3, 255, ms(10)), us(39));
+        assert_eq!(
+            master_down_interval(Version::V3, 150, s, 3),
+            s * 3 + us(414_062)
+        );
+        assert_eq!(
+            master_down_interval(Version::V3, 100, ms(500), 3),
+            ms(1500) + us(304_687)
+        );
+        assert_eq!(
+            master_down_interval(Version::V2, 102, s * 2, 3),
+            s * 6 + us(601_562)
+        );
+        let m = Machine::new(cfg(Version::V2, 102));
+        assert_eq!(m.skew_time(), us(601_562));
+        assert_eq!(m.master_down_interval(), ms(3601) + us(562));
+    }
+
+    #[test]
+    fn effective_priority_rules() {
+        assert_eq!(effective_priority(100, 0), 100);
+        assert_eq!(effective_priority(100, -2), 98);
+        assert_eq!(effective_priority(100, 50), 150);
+        assert_eq!(effective_priority(100, 200), 254);
+        assert_eq!(effective_priority(100, -200), 1);
+        assert_eq!(effective_priority(254, 1), 254);
+        assert_eq!(effective_priority(255, -50), 255);
+        assert_eq!(effective_priority(1, i32::MIN), 1);
+        assert_eq!(effective_priority(1, i32::MAX), 254);
+    }
+
+    #[test]
+    fn startup_goes_backup() {
+        for v in [Version::V2, Version::V3] {
+            let mut s = Sim::new(cfg(v, 102));
+            assert_eq!(s.m.state(), State::Init);
+            assert_eq!(s.m.next_deadline(), None);
+            assert_eq!(
+                s.ev(Event::Startup),
+                [
+                    "D: (vif1) removing VIPs.",
+                    "remove-vips",
+                    "I: (vif1) Entering BACKUP STATE (init)",
+                    "notify BACKUP 102",
+                ]
+            );
+            assert_eq!(s.m.state(), State::Backup);
+            assert_eq!(s.m.next_deadline(), Some(ms(3601) + us(562)));
+            // A second Startup is ignored.
+            assert!(s.ev(Event::Startup).is_empty());
+        }
+    }
+
+    #[test]
+    fn startup_owner_goes_master_at_once() {
+        for v in [Version::V2, Version::V3] {
+            let mut s = Sim::new(cfg(v, 255));
+            assert_eq!(
+                s.ev(Event::Startup),
+                [
+                    "D: (vif1) removing VIPs.",
+                    "remove-vips",
+                    "D: (vif1) Receive advertisement timeout",
+                    "advert 255",
+                    "I: (vif1) Entering MASTER STATE",
+                    "D: (vif1) setting VIPs.",
+                    "add-vips",
+                    "I: (vif1) Sending/queueing gratuitous ARPs on eth0 for 10.0.2.100",
+                    "garp 5",
+                    "notify MASTER 255",
+                ]
+            );
+            assert_eq!(s.m.state(), State::Master);
+            assert_eq!(s.m.next_deadline(), Some(ms(1000)));
+        }
+    }
+
+    #[test]
+    fn startup_with_link_down_goes_fault() {
+        let mut s = Sim::new(cfg(Version::V2, 255));
+        assert!(s.ev(Event::InterfaceDown).is_empty());
+        assert_eq!(
+            s.ev(Event::Startup),
+            [
+                "D: (vif1) removing VIPs.",
+                "remove-vips",
+                "I: (vif1) Entering FAULT STATE (init)",
+                "notify FAULT 255",
+            ]
+        );
+        assert_eq!(s.m.next_deadline(), None);
+        // Owner recovers straight to MASTER.
+        let out = s.ev_no_logs(Event::InterfaceUp);
+        assert_eq!(
+            out,
+            ["advert 255", "add-vips", "garp 5", "notify MASTER 255"]
+        );
+        assert_eq!(s.m.state(), State::Master);
+
+        let mut s = Sim::new(cfg(Version::V3, 100));
+        s.ev(Event::Fault(true));
+        s.ev(Event::Startup);
+        assert_eq!(s.m.state(), State::Fault);
+        assert_eq!(
+            s.ev(Event::Fault(false)),
+            ["I: (vif1) Entering BACKUP STATE", "notify BACKUP 100"]
+        );
+        assert_eq!(s.m.next_deadline(), Some(ms(3609) + us(375)));
+    }
+
+    #[test]
+    fn backup_times_out_to_master_then_advertises() {
+        let mut c = cfg(Version::V2, 102);
+        c.vips.push(Vip {
+            addr: ip("fd00::100"),
+            dev: "eth1".into(),
+        });
+        let mut s = Sim::started(c);
+        let down = ms(3601) + us(562);
+        assert!(s.run_to(down - us(1)).is_empty());
+        let t = down.as_millis();
+        assert_eq!(
+            s.run_to(down),
+            [
+                (t, "D: (vif1) Receive advertisement timeout".to_string()),
+                (t, "advert 102".into()),
+                (t, "I: (vif1) Entering MASTER STATE".into()),
+                (t, "D: (vif1) setting VIPs.".into()),
+                (t, "add-vips".into()),
+                (
+                    t,
+                    "I: (vif1) Sending/queueing gratuitous ARPs on eth0 for 10.0.2.100".into()
+                ),
+                (
+                    t,
+                    "I: (vif1) Sending/queueing Unsolicited Neighbour Adverts on eth1 for fd00::100"
+                        .into()
+                ),
+                (t, "garp 5".into()),
+                (t, "notify MASTER 102".into()),
+            ]
+        );
+        // Then one advert per second and the second GARP burst 5 s later.
+        let fired: Vec<(u128, String)> = s
+            .run_to(down + ms(6000))
+            .into_iter()
+            .filter(|(_, a)| !a.starts_with("I: "))
+            .collect();
+        let expect: Vec<(u128, String)> = vec![
+            (t + 1000, "advert 102".into()),
+            (t + 2000, "advert 102".into()),
+            (t + 3000, "advert 102".into()),
+            (t + 4000, "advert 102".into()),
+            // The delayed burst and the advert fall on the same instant.
+            (t + 5000, "garp 5".into()),
+            (t + 5000, "advert 102".into()),
+            (t + 6000, "advert 102".into()),
+        ];
+        assert_eq!(fired, expect);
+    }
+
+    #[test]
+    fn garp_refresh_and_no_delay() {
+        let mut c = cfg(Version::V3, 255);
+        c.garp_master_delay = Duration::ZERO;
+        c.garp_master_refresh = Some(Duration::from_secs(3));
+        c.garp_master_refresh_repeat = 2;
+        let mut s = Sim::started(c);
+        let garps: Vec<(u128, String)> = s
+            .run_to(ms(10_000))
+            .into_iter()
+            .filter(|(_, a)| a.starts_with("garp"))
+            .collect();
+        assert_eq!(
+            garps,
+            [
+                (3000, "garp 2".to_string()),
+                (6000, "garp 2".into()),
+                (9000, "garp 2".into())
+            ]
+        );
+        // No VIPs: no GARP action at all.
+        let mut c = cfg(Version::V3, 255);
+        c.vips.clear();
+        let mut s = Sim::new(c);
+        assert!(!s.ev(Event::Startup).iter().any(|a| a.starts_with("garp")));
+        assert!(s
+            .run_to(ms(6000))
+            .iter()
+            .all(|(_, a)| !a.starts_with("garp")));
+    }
+
+    #[test]
+    fn backup_rx_rules() {
+        for v in [Version::V2, Version::V3] {
+            let mut s = Sim::started(cfg(v, 102));
+            let down = s.m.master_down_interval();
+            // Higher priority: timer reset.
+            s.at(ms(2000));
+            assert!(s.rx(PEER_LOW, 103).is_empty());
+            assert_eq!(s.m.next_deadline(), Some(ms(2000) + down));
+            assert_eq!(s.m.master(), Some((ip(PEER_LOW), 103)));
+            // Equal priority (whatever the address): timer reset.
+            s.at(ms(3000));
+            assert!(s.rx(PEER_LOW, 102).is_empty());
+            assert_eq!(s.m.next_deadline(), Some(ms(3000) + down));
+            // Lower priority: discarded, timer keeps running.
+            s.at(ms(4000));
+            assert_eq!(
+                s.rx(PEER_HIGH, 101),
+                ["I: (vif1) received lower priority (101) advert from 10.0.2.20 - discarding"]
+            );
+            assert_eq!(s.m.next_deadline(), Some(ms(3000) + down));
+            // Priority 0: timer = skew time.
+            s.at(ms(5000));
+            assert_eq!(
+                s.rx(PEER_LOW, 0),
+                ["D: (vif1) Backup received priority 0 advertisement"]
+            );
+            assert_eq!(s.m.next_deadline(), Some(ms(5000) + us(601_562)));
+            s.at(ms(5601));
+            assert_eq!(s.m.state(), State::Backup);
+            s.at(ms(5602));
+            assert_eq!(s.m.state(), State::Master);
+        }
+    }
+
+    #[test]
+    fn nopreempt_keeps_lower_master() {
+        let mut c = cfg(Version::V2, 150);
+        c.preempt = false;
+        let mut s = Sim::started(c);
+        let down = s.m.master_down_interval();
+        for i in 1..20u64 {
+            s.at(ms(i * 1000));
+            assert!(s.rx(PEER_LOW, 100).is_empty());
+            assert_eq!(s.m.next_deadline(), Some(ms(i * 1000) + down));
+        }
+        assert_eq!(s.m.state(), State::Backup);
+        // Priority 0 still triggers the takeover after the skew.
+        s.rx(PEER_LOW, 0);
+        s.at(ms(19_000) + s.m.skew_time());
+        assert_eq!(s.m.state(), State::Master);
+        // And the master, once master, defends against the lower one.
+        let out = s.rx(PEER_LOW, 100);
+        assert_eq!(
+            out[0],
+            "I: (vif1) Received advert from 10.0.2.5 with lower priority 100, ours 150, forcing new election"
+        );
+        assert_eq!(out[1], "advert 150");
+        // Silence also makes a nopreempt backup master.
+        let mut c = cfg(Version::V2, 150);
+        c.preempt = false;
+        let mut s = Sim::started(c);
+        s.rx(PEER_LOW, 100);
+        s.at(s.m.master_down_interval());
+        assert_eq!(s.m.state(), State::Master);
+    }
+
+    #[test]
+    fn preempt_delay() {
+        for v in [Version::V2, Version::V3] {
+            let mut c = cfg(v, 150);
+            c.preempt_delay = Duration::from_secs(10);
+            let mut s = Sim::started(c);
+            let down = s.m.master_down_interval();
+            s.at(ms(1000));
+            // The first lower advert starts the delay and resets the timer.
+            assert_eq!(
+                s.rx(PEER_LOW, 100),
+                ["D: (vif1) start preempt delay (10.000000)"]
+            );
+            assert_eq!(s.m.next_deadline(), Some(ms(1000) + down));
+            // While it runs, lower adverts reset the timer.
+            for i in 2..=10u64 {
+                s.at(ms(i * 1000));
+                assert!(s.rx(PEER_LOW, 100).is_empty(), "at {i}");
+                assert_eq!(s.m.next_deadline(), Some(ms(i * 1000) + down));
+            }
+            // At 11 s it has expired: discard, timer keeps running.
+            s.at(ms(11_000));
+            assert_eq!(
+                s.rx(PEER_LOW, 100),
+                ["I: (vif1) received lower priority (100) advert from 10.0.2.5 - discarding"]
+            );
+            assert_eq!(s.m.next_deadline(), Some(ms(10_000) + down));
+            s.at(ms(10_000) + down);
+            assert_eq!(s.m.state(), State::Master);
+
+            // A higher advert stops a running delay; the next lower one
+            // starts it again.
+            let mut c = cfg(v, 150);
+            c.preempt_delay = Duration::from_secs(10);
+            let mut s = Sim::started(c);
+            s.at(ms(1000));
+            s.rx(PEER_LOW, 100);
+            s.at(ms(2000));
+            assert_eq!(s.rx(PEER_LOW, 200), ["D: (vif1) stop preempt delay"]);
+            s.at(ms(3000));
+            assert_eq!(
+                s.rx(PEER_LOW, 100),
+                ["D: (vif1) start preempt delay (10.000000)"]
+            );
+            for i in 4..=12u64 {
+                s.at(ms(i * 1000 + 500));
+                assert!(s.rx(PEER_LOW, 100).is_empty(), "at {i}");
+            }
+            s.at(ms(13_500));
+            assert_eq!(s.rx(PEER_LOW, 100).len(), 1);
+            // Leaving master and coming back to backup resets the delay.
+            s.at(ms(20_000));
+            assert_eq!(s.m.state(), State::Master);
+            s.rx(PEER_LOW, 200);
+            assert_eq!(s.m.state(), State::Backup);
+            assert_eq!(
+                s.rx(PEER_LOW, 100),
+                ["D: (vif1) start preempt delay (10.000000)"]
+            );
+        }
+    }
+
+    fn master(v: Version, prio: u8) -> Sim {
+        let mut s = Sim::started(cfg(v, prio));
+        let d = s.m.master_down_interval();
+        s.at(d);
+        assert_eq!(s.m.state(), State::Master);
+        s
+    }
+
+    #[test]
+    fn master_rx_higher_goes_backup() {
+        for v in [Version::V2, Version::V3] {
+            let mut s = master(v, 102);
+            let now = s.now;
+            assert_eq!(
+                s.rx(PEER_LOW, 103),
+                [
+                    "I: (vif1) Master received advert from 10.0.2.5 with higher priority 103, ours 102",
+                    "I: (vif1) Entering BACKUP STATE",
+                    "D: (vif1) removing VIPs.",
+                    "remove-vips",
+                    "notify BACKUP 102",
+                ]
+            );
+            assert_eq!(s.m.state(), State::Backup);
+            assert_eq!(s.m.next_deadline(), Some(now + s.m.master_down_interval()));
+        }
+    }
+
+    #[test]
+    fn master_rx_equal_priority_tie_break() {
+        // Equal priority from a higher address: we lose.
+        let mut s = master(Version::V2, 102);
+        assert_eq!(
+            s.rx(PEER_HIGH, 102),
+            [
+                "I: (vif1) Master received advert from 10.0.2.20 with same priority 102 but higher IP address than ours",
+                "I: (vif1) Entering BACKUP STATE",
+                "D: (vif1) removing VIPs.",
+                "remove-vips",
+                "notify BACKUP 102",
+            ]
+        );
+        // From a lower address: we win and say so at once.
+        let mut s = master(Version::V3, 102);
+        assert_eq!(
+            s.rx(PEER_LOW, 102),
+            [
+                "I: (vif1) Received advert from 10.0.2.5 with lower priority 102, ours 102, forcing new election",
+                "advert 102",
+                "I: (vif1) Sending/queueing gratuitous ARPs on eth0 for 10.0.2.100",
+                "garp 5",
+            ]
+        );
+        assert_eq!(s.m.state(), State::Master);
+        // From our own address: a warning, nothing else.
+        let mut s = master(Version::V2, 102);
+        assert_eq!(
+            s.rx(SELF, 102),
+            [
+                "W: (vif1) WARNING - equal priority advert received from remote host with our IP address."
+            ]
+        );
+        assert_eq!(s.m.state(), State::Master);
+        // IPv6 addresses compare too.
+        let mut c = cfg(Version::V3, 100);
+        c.primary_addr = ip("fe80::11");
+        c.vips = vec![Vip {
+            addr: ip("fd00::100"),
+            dev: "eth0".into(),
+        }];
+        let mut s = Sim::started(c);
+        let d = s.m.master_down_interval();
+        s.at(d);
+        assert_eq!(s.m.state(), State::Master);
+        s.rx("fe80::10", 100);
+        assert_eq!(s.m.state(), State::Master);
+        s.rx("fe80::12", 100);
+        assert_eq!(s.m.state(), State::Backup);
+    }
+
+    #[test]
+    fn master_rx_lower_forces_election_and_delayed_garp() {
+        let mut s = master(Version::V2, 102);
+        let t0 = s.now;
+        s.at(t0 + ms(5500)); // past the delayed master GARP burst
+        let t = s.now;
+        assert_eq!(
+            s.rx(PEER_LOW, 101),
+            [
+                "I: (vif1) Received advert from 10.0.2.5 with lower priority 101, ours 102, forcing new election",
+                "advert 102",
+                "I: (vif1) Sending/queueing gratuitous ARPs on eth0 for 10.0.2.100",
+                "garp 5",
+            ]
+        );
+        let garps: Vec<u128> = s
+            .run_to(t + ms(6000))
+            .into_iter()
+            .filter(|(_, a)| a.starts_with("garp"))
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(garps, [(t + ms(5000)).as_millis()]);
+        // Disabled.
+        let mut s = master(Version::V2, 102);
+        s.m.set_lower_prio_garp(0, Duration::ZERO);
+        assert_eq!(s.rx(PEER_LOW, 101).len(), 2);
+    }
+
+    #[test]
+    fn master_rx_priority_zero_sends_advert() {
+        let mut s = master(Version::V3, 102);
+        let next = s.m.next_deadline();
+        assert_eq!(
+            s.rx(PEER_HIGH, 0),
+            ["advert 102", "D: (vif1) Master received priority 0 message"]
+        );
+        assert_eq!(s.m.state(), State::Master);
+        assert_eq!(s.m.next_deadline(), next);
+    }
+
+    #[test]
+    fn owner_conflict_lowers_priority() {
+        let mut s = Sim::started(cfg(Version::V2, 255));
+        assert_eq!(
+            s.rx(PEER_LOW, 255),
+            [
+                "W: (vif1) CONFIGURATION ERROR: local instance and a remote instance are both configured as address owner, please fix - reducing local priority",
+                "I: (vif1) Master received advert from 10.0.2.5 with higher priority 255, ours 254",
+                "I: (vif1) Entering BACKUP STATE",
+                "D: (vif1) removing VIPs.",
+                "remove-vips",
+                "notify BACKUP 254",
+            ]
+        );
+        assert_eq!(s.m.priority(), 254);
+        assert_eq!(s.m.base_priority(), 254);
+        // Priority changes now apply (no longer an owner).
+        s.ev(Event::PriorityChanged(200));
+        assert_eq!(s.m.priority(), 200);
+    }
+
+    #[test]
+    fn v3_backup_learns_master_interval() {
+        let mut s = Sim::started(cfg(Version::V3, 100));
+        assert_eq!(s.m.master_adver_int(), ms(1000));
+        s.at(ms(500));
+        let out = s.ev(Event::Advert {
+            from: ip(PEER_LOW),
+            advert: advert(Version::V3, 150, 50),
+        });
+        assert_eq!(
+            out,
+            ["D: (vif1) advertisement interval updated from 1000ms to 500ms by master"]
+        );
+        assert_eq!(s.m.master_adver_int(), ms(500));
+        // 3 x 0.5 s + (156 x 0.5 s / 256).
+        assert_eq!(s.m.master_down_interval(), ms(1500) + us(304_687));
+        assert_eq!(s.m.next_deadline(), Some(ms(2000) + us(304_687)));
+        // A lower priority (discarded) advert teaches nothing.
+        s.ev(Event::Advert {
+            from: ip(PEER_LOW),
+            advert: advert(Version::V3, 90, 20),
+        });
+        assert_eq!(s.m.master_adver_int(), ms(500));
+        // Becoming master goes back to our own interval.
+        s.at(ms(2000) + us(304_687));
+        assert_eq!(s.m.state(), State::Master);
+        assert_eq!(s.m.master_adver_int(), ms(1000));
+        assert_eq!(s.m.next_deadline(), Some(ms(3000) + us(304_687)));
+        // A master losing to a v3 master learns its interval.
+        s.ev(Event::Advert {
+            from: ip(PEER_LOW),
+            advert: advert(Version::V3, 150, 300),
+        });
+        assert_eq!(s.m.state(), State::Backup);
+        assert_eq!(s.m.master_adver_int(), ms(3000));
+        assert_eq!(
+            s.m.master_down_interval(),
+            ms(9000) + us(156 * 3_000_000 / 256)
+        );
+        // v2 never learns (interval mismatches are dropped by validation).
+        let mut s = Sim::started(cfg(Version::V2, 100));
+        let mut a = advert(Version::V2, 150, 300);
+        a.auth = Auth::None;
+        s.ev(Event::Advert {
+            from: ip(PEER_LOW),
+            advert: a,
+        });
+        assert_eq!(s.m.master_adver_int(), ms(1000));
+    }
+
+    #[test]
+    fn priority_changes() {
+        // Backup: the running timer moves by the change of skew.
+        let mut s = Sim::started(cfg(Version::V2, 103));
+        let d0 = s.m.next_deadline().unwrap();
+        assert_eq!(
+            s.ev(Event::PriorityChanged(101)),
+            ["I: (vif1) Changing effective priority from 103 to 101"]
+        );
+        assert_eq!(s.m.priority(), 101);
+        assert_eq!(
+            s.m.next_deadline().unwrap(),
+            d0 + (skew_time(Version::V2, 101, ms(1000)) - skew_time(Version::V2, 103, ms(1000)))
+        );
+        assert!(s.ev(Event::PriorityChanged(101)).is_empty());
+        // Clamped to 1..=254.
+        s.ev(Event::PriorityChanged(255));
+        assert_eq!(s.m.priority(), 254);
+        s.ev(Event::PriorityChanged(0));
+        assert_eq!(s.m.priority(), 1);
+
+        // Master: stays master, advertises the new priority.
+        let mut s = master(Version::V2, 103);
+        s.ev(Event::PriorityChanged(101));
+        assert_eq!(s.m.state(), State::Master);
+        let t = s.m.next_deadline().unwrap();
+        assert_eq!(s.run_to(t)[0].1, "advert 101");
+        // ...until a higher advert arrives.
+        s.rx(PEER_LOW, 102);
+        assert_eq!(s.m.state(), State::Backup);
+
+        // Owner: never changes.
+        let mut s = Sim::started(cfg(Version::V2, 255));
+        assert!(s.ev(Event::PriorityChanged(200)).is_empty());
+        assert_eq!(s.m.priority(), 255);
+    }
+
+    #[test]
+    fn backup_rising_above_master_preempts_on_next_advert() {
+        let mut s = Sim::started(cfg(Version::V2, 100));
+        s.at(ms(1000));
+        assert!(s.rx(PEER_LOW, 101).is_empty());
+        s.ev(Event::PriorityChanged(102));
+        // Nothing happens until the master's next advert...
+        assert_eq!(s.m.state(), State::Backup);
+        s.at(ms(2000));
+        // ...which is now lower: discarded, timer keeps running.
+        assert_eq!(s.rx(PEER_LOW, 101).len(), 1);
+        s.at(ms(3000));
+        assert_eq!(s.rx(PEER_LOW, 101).len(), 1);
+        let expiry = ms(1000) + s.m.master_down_interval();
+        assert_eq!(s.m.next_deadline(), Some(expiry));
+        s.at(expiry);
+        assert_eq!(s.m.state(), State::Master);
+    }
+
+    #[test]
+    fn fault_from_master_sends_priority_zero_then_removes() {
+        for ev in [Event::InterfaceDown, Event::Fault(true)] {
+            let mut s = master(Version::V2, 102);
+            assert_eq!(
+                s.ev(ev),
+                [
+                    "I: (vif1) Entering FAULT STATE",
+                    "advert 0",
+                    "D: (vif1) sent 0 priority",
+                    "D: (vif1) removing VIPs.",
+                    "remove-vips",
+                    "notify FAULT 102",
+                ]
+            );
+            assert_eq!(s.m.state(), State::Fault);
+            assert_eq!(s.m.next_deadline(), None);
+            // Adverts and timers do nothing in FAULT.
+            assert!(s.rx(PEER_LOW, 1).is_empty());
+            assert!(s.ev(Event::Timer).is_empty());
+        }
+    }
+
+    #[test]
+    fn fault_from_backup_and_recovery() {
+        let mut s = Sim::started(cfg(Version::V3, 100));
+        s.at(ms(1000));
+        s.ev(Event::Advert {
+            from: ip(PEER_LOW),
+            advert: advert(Version::V3, 200, 50),
+        });
+        assert_eq!(
+            s.ev(Event::InterfaceDown),
+            ["I: (vif1) Entering FAULT STATE", "notify FAULT 100"]
+        );
+        // A second fault source while faulted: nothing new.
+        assert!(s.ev(Event::Fault(true)).is_empty());
+        // One of two cleared: still FAULT.
+        assert!(s.ev(Event::InterfaceUp).is_empty());
+        assert_eq!(s.m.state(), State::Fault);
+        s.at(ms(5000));
+        assert_eq!(
+            s.ev(Event::Fault(false)),
+            ["I: (vif1) Entering BACKUP STATE", "notify BACKUP 100"]
+        );
+        // The learned interval is forgotten.
+        assert_eq!(s.m.master_adver_int(), ms(1000));
+        assert_eq!(s.m.next_deadline(), Some(ms(8609) + us(375)));
+        // Repeated "up" is a no-op.
+        assert!(s.ev(Event::InterfaceUp).is_empty());
+        assert!(s.ev(Event::Fault(false)).is_empty());
+    }
+
+    #[test]
+    fn leaving_master_cancels_its_timers() {
+        let mut c = cfg(Version::V2, 102);
+        c.garp_master_refresh = Some(Duration::from_secs(2));
+        let mut s = master(c.version, 102);
+        s.m = Machine::new(c);
+        s.now = Duration::ZERO;
+        s.ev(Event::Startup);
+        let d = s.m.master_down_interval();
+        s.at(d);
+        s.rx(PEER_LOW, 101); // arms the lower-priority GARP timer
+        s.rx(PEER_LOW, 103);
+        assert_eq!(s.m.state(), State::Backup);
+        // Only the master down timer is left.
+        assert_eq!(s.m.next_deadline(), Some(d + s.m.master_down_interval()));
+        s.rx(PEER_LOW, 103);
+        let later = s.run_to(d + ms(20_000));
+        // Exactly one timeout, no GARP bursts of the old mastership before it.
+        let first_garp = later.iter().position(|(_, a)| a.starts_with("garp"));
+        let entering = later
+            .iter()
+            .position(|(_, a)| a.ends_with("Entering MASTER STATE"));
+        assert!(entering.is_some());
+        assert!(first_garp > entering);
+    }
+
+    #[test]
+    fn shutdown_from_each_state() {
+        // Master: priority 0 first, then VIPs.
+        let mut s = master(Version::V2, 102);
+        assert_eq!(
+            s.ev(Event::Shutdown),
+            [
+                "advert 0",
+                "D: (vif1) sent 0 priority",
+                "D: (vif1) removing VIPs.",
+                "remove-vips",
+                "notify STOP 102",
+            ]
+        );
+        assert_eq!(s.m.state(), State::Stopped);
+        assert_eq!(s.m.next_deadline(), None);
+        // Terminal: everything ignored.
+        for e in [
+            Event::Startup,
+            Event::Timer,
+            Event::InterfaceDown,
+            Event::InterfaceUp,
+            Event::Fault(true),
+            Event::PriorityChanged(3),
+            Event::Shutdown,
+        ] {
+            assert!(s.ev(e).is_empty());
+        }
+        assert!(s.rx(PEER_LOW, 200).is_empty());
+        // Backup, fault and init: no advert, no VIP change.
+        let mut s = Sim::started(cfg(Version::V3, 100));
+        assert_eq!(s.ev(Event::Shutdown), ["notify STOP 100"]);
+        let mut s = Sim::started(cfg(Version::V3, 100));
+        s.ev(Event::InterfaceDown);
+        assert_eq!(s.ev(Event::Shutdown), ["notify STOP 100"]);
+        let mut s = Sim::new(cfg(Version::V2, 100));
+        assert_eq!(s.ev(Event::Shutdown), ["notify STOP 100"]);
+        assert_eq!(s.m.state(), State::Stopped);
+    }
+
+    #[test]
+    fn adverts_before_startup_are_ignored() {
+        let mut s = Sim::new(cfg(Version::V2, 100));
+        assert!(s.rx(PEER_LOW, 200).is_empty());
+        assert!(s.ev(Event::Timer).is_empty());
+        assert!(s.ev(Event::PriorityChanged(90)).len() == 1);
+        assert_eq!(s.m.state(), State::Init);
+    }
+
+    #[test]
+    fn state_names() {
+        assert_eq!(State::Master.to_string(), "MASTER");
+        assert_eq!(State::Backup.keepalived_name(), "BACKUP");
+        assert_eq!(State::Fault.keepalived_name(), "FAULT");
+        assert_eq!(State::Stopped.keepalived_name(), "STOP");
+        assert_eq!(State::Init.keepalived_name(), "INIT");
+    }
+
+    // ---- Several machines on a simulated wire ----
+
+    /// Nodes exchanging adverts with zero latency under one virtual clock.
+    struct Net {
+        nodes: Vec<Machine>,
+        up: Vec<bool>,
+        now: Time,
+        masters_seen: Vec<(Time, usize)>,
+    }
+
+    impl Net {
+        fn new(cfgs: Vec<Config>) -> Net {
+            let n = cfgs.len();
+            let mut net = Net {
+                nodes: cfgs.into_iter().map(Machine::new).collect(),
+                up: vec![true; n],
+                now: Duration::ZERO,
+                masters_seen: Vec::new(),
+            };
+            for i in 0..n {
+                net.deliver(i, Event::Startup);
+            }
+            net
+        }
+
+        fn deliver(&mut self, i: usize, e: Event) {
+            let acts = self.nodes[i].handle(e, self.now);
+            for a in acts {
+                if let Action::SendAdvert { priority } = a {
+                    let c = self.nodes[i].config();
+                    let adv = Advert {
+                        version: c.version,
+                        vrid: c.vrid,
+                        priority,
+                        interval_cs: (c.adver_int.as_millis() / 10) as u16,
+                        auth: Auth::None,
+                        addrs: c.vips.iter().map(|v| v.addr).collect(),
+                    };
+                    let from = c.primary_addr;
+                    for j in 0..self.nodes.len() {
+                        if j != i && self.up[j] {
+                            self.deliver(
+                                j,
+                                Event::Advert {
+                                    from,
+                                    advert: adv.clone(),
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
+        fn masters(&self) -> Vec<usize> {
+            (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].state() == State::Master)
+                .collect()
+        }
+
+        fn run_to(&mut self, t: Time) {
+            loop {
+                let next = (0..self.nodes.len())
+                    .filter_map(|i| self.nodes[i].next_deadline().map(|d| (d, i)))
+                    .min();
+                match next {
+                    Some((d, i)) if d <= t => {
+                        self.now = d;
+                        self.deliver(i, Event::Timer);
+                        let m = self.masters();
+                        if m.len() == 1 && self.masters_seen.last().map(|x| x.1) != Some(m[0]) {
+                            self.masters_seen.push((d, m[0]));
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            self.now = t;
+        }
+    }
+
+    fn node(v: Version, prio: u8, addr: &str) -> Config {
+        Config {
+            primary_addr: ip(addr),
+            ..cfg(v, prio)
+        }
+    }
+
+    #[test]
+    fn two_nodes_elect_one_master() {
+        for v in [Version::V2, Version::V3] {
+            // Priorities decide.
+            let mut net = Net::new(vec![node(v, 100, "10.0.2.1"), node(v, 101, "10.0.2.2")]);
+            net.run_to(ms(30_000));
+            assert_eq!(net.masters(), [1]);
+            // Equal priorities: the higher address wins.
+            let mut net = Net::new(vec![node(v, 100, "10.0.2.9"), node(v, 100, "10.0.2.2")]);
+            net.run_to(ms(30_000));
+            assert_eq!(net.masters(), [0]);
+            assert_eq!(net.nodes[1].state(), State::Backup);
+            // An owner is master at once and stays.
+            let mut net = Net::new(vec![node(v, 255, "10.0.2.1"), node(v, 254, "10.0.2.2")]);
+            assert_eq!(net.masters(), [0]);
+            net.run_to(ms(30_000));
+            assert_eq!(net.masters(), [0]);
+        }
+    }
+
+    #[test]
+    fn master_shutdown_fails_over_within_skew() {
+        for v in [Version::V2, Version::V3] {
+            let mut net = Net::new(vec![node(v, 150, "10.0.2.1"), node(v, 100, "10.0.2.2")]);
+            net.run_to(ms(10_000));
+            assert_eq!(net.masters(), [0]);
+            net.deliver(0, Event::Shutdown);
+            net.up[0] = false;
+            assert_eq!(net.masters(), Vec::<usize>::new());
+            let skew = net.nodes[1].skew_time();
+            net.run_to(ms(10_000) + skew);
+            assert_eq!(net.masters(), [1]);
+            assert_eq!(net.masters_seen.last(), Some(&(ms(10_000) + skew, 1)));
+        }
+    }
+
+    #[test]
+    fn higher_backup_recovering_preempts_and_nopreempt_does_not() {
+        for preempt in [true, false] {
+            let mut hi = node(Version::V2, 150, "10.0.2.1");
+            hi.preempt = preempt;
+            let mut net = Net::new(vec![hi, node(Version::V2, 100, "10.0.2.2")]);
+            net.run_to(ms(10_000));
+            assert_eq!(net.masters(), [0]);
+            // Node 0's link goes down: node 1 takes over.
+            net.deliver(0, Event::InterfaceDown);
+            net.up[0] = false;
+            net.run_to(ms(12_000));
+            assert_eq!(net.masters(), [1]);
+            net.up[0] = true;
+            net.deliver(0, Event::InterfaceUp);
+            net.run_to(ms(40_000));
+            assert_eq!(net.masters(), if preempt { [0] } else { [1] });
+        }
+    }
+
+    #[test]
+    fn tracking_moves_mastership() {
+        // The seed's setup: 103 and 102, weight -2 on the master's check.
+        let mut net = Net::new(vec![
+            node(Version::V2, 103, "10.0.2.11"),
+            node(Version::V2, 102, "10.0.2.12"),
+        ]);
+        net.run_to(ms(10_000));
+        assert_eq!(net.masters(), [0]);
+        net.deliver(0, Event::PriorityChanged(101));
+        net.run_to(ms(20_000));
+        assert_eq!(net.masters(), [1]);
+        // Recovery: 103 > 102 again and it preempts.
+        net.deliver(0, Event::PriorityChanged(103));
+        net.run_to(ms(30_000));
+        assert_eq!(net.masters(), [0]);
     }
 }
