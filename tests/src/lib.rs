@@ -100,18 +100,7 @@ impl E2e {
             client,
             started: Instant::now(),
         };
-        for v in e.lab.topology.vips.clone() {
-            let ok = common::netns::wait_until(SETTLE, || {
-                e.lab.vip_holders(v).map(|h| h.len() == 1).unwrap_or(false)
-            });
-            if !ok {
-                bail!(
-                    "{v} not held by exactly one host: {:?}",
-                    e.lab.vip_holders(v)
-                );
-            }
-            e.wait_served(v)?;
-        }
+        e.lab.wait_ready(&e.client, SETTLE)?;
         e.note(&format!(
             "lab {} up ({:?})",
             e.lab.state.prefix,

@@ -171,23 +171,7 @@ fn show_journal(lab: &Lab, host: &str, mark: usize) {
 
 fn wait_initial(lab: &Lab, client: &str) -> Result<()> {
     let t0 = Instant::now();
-    for v in &lab.topology.vips {
-        if !common::netns::wait_until(SETTLE, || {
-            lab.vip_holders(*v).map(|h| h.len() == 1).unwrap_or(false)
-        }) {
-            bail!(
-                "{v} was not taken by exactly one host within {} s ({})",
-                SETTLE.as_secs(),
-                vip_map(lab)
-            );
-        }
-        if lab
-            .wait_http(client, *v, SETTLE, |b| b.starts_with("Hello"))
-            .is_none()
-        {
-            bail!("http://{v} does not answer from {client}");
-        }
-    }
+    lab.wait_ready(client, SETTLE)?;
     say(&format!(
         "  ready after {} ms: {}",
         ms(t0.elapsed()),

@@ -452,16 +452,29 @@ fn relay(pipe: impl io::Read + Send + 'static, log: Arc<Mutex<File>>, tag: Strin
     });
 }
 
-/// `<6>text` -> `text`; also drops the ctime stamp keepalived prints
-/// with `-l` (`Thu Nov 26 00:47:06 2026: text`), as the journal has its
-/// own.
+/// Clean a daemon's output line for the host log (the log adds its own
+/// stamp and tag, as journald does):
+/// - `<6>text` -> `text` (journald priority prefix, our daemons print it
+///   when JOURNAL_STREAM is set);
+/// - `<134>Nov 26 00:52:14 haproxy[2]: text` -> `text` (HAProxy's
+///   `log stderr` syslog header);
+/// - `Thu Nov 26 00:47:06 2026: text` -> `text` (keepalived's `-l` stamp).
 pub fn strip_prio(line: &str) -> &str {
-    let b = line.as_bytes();
-    let line = if b.len() >= 3 && b[0] == b'<' && b[1].is_ascii_digit() && b[2] == b'>' {
-        &line[3..]
-    } else {
-        line
-    };
+    let mut line = line;
+    if let Some(rest) = line.strip_prefix('<') {
+        if let Some(close) = rest.find('>') {
+            if (1..=3).contains(&close) && rest[..close].bytes().all(|c| c.is_ascii_digit()) {
+                line = &rest[close + 1..];
+                // "Mmm dd hh:mm:ss tag[pid]: "
+                let b = line.as_bytes();
+                if b.len() > 16 && b[3] == b' ' && b[6] == b' ' && b[9] == b':' && b[12] == b':' {
+                    if let Some(i) = line[16..].find("]: ") {
+                        line = &line[16 + i + 3..];
+                    }
+                }
+            }
+        }
+    }
     // "Www Mmm dd hh:mm:ss yyyy: " is 26 bytes
     let b = line.as_bytes();
     if b.len() >= 26
@@ -615,6 +628,10 @@ mod tests {
         );
         assert_eq!(strip_prio("plain"), "plain");
         assert_eq!(strip_prio("<x>y"), "<x>y");
+        assert_eq!(
+            strip_prio("<129>Nov 26 00:52:20 haproxy[2]: Server web-servers/web1 is DOWN"),
+            "Server web-servers/web1 is DOWN"
+        );
         assert_eq!(
             strip_prio("Thu Nov 26 00:47:06 2026: (vif1) Entering MASTER STATE"),
             "(vif1) Entering MASTER STATE"

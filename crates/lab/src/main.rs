@@ -359,7 +359,11 @@ fn demo(active_active: bool, args: UpArgs, run_root: &Path) -> Result<()> {
     let topo = Topology::load(&path)?;
     let opts = options(&args, run_root)?;
     println!("Building the lab from {} ...", path.display());
+    let run_dir_slot = on_interrupt_teardown();
     let lab = Lab::up(topo, &path, opts)?;
+    if let Ok(mut slot) = run_dir_slot.lock() {
+        *slot = Some(lab.state.clone());
+    }
     let r = if active_active {
         lab::demo::run_active_active(&lab)
     } else {
@@ -376,6 +380,36 @@ fn demo(active_active: bool, args: UpArgs, run_root: &Path) -> Result<()> {
     drop(lab);
     println!("(lab removed)");
     r
+}
+
+/// Ctrl-C during the demo: tear the lab down (from its state) and exit
+/// 130. Returns the slot to put the lab's state in once it is up.
+fn on_interrupt_teardown() -> std::sync::Arc<std::sync::Mutex<Option<RunState>>> {
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(None::<RunState>));
+    let s2 = slot.clone();
+    // SAFETY: signal mask manipulation with valid pointers; the mask is
+    // inherited by the threads started later (the lab's inits reset it).
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::spawn(move || {
+        let mut sig = 0;
+        // SAFETY: sigwait on a valid set blocked in every thread.
+        unsafe { libc::sigwait(&set, &mut sig) };
+        eprintln!("\ninterrupted: removing the lab");
+        if let Ok(slot) = s2.lock() {
+            if let Some(st) = slot.as_ref() {
+                runtime::teardown_state(st);
+            }
+        }
+        std::process::exit(130);
+    });
+    slot
 }
 
 fn main() -> Result<()> {

@@ -178,6 +178,18 @@ pub fn cleanup_stale(run_root: &Path, prefix_base: &str) -> Result<Vec<String>> 
     Ok(removed)
 }
 
+/// Tear down a lab from its state alone (an interrupted `demo`): ask each
+/// host's init to stop its daemons, delete the namespaces, remove the run
+/// directory. The inits die with their parent anyway.
+pub fn teardown_state(state: &RunState) {
+    for h in &state.hosts {
+        let _ = init::request(&h.ctl, &Request::Shutdown, Duration::from_secs(5));
+        let _ = netns::delete(&h.netns);
+    }
+    let _ = netns::delete(&state.switch_netns);
+    let _ = std::fs::remove_dir_all(&state.run_dir);
+}
+
 /// A process exists and is not a zombie.
 pub fn pid_running(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -345,11 +357,7 @@ impl Lab {
     }
 
     /// The argv and environment of a service on a host.
-    pub fn service_command(
-        &self,
-        host: &str,
-        s: Service,
-    ) -> Result<(Vec<String>, EnvVars)> {
+    pub fn service_command(&self, host: &str, s: Service) -> Result<(Vec<String>, EnvVars)> {
         let n = self
             .topology
             .node(host)
@@ -606,6 +614,62 @@ impl Lab {
         self.log(host)
             .map(|l| l.matches(needle).count())
             .unwrap_or(0)
+    }
+
+    /// Error when a service of the lab has exited (a daemon that died at
+    /// start, e.g. on a config error), with the end of its host's log.
+    pub fn check_running(&self) -> Result<()> {
+        for h in &self.state.hosts {
+            for s in self.services(&h.name)? {
+                if !s.running {
+                    let log = self.log(&h.name).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    bail!(
+                        "{} on {} {}; end of its log:\n{}",
+                        s.name,
+                        h.name,
+                        s.exit.as_deref().unwrap_or("stopped"),
+                        tail.join("\n")
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait until every VIP is held by exactly one host and answers a web
+    /// server's page from `client`; fails early when a daemon died.
+    pub fn wait_ready(&self, client: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut pending: Vec<Ipv4Addr> = self.topology.vips.clone();
+        loop {
+            self.check_running()?;
+            pending.retain(|v| {
+                let one = self.vip_holders(*v).map(|h| h.len() == 1).unwrap_or(false);
+                let served = one
+                    && self
+                        .http_get(client, *v)
+                        .map(|r| r.status == 200 && r.body.starts_with("Hello"))
+                        .unwrap_or(false);
+                !served
+            });
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let holders: Vec<String> = pending
+                    .iter()
+                    .map(|v| format!("{v} on {:?}", self.vip_holders(*v).unwrap_or_default()))
+                    .collect();
+                bail!(
+                    "not ready within {} s: {} (VIP not held by exactly one host, or not served)",
+                    timeout.as_secs(),
+                    holders.join(", ")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Stop everything: each host's init stops its daemons (SIGTERM, so
