@@ -476,11 +476,46 @@ pub async fn run_check(plan: &CheckPlan) -> CheckResult {
     result
 }
 
+/// `Health check for server B/S succeeded|failed, reason: ..., status: x/y
+/// UP|DRAIN|DOWN.` (`option log-health-checks`).
+pub fn health_check_message(
+    backend: &str,
+    server: &str,
+    backup: bool,
+    result: &CheckResult,
+    h: &crate::health::HealthSnapshot,
+    drain: bool,
+) -> String {
+    let (rise, fall) = h.params.map(|p| (p.rise, p.fall)).unwrap_or((1, 1));
+    let (x, y, state) = if h.health >= rise {
+        (
+            h.health - rise + 1,
+            fall,
+            if drain { "DRAIN" } else { "UP" },
+        )
+    } else {
+        (h.health, rise, "DOWN")
+    };
+    format!(
+        "Health check for {}server {backend}/{server} {}{}, status: {x}/{y} {state}.",
+        if backup { "backup " } else { "" },
+        if result.status.passed() {
+            "succeeded"
+        } else {
+            "failed"
+        },
+        result.reason_suffix()
+    )
+}
+
 /// Per-server options that matter on a transition.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TransitionOpts {
     pub shutdown_sessions: bool,
     pub shutdown_backup_sessions: bool,
+    /// `option log-health-checks`: every check that moves the health
+    /// counter is logged, and transition lines then carry no reason.
+    pub log_health_checks: bool,
 }
 
 /// The numbers quoted in a state-change line, computed after the change.
@@ -523,7 +558,7 @@ pub fn apply_transition(
                 &backend.name,
                 &server.name,
                 server.backup,
-                Some(result),
+                (!opts.log_health_checks).then_some(result),
                 &counts(backend, server),
             );
             let prio = if was_draining {
@@ -544,7 +579,7 @@ pub fn apply_transition(
                 &backend.name,
                 &server.name,
                 server.backup,
-                Some(result),
+                (!opts.log_health_checks).then_some(result),
                 &counts(backend, server),
             );
             backend.log_event(common::log::NOTICE, &msg);
@@ -609,6 +644,7 @@ pub fn collect(cfg: &Config, rt: &Runtime) -> Vec<Checked> {
                 opts: TransitionOpts {
                     shutdown_sessions: srv_cfg.on_marked_down_shutdown_sessions,
                     shutdown_backup_sessions: srv_cfg.on_marked_up_shutdown_backup_sessions,
+                    log_health_checks: be_cfg.log_health_checks,
                 },
             });
         }
@@ -659,13 +695,32 @@ async fn checker_task(c: Checked, first: Duration, spread_pct: u32, cancel: Canc
             r = run_check(&c.plan) => r,
         };
         tracing::debug!(
-            backend = %c.backend.name,
-            server = %c.server.name,
-            status = result.status.code(),
-            info = %result.info,
-            "health check"
+            "health check of {}/{}: {} {:?}",
+            c.backend.name,
+            c.server.name,
+            result.status.code(),
+            result.info
         );
-        if let Some(t) = c.server.health.record(result.clone(), Instant::now()) {
+        let now = Instant::now();
+        let before = c.server.health.snapshot(now);
+        let t = c.server.health.record(result.clone(), now);
+        if c.opts.log_health_checks {
+            let after = c.server.health.snapshot(now);
+            let prev_status = before.last.as_ref().map(|l| l.status);
+            if after.health != before.health || prev_status != Some(result.status) {
+                let drain = c.server.effective_weight() == 0;
+                let msg = health_check_message(
+                    &c.backend.name,
+                    &c.server.name,
+                    c.server.backup,
+                    &result,
+                    &after,
+                    drain,
+                );
+                c.backend.log_event(common::log::NOTICE, &msg);
+            }
+        }
+        if let Some(t) = t {
             apply_transition(&c.backend, &c.server, t, &result, c.opts);
         }
         let next = c.server.health.next_check_in().unwrap_or(c.plan.inter);
@@ -980,6 +1035,37 @@ mod tests {
         p.timeout_check = Some(Duration::from_millis(100));
         p.timeout_connect = None;
         assert_eq!(p.connect_deadline(now), now + Duration::from_secs(2));
+    }
+
+    #[test]
+    fn log_health_checks_line() {
+        use crate::health::{HealthFsm, HealthSnapshot};
+        let p = HealthParams::default();
+        let mut f = HealthFsm::new(p);
+        let ok = CheckResult::new(CheckStatus::L4Ok, "", Duration::ZERO);
+        f.record(ok.clone());
+        let snap = |f: &HealthFsm| HealthSnapshot {
+            params: Some(p),
+            health: f.health(),
+            up: f.is_up(),
+            paused: false,
+            last: f.last().cloned(),
+            failed_checks: 0,
+            down_transitions: 0,
+            since_change: Duration::ZERO,
+            down_time: Duration::ZERO,
+        };
+        assert_eq!(
+            health_check_message("web-servers", "web1", false, &ok, &snap(&f), false),
+            "Health check for server web-servers/web1 succeeded, reason: Layer4 check passed, check duration: 0ms, status: 3/3 UP."
+        );
+        let ko = CheckResult::new(CheckStatus::L4Con, "Connection refused", Duration::ZERO);
+        let mut g = HealthFsm::new(p);
+        g.record(ko.clone());
+        assert_eq!(
+            health_check_message("web-servers", "web9", false, &ko, &snap(&g), false),
+            "Health check for server web-servers/web9 failed, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms, status: 0/2 DOWN."
+        );
     }
 
     #[test]
