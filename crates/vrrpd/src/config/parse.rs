@@ -722,14 +722,15 @@ impl<'a> Parser<'a> {
                         s.weight_reverse = r;
                     }
                 }
-                "rise" => {
-                    if let Some(n) = self.count(it, 1) {
-                        s.rise = n.min(i32::MAX as u32);
-                    }
-                }
-                "fall" => {
-                    if let Some(n) = self.count(it, 1) {
-                        s.fall = n.min(i32::MAX as u32);
+                "rise" | "fall" => {
+                    if let Some(t) = self.arg(it, 1) {
+                        if let Some(n) = self.num_u(t, 1, i32::MAX as u64) {
+                            if it.keyword() == "rise" {
+                                s.rise = n as u32;
+                            } else {
+                                s.fall = n as u32;
+                            }
+                        }
                     }
                 }
                 "user" => match self.user(it, 1) {
@@ -1238,10 +1239,13 @@ impl<'a> Parser<'a> {
                     if let Some(t) = self.arg(it, 1) {
                         match t.text.as_str() {
                             "PASS" => b.auth_type = Some(("PASS".into(), it.pos.clone())),
-                            "AH" => self.err(
-                                &it.pos,
-                                "Unsupported auth_type 'AH' - vrrpd implements only PASS (AH is deprecated in keepalived)".into(),
-                            ),
+                            "AH" => {
+                                self.err(
+                                    &it.pos,
+                                    "Unsupported auth_type 'AH' - vrrpd does not implement it (only PASS)".into(),
+                                );
+                                b.auth_type = Some(("AH".into(), it.pos.clone()));
+                            }
                             other => self.err(
                                 &it.pos,
                                 format!("({}) unknown authentication type '{other}'", b.inst.name),
@@ -1491,6 +1495,8 @@ impl<'a> Parser<'a> {
                 b.inst.advert_int = Duration::from_micros(us);
             }
             match (&b.auth_type, &b.auth_pass) {
+                // Already reported as unsupported.
+                (Some((t, _)), _) if t == "AH" => {}
                 (Some((_, pos)), Some(p)) => {
                     if b.inst.version == 3 {
                         self.err(
@@ -1511,6 +1517,16 @@ impl<'a> Parser<'a> {
                     format!("({iname}) auth_pass without auth_type"),
                 ),
                 (None, None) => {}
+            }
+            if b.inst.nopreempt && b.inst.preempt_delay.is_some() {
+                self.push(
+                    Severity::Warning,
+                    ipos.as_ref(),
+                    format!(
+                        "({iname}) preempt_delay is incompatible with nopreempt mode - resetting"
+                    ),
+                );
+                b.inst.preempt_delay = None;
             }
             if let Some(d) = b.garp_delay {
                 b.inst.garp_master_delay = d;
@@ -1624,14 +1640,15 @@ impl<'a> Parser<'a> {
         let mut check = |user: &Option<ScriptUser>,
                          this: &mut Self,
                          what: &str,
-                         pos: Option<&Pos>| {
+                         pos: Option<&Pos>,
+                         used: bool| {
             let eff = user
                 .as_ref()
                 .map(|u| u.user.clone())
                 .or(default_user.clone());
             match eff {
                 Some(u) if u != "root" => {}
-                Some(_) => runs_as_root = true,
+                Some(_) => runs_as_root |= used,
                 None => {
                     if cfg.global.enable_script_security {
                         this.push(
@@ -1640,10 +1657,16 @@ impl<'a> Parser<'a> {
                             format!("Unable to set default user for {what} - add script_user to global_defs"),
                         );
                     } else {
-                        runs_as_root = true;
+                        runs_as_root |= used;
                     }
                 }
             }
+        };
+        // Only scripts some instance tracks are ever executed.
+        let used = |name: &str| {
+            cfg.instances
+                .iter()
+                .any(|i| i.track_scripts.iter().any(|t| t.name == name))
         };
         for s in &cfg.scripts {
             check(
@@ -1651,6 +1674,7 @@ impl<'a> Parser<'a> {
                 self,
                 &format!("vrrp script {}", s.name),
                 s.pos.0.as_ref(),
+                used(&s.name),
             );
         }
         let notifies = cfg
@@ -1680,7 +1704,7 @@ impl<'a> Parser<'a> {
             }));
         for (n, pos) in notifies {
             if let Some(c) = n {
-                check(&c.user, self, "notify script", pos.0.as_ref());
+                check(&c.user, self, "notify script", pos.0.as_ref(), true);
             }
         }
         if runs_as_root && !cfg.global.enable_script_security {

@@ -276,7 +276,7 @@ fn numbers_and_ranges() {
     );
     assert_has(
         &rejected("vrrp_script s {\n script x\n rise 0\n}\n"),
-        "number '0' outside range [1, 4294967295]",
+        "number '0' outside range [1, 2147483647]",
     );
     assert_has(
         &rejected("vrrp_script s {\n script x\n interval 0\n}\n"),
@@ -398,15 +398,23 @@ fn instance_semantics() {
 #[test]
 fn full_instance() {
     let (c, d) = parse(&inst(
-        " state BACKUP\n priority 150\n advert_int 3\n nopreempt\n preempt_delay 2.5\n authentication {\n  auth_type PASS\n  auth_pass secret\n }\n virtual_ipaddress_excluded {\n  fe80::10/64 dev eth1\n  192.168.1.1/24\n }\n track_interface {\n  eth1 weight -20\n  eth0\n }\n track_script {\n  s weight 10 reverse\n }\n dont_track_primary\n unicast_src_ip 10.0.2.11\n unicast_peer {\n  10.0.2.12\n  10.0.2.13\n }\n notify_master \"/usr/local/bin/n master 'two words'\" nobody nogroup\n notify /bin/notify\n garp_master_delay 2\n garp_master_repeat 3\n garp_master_refresh 60\n garp_master_refresh_repeat 2\n v3_checksum_as_v2\n}\nvrrp_script s {\n script \"/bin/check --x\"\n interval 3\n timeout 4\n weight -5 reverse\n rise 2\n fall 3\n init_fail\n user nobody nogroup\n",
+        " state BACKUP\n priority 150\n advert_int 3\n preempt_delay 2.5\n authentication {\n  auth_type PASS\n  auth_pass secret\n }\n virtual_ipaddress_excluded {\n  fe80::10/64 dev eth1\n  192.168.1.1/24\n }\n track_interface {\n  eth1 weight -20\n  eth0\n }\n track_script {\n  s weight 10 reverse\n }\n dont_track_primary\n unicast_src_ip 10.0.2.11\n unicast_peer {\n  10.0.2.12\n  10.0.2.13\n }\n notify_master \"/usr/local/bin/n master 'two words'\" nobody nogroup\n notify /bin/notify\n garp_master_delay 2\n garp_master_repeat 3\n garp_master_refresh 60\n garp_master_refresh_repeat 2\n v3_checksum_as_v2\n}\nvrrp_script s {\n script \"/bin/check --x\"\n interval 3\n timeout 4\n weight -5 reverse\n rise 2\n fall 3\n init_fail\n user nobody nogroup\n",
     ));
     assert!(d.is_empty(), "{d:?}");
     let i = &c.instances[0];
     assert_eq!(i.initial_state, Some(InitialState::Backup));
     assert_eq!(i.priority, 150);
     assert_eq!(i.advert_int, Duration::from_secs(3));
-    assert!(i.nopreempt);
+    assert!(!i.nopreempt);
     assert_eq!(i.preempt_delay, Some(Duration::from_millis(2500)));
+    let (c2, d2) = parse(&inst(" nopreempt\n preempt_delay 5"));
+    assert_eq!(d2.len(), 1);
+    assert_eq!(d2[0].severity, Severity::Warning);
+    assert_eq!(
+        d2[0].to_string(),
+        "(t.conf: Line 4) (vi) preempt_delay is incompatible with nopreempt mode - resetting"
+    );
+    assert!(c2.instances[0].nopreempt && c2.instances[0].preempt_delay.is_none());
     assert_eq!(i.auth, Some(Auth::Pass("secret".into())));
     assert_eq!(i.vips_excluded.len(), 2);
     assert_eq!(i.vips_excluded[0].prefix, 64);
