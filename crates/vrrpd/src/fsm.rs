@@ -372,6 +372,71 @@ impl Machine {
         .min()
     }
 
+    /// Apply a changed configuration of the same instance on reload,
+    /// keeping the state (keepalived would restart it). Returns `None`,
+    /// changing nothing, when the VRID or version differs: the shell must
+    /// then shut this machine down and start a new one.
+    ///
+    /// The base priority moves the effective one by the same amount
+    /// (the shell sends [`Event::PriorityChanged`] afterwards if tracking
+    /// weights changed too); becoming the owner (255) in BACKUP takes over
+    /// at once. Interval, preempt and GARP settings apply from the next
+    /// advert or timer. VIP changes are the shell's: it knows both lists,
+    /// and adds / removes the difference when [`Machine::state`] is MASTER.
+    pub fn reconfigure(&mut self, cfg: Config, now: Time) -> Option<Vec<Action>> {
+        if cfg.vrid != self.cfg.vrid || cfg.version != self.cfg.version {
+            return None;
+        }
+        let mut out = Vec::new();
+        let old = std::mem::replace(&mut self.cfg, cfg);
+        if self.lower_prio_garp == (old.garp_master_repeat, old.garp_master_delay) {
+            self.lower_prio_garp = (self.cfg.garp_master_repeat, self.cfg.garp_master_delay);
+        }
+        if self.master_adver_int == old.adver_int || self.state != State::Backup {
+            self.master_adver_int = self.cfg.adver_int;
+        }
+        if self.state == State::Master && old.adver_int != self.cfg.adver_int {
+            self.timer = Some(now + self.cfg.adver_int);
+        }
+        if self.garp_refresh_at.is_some() || self.state == State::Master {
+            self.garp_refresh_at = match self.cfg.garp_master_refresh {
+                Some(r) if !r.is_zero() && self.state == State::Master => Some(now + r),
+                _ => None,
+            };
+        }
+        if self.cfg.preempt_delay.is_zero() {
+            self.preempt_until = None;
+        }
+        let new_base = self.cfg.priority.max(1);
+        let old_base = self.base_priority;
+        if new_base != old_base {
+            let new = if new_base == PRIO_OWNER {
+                PRIO_OWNER
+            } else if old_base == PRIO_OWNER {
+                new_base
+            } else {
+                let delta = i32::from(self.priority) - i32::from(old_base);
+                effective_priority(new_base, delta)
+            };
+            self.base_priority = new_base;
+            if new != self.priority {
+                self.log(
+                    &mut out,
+                    Level::Info,
+                    format!(
+                        "Changing effective priority from {} to {}",
+                        self.priority, new
+                    ),
+                );
+                self.priority = new;
+            }
+            if new == PRIO_OWNER && self.state == State::Backup {
+                self.become_master(now, &mut out);
+            }
+        }
+        Some(out)
+    }
+
     /// Process one event at virtual time `now`.
     pub fn handle(&mut self, event: Event, now: Time) -> Vec<Action> {
         let mut out = Vec::new();
@@ -380,6 +445,10 @@ impl Machine {
         }
         match event {
             Event::Startup => self.on_startup(now, &mut out),
+            // Not ours: the shell should have dropped it (see
+            // `packet::validate`); never let it change anything.
+            Event::Advert { advert, .. }
+                if advert.vrid != self.cfg.vrid || advert.version != self.cfg.version => {}
             Event::Advert { from, advert } => match self.state {
                 State::Backup => self.backup_rx(from, &advert, now, &mut out),
                 State::Master => self.master_rx(from, &advert, now, &mut out),
@@ -1827,5 +1896,125 @@ mod tests {
         net.deliver(0, Event::PriorityChanged(103));
         net.run_to(ms(30_000));
         assert_eq!(net.masters(), [0]);
+    }
+}
+
+#[cfg(test)]
+mod reconfigure_tests {
+    use super::*;
+
+    fn cfg(priority: u8) -> Config {
+        Config {
+            name: "vif1".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            priority,
+            primary_addr: "10.0.2.11".parse().unwrap(),
+            ..Config::default()
+        }
+    }
+
+    fn started(priority: u8) -> Machine {
+        let mut m = Machine::new(cfg(priority));
+        m.handle(Event::Startup, Duration::ZERO);
+        m
+    }
+
+    #[test]
+    fn identity_change_is_refused() {
+        let mut m = started(100);
+        let mut c = cfg(100);
+        c.vrid = 52;
+        assert!(m.reconfigure(c, Duration::ZERO).is_none());
+        let mut c = cfg(100);
+        c.version = Version::V3;
+        assert!(m.reconfigure(c, Duration::ZERO).is_none());
+        assert_eq!(m.config().vrid, 51);
+    }
+
+    #[test]
+    fn unchanged_config_does_nothing() {
+        let mut m = started(100);
+        let d = m.next_deadline();
+        assert_eq!(
+            m.reconfigure(cfg(100), Duration::from_secs(1)),
+            Some(vec![])
+        );
+        assert_eq!(m.next_deadline(), d);
+        assert_eq!(m.state(), State::Backup);
+    }
+
+    #[test]
+    fn base_priority_change_keeps_weights() {
+        let mut m = started(100);
+        m.handle(Event::PriorityChanged(98), Duration::ZERO);
+        let out = m.reconfigure(cfg(110), Duration::ZERO).unwrap();
+        assert_eq!(
+            out,
+            [Action::Log {
+                level: Level::Info,
+                msg: "(vif1) Changing effective priority from 98 to 108".into()
+            }]
+        );
+        assert_eq!(m.base_priority(), 110);
+        assert_eq!(m.priority(), 108);
+    }
+
+    #[test]
+    fn becoming_owner_takes_over() {
+        let mut m = started(100);
+        let out = m.reconfigure(cfg(255), Duration::from_secs(1)).unwrap();
+        assert!(out.contains(&Action::AddVips));
+        assert_eq!(m.state(), State::Master);
+        assert_eq!(m.priority(), 255);
+        // And back: master keeps its state at the new priority.
+        let out = m.reconfigure(cfg(100), Duration::from_secs(2)).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(m.state(), State::Master);
+        assert_eq!(m.priority(), 100);
+    }
+
+    #[test]
+    fn master_interval_change_reschedules() {
+        let mut m = started(255);
+        assert_eq!(m.state(), State::Master);
+        let mut c = cfg(255);
+        c.adver_int = Duration::from_secs(3);
+        m.reconfigure(c, Duration::from_millis(500)).unwrap();
+        assert_eq!(m.next_deadline(), Some(Duration::from_millis(3500)));
+        assert_eq!(m.master_adver_int(), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn foreign_adverts_are_ignored() {
+        let mut m = started(100);
+        let d = m.next_deadline();
+        let advert = Advert {
+            version: Version::V2,
+            vrid: 52,
+            priority: 200,
+            interval_cs: 100,
+            auth: crate::packet::Auth::None,
+            addrs: vec![],
+        };
+        let from: IpAddr = "10.0.2.5".parse().unwrap();
+        assert!(m
+            .handle(
+                Event::Advert {
+                    from,
+                    advert: advert.clone()
+                },
+                Duration::from_secs(1)
+            )
+            .is_empty());
+        let v3 = Advert {
+            version: Version::V3,
+            vrid: 51,
+            ..advert
+        };
+        assert!(m
+            .handle(Event::Advert { from, advert: v3 }, Duration::from_secs(1))
+            .is_empty());
+        assert_eq!(m.next_deadline(), d);
     }
 }
