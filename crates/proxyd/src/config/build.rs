@@ -296,6 +296,12 @@ impl<'h> Parser<'h> {
         self.parse_failed = true;
     }
 
+    /// An alert HAProxy reports after parsing (no "Error(s) found" line).
+    fn post_alert(&mut self, pos: &Pos, msg: impl std::fmt::Display) {
+        self.diags.push(Diag::alert(pos, msg));
+        self.parse_failed = true;
+    }
+
     /// HAProxy's server-line format: `[FILE:LINE] : MSG` (no "parsing").
     fn alert_srv(&mut self, pos: &Pos, msg: impl std::fmt::Display) {
         self.diags.push(Diag::raw(
@@ -314,7 +320,7 @@ impl<'h> Parser<'h> {
     fn unsupported(&mut self, pos: &Pos, what: &str, section: &str) {
         self.alert(
             pos,
-            format!("'{what}' in '{section}' section is not supported by proxyd (it would change the behaviour HAProxy gives it)."),
+            format!("'{what}' (in '{section}' section) is not supported by proxyd; remove it or keep HAProxy for this configuration."),
         );
     }
 
@@ -661,7 +667,7 @@ impl<'h> Parser<'h> {
                 self.global.log_send_hostname = Some(a0.unwrap_or_default());
             }
             "log" => {
-                if let Some(t) = self.log_line(line, false) {
+                if let Some(t) = self.log_line(line) {
                     match t {
                         LogEntry::Target(t) => self.global.log.push(t),
                         LogEntry::Global => {
@@ -876,7 +882,7 @@ impl<'h> Parser<'h> {
     }
 
     /// Parse a `log` line (global or proxy). `None` after an alert.
-    fn log_line(&mut self, line: &Line, in_proxy: bool) -> Option<LogEntry> {
+    fn log_line(&mut self, line: &Line) -> Option<LogEntry> {
         let pos = line.pos.clone();
         let a = args(line);
         let Some(target) = a.first() else {
@@ -886,7 +892,7 @@ impl<'h> Parser<'h> {
             );
             return None;
         };
-        if target.text == "global" && in_proxy {
+        if target.text == "global" {
             if a.len() > 1 {
                 self.alert(&pos, "'log global' does not take any argument.");
                 return None;
@@ -1179,7 +1185,7 @@ impl<'h> Parser<'h> {
             }
             "timeout" => self.timeout_line(d, line),
             "log" => {
-                if let Some(e) = self.log_line(line, true) {
+                if let Some(e) = self.log_line(line) {
                     d.log.push(e);
                 }
             }
@@ -1491,7 +1497,8 @@ impl<'h> Parser<'h> {
                 all.extend_from_slice(OPTIONS_PERF_ACCEPTED);
                 all.extend_from_slice(OPTIONS_KNOWN_UNSUPPORTED);
                 let h = hint(&opt, &all);
-                self.alert(&pos, format!("unknown option '{opt}'{h}."));
+                let end = if h.is_empty() { "." } else { "" };
+                self.alert(&pos, format!("unknown option '{opt}'{h}{end}"));
             }
         }
     }
@@ -1626,7 +1633,7 @@ impl<'h> Parser<'h> {
                             ),
                         );
                     } else {
-                        self.alert(&pos, format!("'tcp-check expect' : 'only supports min-recv, '[!]binary', '[!]string', '[!]rstring', '[!]string-lf''[!]rbinary', '[!]binary-lf' or comment but got '{kind_w}' as argument."));
+                        self.alert(&pos, format!("'tcp-check expect' : 'only supports min-recv, '[!]binary', '[!]string', '[!]rstring', '[!]string-lf''[!]rbinary', '[!]binary-lf' or comment but got '{kind_w}' as argument.."));
                     }
                     return;
                 };
@@ -1649,7 +1656,7 @@ impl<'h> Parser<'h> {
                         return;
                     }
                     other => {
-                        self.alert(&pos, format!("'tcp-check expect' : 'only supports min-recv, '[!]binary', '[!]string', '[!]rstring', '[!]string-lf''[!]rbinary', '[!]binary-lf' or comment but got '{other}' as argument."));
+                        self.alert(&pos, format!("'tcp-check expect' : 'only supports min-recv, '[!]binary', '[!]string', '[!]rstring', '[!]string-lf''[!]rbinary', '[!]binary-lf' or comment but got '{other}' as argument.."));
                         return;
                     }
                 };
@@ -1735,7 +1742,7 @@ impl<'h> Parser<'h> {
                         return;
                     }
                     other => {
-                        self.alert(&pos, format!("'http-check expect' : only supports min-recv, [!]string, [!]rstring, [!]status, [!]rstatus, [!]hdr, [!]fhdr or comment but got '{other}' as argument."));
+                        self.alert(&pos, format!("'http-check expect' : only supports min-recv, [!]string, [!]rstring, [!]status, [!]rstatus, [!]hdr, [!]fhdr or comment but got '{other}' as argument.."));
                         return;
                     }
                 };
@@ -1963,7 +1970,7 @@ impl<'h> Parser<'h> {
                     d.name,
                     prev.pos.line
                 );
-                self.alert(&pos, msg);
+                self.post_alert(&pos, msg);
                 return;
             }
         }
@@ -2127,7 +2134,13 @@ impl<'h> Parser<'h> {
                     let mut all: Vec<&str> = SERVER_SUPPORTED.to_vec();
                     all.extend_from_slice(SERVER_KNOWN_UNSUPPORTED);
                     let h = hint(k, &all);
-                    self.alert_srv(&pos, format!("{who} : unknown keyword '{k}'{h}."));
+                    self.alert_srv(
+                        &pos,
+                        format!(
+                            "{who} : unknown keyword '{k}'{}{h}",
+                            if h.is_empty() { "." } else { "" }
+                        ),
+                    );
                     ok = false;
                     break;
                 }
@@ -2165,13 +2178,13 @@ impl<'h> Parser<'h> {
         };
         let Some((port, _)) = raw.ports else {
             if s.check && s.check_port.is_none() {
-                self.alert(
-                    &pos,
-                    format!(
-                        "server '{}/{name}' has neither service port nor check port.",
-                        d.name
-                    ),
+                let msg = format!(
+                    "config: {} '{}': server '{name}' has neither service port nor check port.",
+                    d.kind.label(),
+                    d.name
                 );
+                self.diags.push(Diag::raw(Level::Alert, Some(&pos), msg));
+                self.parse_failed = true;
             } else {
                 self.alert_srv(&pos, format!("{who} : a server address without a port (the client's destination port) is not supported by proxyd; write '{addr_w}:PORT'."));
             }
@@ -2192,13 +2205,8 @@ impl<'h> Parser<'h> {
             return;
         };
         let inter = s.inter.unwrap_or(DEFAULT_INTER);
-        let id = id.unwrap_or_else(|| {
-            let mut n = 1;
-            while d.servers.iter().any(|o| o.id == n) {
-                n += 1;
-            }
-            n
-        });
+        // 0 = automatic, assigned after parsing (lowest free id).
+        let id = id.unwrap_or(0);
         d.servers.push(Server {
             name,
             pos,
@@ -2271,6 +2279,16 @@ impl<'h> Parser<'h> {
         let mut frontends = Vec::new();
         let mut backends = Vec::new();
         for (p, id) in proxies.iter().zip(ids) {
+            let mut servers = p.servers.clone();
+            let mut used: Vec<u32> = servers.iter().map(|s| s.id).filter(|i| *i != 0).collect();
+            for s in servers.iter_mut().filter(|s| s.id == 0) {
+                let mut n = 1;
+                while used.contains(&n) {
+                    n += 1;
+                }
+                used.push(n);
+                s.id = n;
+            }
             // Mode http is what HAProxy's stock defaults say; a proxy that
             // really ends up in http mode is something we do not implement.
             if let Some(mpos) = &p.mode_http {
@@ -2385,7 +2403,7 @@ impl<'h> Parser<'h> {
                     id,
                     from_listen: p.kind == Kind::Listen,
                     balance: p.balance,
-                    servers: p.servers.clone(),
+                    servers,
                     timeout_connect: p.timeout_connect,
                     timeout_server: p.timeout_server,
                     timeout_tunnel: p.timeout_tunnel,

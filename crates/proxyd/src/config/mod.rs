@@ -12,6 +12,9 @@ mod keywords;
 pub mod model;
 pub mod values;
 
+#[cfg(test)]
+mod tests;
+
 pub use diag::{Diag, Errors, Level};
 pub use model::*;
 
@@ -108,7 +111,7 @@ pub fn parse_sources(
                 lines,
             }),
             Err(e) => {
-                diags.push(Diag::alert(e.pos(), &e));
+                diags.push(lex_diag(&e, text));
                 diags.push(Diag::raw(
                     Level::Alert,
                     None,
@@ -126,4 +129,30 @@ pub fn parse_sources(
         return Err(Errors { diags });
     }
     build::build(&lexed, host)
+}
+
+/// A lexer error worded as HAProxy does, with the line and a caret when the
+/// column is known.
+fn lex_diag(e: &common::lexer::LexError, text: &str) -> Diag {
+    use common::lexer::LexError;
+    let pos = e.pos();
+    let col = match e {
+        LexError::UnmatchedQuote { col, .. }
+        | LexError::BadHexEscape { col, .. }
+        | LexError::BadVariable { col, .. } => Some(*col),
+        _ => None,
+    };
+    let src = text
+        .lines()
+        .nth(pos.line.saturating_sub(1) as usize)
+        .unwrap_or("");
+    let msg = match col {
+        Some(col) => format!(
+            "parsing [{pos}]: {e}:\n  {}\n  {}^",
+            src.replace('\t', " "),
+            " ".repeat(col.saturating_sub(1))
+        ),
+        None => format!("parsing [{pos}]: {e}"),
+    };
+    Diag::raw(Level::Alert, Some(pos), msg)
 }
