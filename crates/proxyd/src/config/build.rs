@@ -2259,7 +2259,12 @@ impl<'h> Parser<'h> {
         let proxies = std::mem::take(&mut self.proxies);
 
         // Automatic proxy ids: the lowest free id, in declaration order.
+        // With a stats socket, HAProxy's internal CLI proxy ("GLOBAL") takes
+        // id 1 first (observed with `show stat` on HAProxy 2.6).
         let mut used: Vec<u32> = proxies.iter().filter_map(|p| p.id).collect();
+        if !self.global.stats_sockets.is_empty() {
+            used.push(1);
+        }
         let mut ids = Vec::with_capacity(proxies.len());
         for p in &proxies {
             let id = match p.id {
@@ -2314,6 +2319,20 @@ impl<'h> Parser<'h> {
                     fatal = true;
                 }
             }
+            if p.kind == Kind::Frontend && p.binds.is_empty() && !p.disabled {
+                post.push(Diag::raw(
+                        Level::Warning,
+                        Some(&p.pos),
+                        format!("{} has no 'bind' directive. Please declare it as a backend if this was intended.", p.what()),
+                    ));
+            }
+            if p.kind == Kind::Listen && p.default_backend.is_some() && !p.servers.is_empty() {
+                post.push(Diag::raw(
+                    Level::Warning,
+                    Some(&p.pos),
+                    format!("In proxy '{}', the 'default_backend' rule always has precedence over the servers, which will never be used.", p.name),
+                ));
+            }
             // Missing timeouts, as HAProxy words it.
             let missing = (p.kind.fe() && p.timeout_client.is_none())
                 || (p.kind.be() && (p.timeout_connect.is_none() || p.timeout_server.is_none()));
@@ -2352,13 +2371,6 @@ impl<'h> Parser<'h> {
                         ));
                     }
                 }
-                if p.kind == Kind::Frontend && p.binds.is_empty() && !p.disabled {
-                    post.push(Diag::raw(
-                        Level::Warning,
-                        Some(&p.pos),
-                        format!("{} has no 'bind' directive. Please declare it as a backend if this was intended.", p.what()),
-                    ));
-                }
                 frontends.push(Frontend {
                     name: p.name.clone(),
                     pos: p.pos.clone(),
@@ -2385,12 +2397,11 @@ impl<'h> Parser<'h> {
             }
             if p.kind.be() {
                 if !matches!(p.check_kind, CheckKind::TcpCheck) && !p.tcp_rules.is_empty() {
-                    if let Some(tpos) = &p.tcp_rules_pos {
-                        post.push(Diag::warning(
-                            tpos,
-                            format!("'tcp-check' rules ignored for {} since 'option tcp-check' is not set.", p.what()),
-                        ));
-                    }
+                    post.push(Diag::raw(
+                        Level::Warning,
+                        p.tcp_rules_pos.as_ref(),
+                        format!("{} uses tcp-check rules without 'option tcp-check', so the rules are ignored.", p.what()),
+                    ));
                 }
                 let check = match p.check_kind {
                     CheckKind::Connect => CheckSpec::Connect,

@@ -234,13 +234,15 @@ pub enum LogFormat {
 pub struct Frontend {
     pub name: String,
     pub pos: Pos,
-    /// Proxy id (`id` keyword, or HAProxy-style automatic numbering).
+    /// Proxy id (`id` keyword, or HAProxy-style automatic numbering: the
+    /// lowest free ids in declaration order, 1 being taken by HAProxy's
+    /// internal CLI proxy when there is a stats socket). `show stat` iid.
     pub id: u32,
     /// Declared as a `listen` section.
     pub from_listen: bool,
     pub binds: Vec<Bind>,
     /// `maxconn` of the frontend; `None` = not set (HAProxy then uses the
-    /// global maxconn).
+    /// global maxconn, itself derived from `ulimit -n` when not set).
     pub maxconn: Option<u32>,
     /// `backlog` of the frontend (default for its binds).
     pub backlog: Option<u32>,

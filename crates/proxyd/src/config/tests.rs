@@ -190,7 +190,8 @@ fn debian_stock_plus_seed() {
     assert_eq!(w1.fastinter, Duration::from_secs(2));
     assert_eq!(w1.downinter, Duration::from_secs(2));
     assert_eq!((w1.id, b.servers[1].id), (1, 2));
-    assert_eq!((f.id, b.id), (1, 2));
+    // Id 1 is HAProxy's internal stats proxy when there is a stats socket.
+    assert_eq!((f.id, b.id), (2, 3));
     assert!(c.has_listeners());
 }
 
@@ -484,7 +485,9 @@ fn tcp_check_rules_without_option_warn() {
         "backend b\n tcp-check send x\n server s 127.0.0.1:80 check\n",
     ));
     assert_eq!(l.config.backends[0].check, CheckSpec::Connect);
-    assert!(warnings(&l).contains("'tcp-check' rules ignored for backend 'b'"));
+    assert!(warnings(&l).contains(
+        "backend 'b' uses tcp-check rules without 'option tcp-check', so the rules are ignored."
+    ));
 }
 
 #[test]
