@@ -184,9 +184,11 @@ async fn spawn_link_monitor(
     tasks: &TaskTracker,
 ) -> anyhow::Result<()> {
     let mut rx = netlink::link_events().context("subscribing to link events")?;
-    let _ = nl;
+    let mut last: HashMap<u32, bool> = HashMap::new();
+    for l in nl.links().await.context("listing interfaces")? {
+        last.insert(l.index, l.is_up());
+    }
     tasks.spawn(async move {
-        let mut last: HashMap<u32, bool> = HashMap::new();
         loop {
             let ev = tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -194,7 +196,7 @@ async fn spawn_link_monitor(
             };
             let up = !ev.deleted && ev.link.is_up();
             let prev = last.insert(ev.link.index, up);
-            if prev != Some(up) && prev.is_some() {
+            if prev != Some(up) && (prev.is_some() || !up) {
                 tracing::info!(
                     "Netlink reports {} {}",
                     ev.link.name,

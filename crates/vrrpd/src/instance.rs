@@ -237,15 +237,24 @@ impl Driver {
             src,
             unicast: !ctx.cfg.unicast_peers.is_empty(),
         };
-        let sock = match VrrpSocket::open(spec) {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
-                tracing::error!(
-                    "({name}) cannot open VRRP socket on {}: {e}",
-                    ctx.cfg.interface
-                );
-                ctx.cancel.cancelled().await;
-                return;
+        // The source may still be tentative (IPv6 DAD): retry until it binds.
+        let mut warned = false;
+        let sock = loop {
+            match VrrpSocket::open(spec.clone()) {
+                Ok(s) => break Arc::new(s),
+                Err(e) => {
+                    if !warned {
+                        tracing::error!(
+                            "({name}) cannot open VRRP socket on {}: {e}",
+                            ctx.cfg.interface
+                        );
+                        warned = true;
+                    }
+                    tokio::select! {
+                        _ = ctx.cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
             }
         };
         let announcer = match Announcer::new(&ctx.cfg.interface, linfo.index, &linfo.mac) {
@@ -675,7 +684,12 @@ impl Driver {
                     }
                     Err(e) => {
                         self.stats.send_errors += 1;
-                        if self.stats.send_errors == 1 || self.stats.send_errors % 100 == 0 {
+                        if self.machine.faulted() {
+                            tracing::debug!(
+                                "({}) cannot send advert to {dst}: {e}",
+                                self.ctx.cfg.name
+                            );
+                        } else if self.stats.send_errors == 1 || self.stats.send_errors % 100 == 0 {
                             tracing::warn!(
                                 "({}) cannot send advert to {dst}: {e}",
                                 self.ctx.cfg.name

@@ -66,6 +66,8 @@ pub struct IfAddr {
     pub prefix: u8,
     pub label: Option<String>,
     pub secondary: bool,
+    /// IPv6 duplicate address detection not finished (cannot bind yet).
+    pub tentative: bool,
 }
 
 /// A handle on the rtnetlink socket (its connection runs as a tokio task).
@@ -101,6 +103,16 @@ impl Netlink {
         }
     }
 
+    /// Every interface.
+    pub async fn links(&self) -> Result<Vec<LinkInfo>, NetlinkError> {
+        let mut s = self.handle.link().get().execute();
+        let mut out = Vec::new();
+        while let Some(m) = s.try_next().await? {
+            out.push(LinkInfo::from_message(&m));
+        }
+        Ok(out)
+    }
+
     pub async fn link_by_index(&self, index: u32) -> Result<LinkInfo, NetlinkError> {
         let mut s = self.handle.link().get().match_index(index).execute();
         match s.try_next().await {
@@ -126,10 +138,11 @@ impl Netlink {
             let mut addr = None;
             let mut local = None;
             let mut label = None;
-            let mut secondary = m
-                .header
-                .flags
-                .contains(netlink_packet_route::address::AddressHeaderFlags::Secondary);
+            let hflags = m.header.flags;
+            let mut secondary =
+                hflags.contains(netlink_packet_route::address::AddressHeaderFlags::Secondary);
+            let mut tentative =
+                hflags.contains(netlink_packet_route::address::AddressHeaderFlags::Tentative);
             for a in &m.attributes {
                 match a {
                     AddressAttribute::Address(x) => addr = Some(*x),
@@ -137,6 +150,7 @@ impl Netlink {
                     AddressAttribute::Label(l) => label = Some(l.clone()),
                     AddressAttribute::Flags(f) => {
                         secondary |= f.contains(AddressFlags::Secondary);
+                        tentative |= f.contains(AddressFlags::Tentative);
                     }
                     _ => {}
                 }
@@ -147,6 +161,7 @@ impl Netlink {
                     prefix: m.header.prefix_len,
                     label,
                     secondary,
+                    tentative,
                 });
             }
         }
@@ -170,7 +185,7 @@ impl Netlink {
     pub async fn link_local_ipv6(&self, index: u32) -> Result<Option<Ipv6Addr>, NetlinkError> {
         let addrs = self.addresses(index).await?;
         Ok(addrs.iter().find_map(|a| match a.addr {
-            IpAddr::V6(v) if (v.segments()[0] & 0xffc0) == 0xfe80 => Some(v),
+            IpAddr::V6(v) if (v.segments()[0] & 0xffc0) == 0xfe80 && !a.tentative => Some(v),
             _ => None,
         }))
     }

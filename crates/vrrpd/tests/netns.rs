@@ -62,3 +62,468 @@ fn two_nodes_one_master_and_sigterm_failover() {
         eprintln!("{}", dump_logs(&[&a, &b]));
     }
 }
+
+/// Start a then b (a wins on priority); wait for steady state.
+fn pair(lab: &Lab, ca: &str, cb: &str) -> (Daemon, Daemon) {
+    let a = lab.vrrpd(0, &format!("{GLOBAL}{ca}"));
+    let b = lab.vrrpd(1, &format!("{GLOBAL}{cb}"));
+    (a, b)
+}
+
+#[test]
+fn tracked_script_failure_moves_vip() {
+    let lab = Lab::new("script", 2);
+    let fa = lab.write("ok-a", "");
+    let fb = lab.write("ok-b", "");
+    let script = |f: &std::path::Path| {
+        format!(
+            "vrrp_script chk_proxyd {{\n    script \"/usr/bin/test -f {}\"\n    interval 1\n    weight 2\n    fall 1\n    rise 1\n}}\n",
+            f.display()
+        )
+    };
+    let track = "    track_script {\n        chk_proxyd\n    }\n";
+    let (a, b) = pair(
+        &lab,
+        &format!("{}{}", script(&fa), v2("vif1", "MASTER", 101, track)),
+        &format!("{}{}", script(&fb), v2("vif1", "BACKUP", 100, track)),
+    );
+    assert!(a.wait_log("VRRP_Script(chk_proxyd) succeeded", 1, T));
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    assert!(a.wait_log("(vif1) Changing effective priority from 101 to 103", 1, T));
+    std::fs::remove_file(&fa).unwrap();
+    assert!(
+        a.wait_log(
+            "VRRP_Script(chk_proxyd) failed (exited with status 1)",
+            1,
+            T
+        ),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(a.wait_log("(vif1) Changing effective priority from 103 to 101", 1, T));
+    assert!(
+        wait(T, || master_of(&lab) == vec![1]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    assert!(a.wait_log("(vif1) Entering BACKUP STATE", 1, T));
+}
+
+#[test]
+fn tracked_process_death_moves_vip_even_as_zombie() {
+    let lab = Lab::new("proc", 2);
+    let name = format!("vtproc{}", std::process::id());
+    let tp = format!("vrrp_track_process trk {{\n    process {name}\n    weight 0\n}}\n");
+    let track = "    track_process {\n        trk\n    }\n";
+    // A dummy process with a unique argv[0], started (and reaped) by us.
+    let mut dummy = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("exec -a {name} sleep 300"))
+        .spawn()
+        .unwrap();
+    let (a, b) = pair(
+        &lab,
+        &format!("{tp}{}", v2("vif1", "MASTER", 150, track)),
+        &v2("vif1", "BACKUP", 100, ""),
+    );
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    // Kill it but do not reap yet: a zombie must count as dead.
+    dummy.kill().unwrap();
+    assert!(
+        a.wait_log("(vif1) Entering FAULT STATE", 1, T),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    assert!(wait(T, || master_of(&lab) == vec![1]));
+    dummy.wait().unwrap();
+    // A new process of that name: back to BACKUP, then MASTER (preempt).
+    let mut again = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("exec -a {name} sleep 300"))
+        .spawn()
+        .unwrap();
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    let _ = again.kill();
+    let _ = again.wait();
+}
+
+#[test]
+fn link_down_is_fault_and_vip_moves() {
+    let lab = Lab::new("link", 2);
+    let (a, b) = pair(
+        &lab,
+        &v2("vif1", "MASTER", 150, ""),
+        &v2("vif1", "BACKUP", 100, ""),
+    );
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    netns::link_down(&lab.nodes[0], "eth0").unwrap();
+    assert!(
+        a.wait_log("Netlink reports eth0 down", 1, T),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(a.wait_log("(vif1) Entering FAULT STATE", 1, T));
+    assert!(
+        wait(T, || master_of(&lab) == vec![1]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    netns::link_up(&lab.nodes[0], "eth0").unwrap();
+    assert!(
+        a.wait_log("Netlink reports eth0 up", 1, T),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+}
+
+fn preempt_case(extra: &str, expect_takeover: bool) {
+    let lab = Lab::new("preempt", 2);
+    // b (low priority) first: it becomes master alone.
+    let b = lab.vrrpd(1, &format!("{GLOBAL}{}", v2("vif1", "BACKUP", 100, "")));
+    assert!(b.wait_log("(vif1) Entering MASTER STATE", 1, T));
+    let a = lab.vrrpd(0, &format!("{GLOBAL}{}", v2("vif1", "BACKUP", 150, extra)));
+    assert!(a.wait_log("(vif1) Entering BACKUP STATE (init)", 1, T));
+    if expect_takeover {
+        assert!(
+            wait(T, || master_of(&lab) == vec![0]),
+            "{}",
+            dump_logs(&[&a, &b])
+        );
+        assert!(b.wait_log("(vif1) Entering BACKUP STATE", 2, T));
+    } else {
+        assert!(
+            holds_for(Duration::from_secs(5), || master_of(&lab) == vec![1]),
+            "{}",
+            dump_logs(&[&a, &b])
+        );
+        assert_eq!(a.count("Entering MASTER STATE"), 0);
+    }
+}
+
+#[test]
+fn preempt_higher_priority_takes_over() {
+    preempt_case("", true);
+}
+
+#[test]
+fn nopreempt_keeps_current_master() {
+    preempt_case("    nopreempt\n", false);
+}
+
+#[test]
+fn preempt_delay_postpones_takeover() {
+    let lab = Lab::new("pdelay", 2);
+    let b = lab.vrrpd(1, &format!("{GLOBAL}{}", v2("vif1", "BACKUP", 100, "")));
+    assert!(b.wait_log("(vif1) Entering MASTER STATE", 1, T));
+    let a = lab.vrrpd(
+        0,
+        &format!(
+            "{GLOBAL}{}",
+            v2("vif1", "BACKUP", 150, "    preempt_delay 4\n")
+        ),
+    );
+    assert!(a.wait_log("(vif1) Entering BACKUP STATE (init)", 1, T));
+    // Not before the delay (4 s from the first lower-priority advert)...
+    assert!(holds_for(Duration::from_secs(2), || master_of(&lab) == vec![1]));
+    // ...but after it.
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+}
+
+#[test]
+fn pass_auth_mismatch_drops_adverts() {
+    let lab = Lab::new("auth", 2);
+    let other = v2("vif1", "BACKUP", 100, "").replace("s3cret", "other");
+    let (mut a, b) = pair(&lab, &v2("vif1", "MASTER", 150, ""), &other);
+    // Each drops the other's adverts: both end up master (as keepalived).
+    assert!(
+        wait(T, || master_of(&lab) == vec![0, 1]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    assert!(
+        a.wait_log("received an invalid passwd!", 1, T),
+        "{}",
+        dump_logs(&[&a])
+    );
+    let stats = a.dump_file(libc::SIGUSR2, "vrrpd.stats");
+    assert!(stats.contains("auth_failure:"), "{stats}");
+}
+
+#[test]
+fn v3_ipv4_fast_failover() {
+    let lab = Lab::new("v3", 2);
+    let inst = |state: &str, prio: u8| {
+        Inst {
+            name: "v3i",
+            state,
+            prio,
+            vrid: 61,
+            extra: "    version 3\n    advert_int 0.1\n".into(),
+        }
+        .render()
+    };
+    let (mut a, b) = pair(&lab, &inst("MASTER", 150), &inst("BACKUP", 100));
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    assert!(holds_for(Duration::from_secs(2), || master_of(&lab) == vec![0]));
+    assert!(a.stop().expect("exit").success());
+    assert!(
+        wait(T, || master_of(&lab) == vec![1]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+}
+
+#[test]
+fn v3_ipv6() {
+    let lab = Lab::new("v6", 2);
+    let vip6 = "fd77::100";
+    let inst = |state: &str, prio: u8| {
+        format!(
+            "vrrp_instance v6i {{\n    interface eth0\n    state {state}\n    priority {prio}\n    virtual_router_id 62\n    version 3\n    advert_int 0.2\n    virtual_ipaddress {{\n        {vip6}/64\n    }}\n}}\n"
+        )
+    };
+    let (mut a, b) = pair(&lab, &inst("MASTER", 150), &inst("BACKUP", 100));
+    let holders = |lab: &Lab| lab.holders(vip6);
+    assert!(
+        wait(T, || holders(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    assert!(holds_for(Duration::from_secs(2), || holders(&lab) == vec![0]));
+    assert!(a.stop().expect("exit").success());
+    assert!(
+        wait(T, || holders(&lab) == vec![1]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+}
+
+#[test]
+fn unicast_peers() {
+    let lab = Lab::new("ucast", 2);
+    let uc = |me: usize, peer: usize| {
+        format!(
+            "    unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}\n",
+            node_ip(me),
+            node_ip(peer)
+        )
+    };
+    let (mut a, b) = pair(
+        &lab,
+        &v2("vif1", "MASTER", 150, &uc(0, 1)),
+        &v2("vif1", "BACKUP", 100, &uc(1, 0)),
+    );
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    assert!(holds_for(Duration::from_secs(3), || master_of(&lab) == vec![0]));
+    assert!(a.stop().expect("exit").success());
+    assert!(
+        wait(T, || master_of(&lab) == vec![1]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+}
+
+#[test]
+fn reload_keeps_unchanged_and_rejects_bad() {
+    let lab = Lab::new("reload", 1);
+    let one = v2("vif1", "MASTER", 150, "");
+    let two = Inst {
+        name: "vif2",
+        state: "BACKUP",
+        prio: 100,
+        vrid: 52,
+        extra: "    advert_int 1\n".into(),
+    }
+    .render()
+    .replace(VIP, "10.77.0.101");
+    let mut a = lab.vrrpd(0, &format!("{GLOBAL}{one}"));
+    assert!(a.wait_log("(vif1) Entering MASTER STATE", 1, T));
+    assert!(wait(T, || lab.has(0, VIP)));
+    let conf = a.log.with_extension("conf");
+    // Bad file: logged, nothing changes.
+    std::fs::write(&conf, format!("{GLOBAL}{one}bogus_keyword\n")).unwrap();
+    a.signal(libc::SIGHUP);
+    assert!(a.wait_log("Reload failed", 1, T), "{}", dump_logs(&[&a]));
+    assert!(lab.has(0, VIP));
+    // Add an instance: vif1 keeps its state (no new transition).
+    std::fs::write(&conf, format!("{GLOBAL}{one}{two}")).unwrap();
+    a.signal(libc::SIGHUP);
+    assert!(a.wait_log("Reload finished", 1, T));
+    assert!(
+        a.wait_log("(vif2) Entering MASTER STATE", 1, T),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert_eq!(a.count("(vif1) Entering"), 2, "{}", dump_logs(&[&a]));
+    assert!(lab.has(0, VIP) && lab.has(0, "10.77.0.101"));
+    // Remove vif2: it stops cleanly and its VIP goes.
+    std::fs::write(&conf, format!("{GLOBAL}{one}")).unwrap();
+    a.signal(libc::SIGHUP);
+    assert!(a.wait_log("Reload finished", 2, T));
+    assert!(wait(T, || !lab.has(0, "10.77.0.101")));
+    assert!(lab.has(0, VIP));
+    assert_eq!(a.count("(vif1) Entering"), 2, "{}", dump_logs(&[&a]));
+}
+
+/// Send raw VRRP payloads from the switch namespace (10.77.0.9).
+fn send_raw(lab: &Lab, packets: Vec<(Vec<u8>, u32)>) {
+    lab.sw
+        .run_in(move || {
+            use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+            let src: std::net::Ipv4Addr = SW_IP.parse().unwrap();
+            let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).unwrap();
+            s.set_multicast_if_v4(&src).unwrap();
+            s.bind(&SockAddr::from(std::net::SocketAddrV4::new(src, 0)))
+                .unwrap();
+            let dst = SockAddr::from(std::net::SocketAddrV4::new(
+                std::net::Ipv4Addr::new(224, 0, 0, 18),
+                0,
+            ));
+            for (p, ttl) in packets {
+                s.set_multicast_ttl_v4(ttl).unwrap();
+                s.send_to(&p, &dst).unwrap();
+            }
+        })
+        .unwrap();
+}
+
+#[test]
+fn hostile_packets_change_nothing() {
+    use vrrpd::packet::{encode, Advert, Auth, Options, Version};
+    let lab = Lab::new("hostile", 1);
+    let mut a = lab.vrrpd(0, &format!("{GLOBAL}{}", v2("vif1", "MASTER", 100, "")));
+    assert!(a.wait_log("(vif1) Entering MASTER STATE", 1, T));
+    let src: std::net::IpAddr = SW_IP.parse().unwrap();
+    let dst: std::net::IpAddr = "224.0.0.18".parse().unwrap();
+    let vip: std::net::IpAddr = VIP.parse().unwrap();
+    let good = Advert {
+        version: Version::V2,
+        vrid: 51,
+        priority: 254,
+        interval_cs: 100,
+        auth: Auth::pass(b"s3cret"),
+        addrs: vec![vip],
+    };
+    let enc = |a: &Advert| encode(a, src, dst, &Options::default()).unwrap();
+    let valid = enc(&good);
+    let mut bad_sum = valid.clone();
+    bad_sum[6] ^= 0xff;
+    let mut long = valid.clone();
+    long.extend_from_slice(&[0, 0, 0, 0]);
+    let mut bad_type = valid.clone();
+    bad_type[0] = 0x22;
+    let packets = vec![
+        (valid.clone(), 1), // TTL 1
+        (bad_sum, 255),     // checksum
+        (
+            enc(&Advert {
+                auth: Auth::pass(b"wrong"),
+                ..good.clone()
+            }),
+            255,
+        ), // auth
+        (
+            enc(&Advert {
+                auth: Auth::None,
+                ..good.clone()
+            }),
+            255,
+        ), // auth type
+        (
+            enc(&Advert {
+                vrid: 52,
+                ..good.clone()
+            }),
+            255,
+        ), // other VRID
+        (
+            enc(&Advert {
+                addrs: vec![vip, "10.77.0.101".parse().unwrap()],
+                ..good.clone()
+            }),
+            255,
+        ), // address count
+        (
+            enc(&Advert {
+                addrs: vec!["10.77.0.102".parse().unwrap()],
+                ..good.clone()
+            }),
+            255,
+        ), // address list
+        (long, 255),        // length
+        (valid[..6].to_vec(), 255), // truncated
+        (bad_type, 255),    // type
+        (
+            enc(&Advert {
+                interval_cs: 200,
+                ..good.clone()
+            }),
+            255,
+        ), // interval
+    ];
+    for _ in 0..3 {
+        send_raw(&lab, packets.clone());
+    }
+    assert!(
+        holds_for(Duration::from_secs(2), || lab.has(0, VIP)),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert_eq!(a.count("Entering BACKUP STATE"), 1, "{}", dump_logs(&[&a]));
+    let stats = a.dump_file(libc::SIGUSR2, "vrrpd.stats");
+    for k in [
+        "bad_ttl",
+        "bad_checksum",
+        "auth_failure",
+        "auth_type_mismatch",
+        "addr_count_mismatch",
+        "addr_missing",
+        "length_mismatch",
+        "truncated",
+        "bad_type",
+        "interval_mismatch",
+    ] {
+        assert!(stats.contains(&format!("{k}: 3")), "{k}\n{stats}");
+    }
+    assert!(stats.contains("Other VRIDs: 3"), "{stats}");
+    // Control: the valid packet does make the master step down.
+    send_raw(&lab, vec![(valid, 255)]);
+    assert!(
+        a.wait_log("(vif1) Entering BACKUP STATE", 2, T),
+        "{}",
+        dump_logs(&[&a])
+    );
+}

@@ -65,13 +65,15 @@ impl Lab {
         for i in 0..n {
             let ns = Netns::new(PREFIX).expect("netns");
             let port = format!("p{i}");
+            // No DAD delay for IPv6 addresses (set before the link exists).
+            for k in ["all", "default"] {
+                let _ = ns.run(&["sysctl", "-qw", &format!("net.ipv6.conf.{k}.accept_dad=0")]);
+            }
             netns::veth_pair(&ns, "eth0", &sw, &port).expect("veth");
             netns::bridge_attach(&sw, "br0", &port).expect("attach");
             netns::link_up(&sw, &port).expect("port up");
             netns::addr_add(&ns, "eth0", &format!("{}/24", node_ip(i))).expect("addr");
             netns::link_up(&ns, "eth0").expect("up");
-            // No DAD delay for IPv6 link-local addresses.
-            let _ = ns.run(&["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"]);
             nodes.push(ns);
         }
         Lab {
