@@ -15,6 +15,19 @@ pub enum SplitError {
 /// Split `src` into words. An unquoted `#` or `!` at the start of a word
 /// ends the line (comment), as in the rest of keepalived.conf.
 pub fn split(src: &str) -> Result<Vec<String>, SplitError> {
+    Ok(split_words(src)?.into_iter().map(|w| w.text).collect())
+}
+
+/// One word of [`split_words`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Word {
+    pub text: String,
+    /// Some part of the word was quoted or escaped.
+    pub quoted: bool,
+}
+
+/// [`split`], telling which words had quotes or escapes.
+pub fn split_words(src: &str) -> Result<Vec<Word>, SplitError> {
     let chars: Vec<char> = src.chars().collect();
     let n = chars.len();
     let mut out = Vec::new();
@@ -27,6 +40,7 @@ pub fn split(src: &str) -> Result<Vec<String>, SplitError> {
             break;
         }
         let mut word = String::new();
+        let mut quoted = false;
         let mut quote: Option<char> = None;
         while i < n {
             let c = chars[i];
@@ -34,6 +48,7 @@ pub fn split(src: &str) -> Result<Vec<String>, SplitError> {
                 None if c.is_whitespace() => break,
                 None if c == '\'' || c == '"' => {
                     quote = Some(c);
+                    quoted = true;
                     i += 1;
                 }
                 Some(q) if c == q => {
@@ -41,6 +56,7 @@ pub fn split(src: &str) -> Result<Vec<String>, SplitError> {
                     i += 1;
                 }
                 _ if c == '\\' => {
+                    quoted = true;
                     i += 1;
                     if i >= n {
                         return Err(SplitError::TrailingBackslash {
@@ -61,7 +77,7 @@ pub fn split(src: &str) -> Result<Vec<String>, SplitError> {
                 quote: q,
             });
         }
-        out.push(word);
+        out.push(Word { text: word, quoted });
     }
     Ok(out)
 }
@@ -134,6 +150,14 @@ mod tests {
         assert_eq!(s("x # comment"), ["x"]);
         assert_eq!(s("x '#' y"), ["x", "#", "y"]);
         assert!(s("").is_empty());
+    }
+
+    #[test]
+    fn quotedness() {
+        let w = split_words(r#"a "b" c\ d '}' }"#).unwrap();
+        let q: Vec<bool> = w.iter().map(|w| w.quoted).collect();
+        assert_eq!(q, [false, true, true, true, false]);
+        assert_eq!(w[3].text, "}");
     }
 
     #[test]

@@ -57,11 +57,11 @@
 //! group with one member, `auth_pass` longer than 8 characters (truncated).
 //!
 //! # Scripts
-//! `script` and `notify*` take the first argument (quote the whole command)
-//! and split it again into argv like keepalived (quotes, backslash escapes;
-//! see [`argv`]); `notify*` accept `user [group]` after it. Known limit:
-//! single quotes or escaped double quotes around the *whole* command at the
-//! outer level are not re-read from the raw line. Scripts without a user
+//! `script` and `notify*` lines are re-read from the raw text the way
+//! keepalived does (quotes of both kinds and backslash escapes, up to an
+//! unquoted brace); the first argument (quote the whole command) is split
+//! again into argv (see [`argv`]); `notify*` accept `user [group]` after it,
+//! further words of `script` are ignored with a note, as in keepalived. Scripts without a user
 //! run as `script_user`, else `keepalived_script` if that user exists, else
 //! root; root without `enable_script_security` gives keepalived's
 //! "SECURITY VIOLATION" (exit 6 with `-t`), and `enable_script_security`

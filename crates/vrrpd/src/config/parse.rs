@@ -1,6 +1,6 @@
 //! From keepalived.conf text to the typed [`Config`], with diagnostics.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -117,7 +117,8 @@ fn parse_source(
     mut diags: Vec<Diagnostic>,
 ) -> (Config, Vec<Diagnostic>) {
     let mut lines = Vec::new();
-    lex_with_includes(file, src, 0, &mut lines, &mut diags);
+    let mut raw = HashMap::new();
+    lex_with_includes(file, src, 0, &mut lines, &mut raw, &mut diags);
     let tree = match lexer::block_tree(&lines) {
         Ok(t) => t,
         Err(e) => {
@@ -137,7 +138,7 @@ fn parse_source(
             return (Config::default(), diags);
         }
     };
-    let mut p = Parser { sys, diags };
+    let mut p = Parser { sys, diags, raw };
     let config = p.config(&tree);
     (config, p.diags)
 }
@@ -147,8 +148,10 @@ fn lex_with_includes(
     src: &str,
     depth: usize,
     out: &mut Vec<Line>,
+    raw: &mut RawLines,
     diags: &mut Vec<Diagnostic>,
 ) {
+    raw.insert(file.to_string(), src.lines().map(String::from).collect());
     let lines = match lexer::lex(file, src, Dialect::Keepalived, &NoEnv) {
         Ok(l) => l,
         Err(e) => {
@@ -207,7 +210,7 @@ fn lex_with_includes(
         for f in files {
             let name = f.display().to_string();
             match lexer::read_source(&f) {
-                Ok(text) => lex_with_includes(&name, &text, depth + 1, out, diags),
+                Ok(text) => lex_with_includes(&name, &text, depth + 1, out, raw, diags),
                 Err(e) => diags.push(Diagnostic {
                     severity: Severity::Error,
                     pos: Some(line.pos.clone()),
@@ -224,9 +227,14 @@ fn missing_param(start: &str, after: &str, position: usize) -> String {
     )
 }
 
+/// The text of every file read, by file name, for statements keepalived
+/// re-reads with its own quoting rules (scripts).
+type RawLines = HashMap<String, Vec<String>>;
+
 struct Parser<'a> {
     sys: &'a dyn System,
     diags: Vec<Diagnostic>,
+    raw: RawLines,
 }
 
 /// An instance while its block is read.
@@ -455,26 +463,44 @@ impl<'a> Parser<'a> {
     /// `script "CMD ARGS"` / `notify_x "CMD ARGS" [user [group]]`: the
     /// first argument is split again into argv like keepalived does.
     fn command(&mut self, item: &Item, with_user: bool) -> Option<Command> {
-        let t = self.arg(item, 1)?;
-        let argv = match argv::split(&t.text) {
+        self.arg(item, 1)?;
+        // keepalived re-reads the raw line with quotes and escapes; fall
+        // back to the lexer's words when the statement is not found there.
+        let args: Vec<String> = match self.raw_statement(item) {
+            Some(Ok(a)) if !a.is_empty() => a,
+            Some(Err(e)) => {
+                self.err(&item.pos, e.to_string());
+                return None;
+            }
+            _ => item.args().iter().map(|t| t.text.clone()).collect(),
+        };
+        let argv = match argv::split(&args[0]) {
             Ok(a) => a,
             Err(e) => {
-                self.err(&t.pos, e.to_string());
+                self.err(&item.pos, e.to_string());
                 return None;
             }
         };
         if argv.is_empty() || argv[0].is_empty() {
-            self.err(&t.pos, format!("Empty command for '{}'", item.keyword()));
+            self.err(&item.pos, format!("Empty command for '{}'", item.keyword()));
             return None;
         }
-        let user = if with_user && item.words.len() > 2 {
-            Some(self.user(item, 2)?)
+        let user = if with_user && args.len() > 1 {
+            // user/group: re-use the lexer's words (same text, with positions).
+            let mut it = item.clone();
+            it.words.truncate(1);
+            it.words.extend(args.iter().map(|a| Token {
+                text: a.clone(),
+                pos: item.pos.clone(),
+                quoted: false,
+            }));
+            Some(self.user(&it, 2)?)
         } else {
             None
         };
-        if !with_user && item.words.len() > 2 {
+        if !with_user && args.len() > 1 {
             self.note(
-                &item.words[2].pos,
+                &item.pos,
                 format!(
                     "Extra words after the command of '{}' are ignored (quote the whole command line), as keepalived does",
                     item.keyword()
@@ -482,6 +508,29 @@ impl<'a> Parser<'a> {
             );
         }
         Some(Command { argv, user })
+    }
+
+    /// The arguments of `item` as keepalived's quoted/escaped reading of the
+    /// raw line gives them (up to an unquoted brace); `None` if the statement
+    /// cannot be found on its line.
+    fn raw_statement(&self, item: &Item) -> Option<Result<Vec<String>, argv::SplitError>> {
+        let idx = usize::try_from(item.pos.line).ok()?.checked_sub(1)?;
+        let line = self.raw.get(&*item.pos.file)?.get(idx)?;
+        let words = match argv::split_words(line) {
+            Ok(w) => w,
+            Err(e) => return Some(Err(e)),
+        };
+        let is_brace = |w: &argv::Word| !w.quoted && (w.text == "{" || w.text == "}");
+        let start = (0..words.len()).find(|&i| {
+            !words[i].quoted
+                && words[i].text == item.keyword()
+                && (i == 0 || is_brace(&words[i - 1]))
+        })?;
+        Some(Ok(words[start + 1..]
+            .iter()
+            .take_while(|w| !is_brace(w))
+            .map(|w| w.text.clone())
+            .collect()))
     }
 
     fn config(&mut self, tree: &[Item]) -> Config {

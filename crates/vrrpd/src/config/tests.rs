@@ -1019,3 +1019,42 @@ fn decimal_parsing() {
     assert_eq!(parse_decimal_us("."), None);
     assert_eq!(parse_decimal_us("1e3"), None);
 }
+
+#[test]
+fn script_lines_are_reread_like_keepalived() {
+    let argv = |line: &str| -> Vec<String> {
+        let (c, d) = parse(&format!(
+            "global_defs {{\n script_user nobody\n}}\nvrrp_script s {{\n{line}\n}}\n"
+        ));
+        assert!(!d.iter().any(Diagnostic::rejects), "{line}: {d:?}");
+        c.scripts[0].script.argv.clone()
+    };
+    assert_eq!(argv(" script '/bin/echo a'"), ["/bin/echo", "a"]);
+    assert_eq!(argv(r#" script "/bin/echo \"a b\"""#), ["/bin/echo", "a b"]);
+    assert_eq!(
+        argv(r#" script "/bin/x\x41 a\tb" # comment"#),
+        ["/bin/xA", "a", "b"]
+    );
+    assert_eq!(argv(" script /bin/plain"), ["/bin/plain"]);
+    let (c, d) =
+        parse("global_defs { script_user nobody }\nvrrp_script s { script \"killall -0 x\" }\n");
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(c.scripts[0].script.argv, ["killall", "-0", "x"]);
+    let (c, _) = parse(&inst(" notify_master \"/bin/n 'a b'\" nobody nogroup }\n{"));
+    let n = c.instances[0]
+        .notify_master
+        .as_ref()
+        .expect("notify_master");
+    assert_eq!(n.argv, ["/bin/n", "a b"]);
+    assert_eq!(
+        n.user,
+        Some(ScriptUser {
+            user: "nobody".into(),
+            group: Some("nogroup".into())
+        })
+    );
+    assert_has(
+        &rejected("vrrp_script s {\n script '/bin/x\n}\n"),
+        "missing terminating '",
+    );
+}
