@@ -2018,3 +2018,122 @@ mod reconfigure_tests {
         assert_eq!(m.next_deadline(), d);
     }
 }
+
+/// Replays the event sequence of a session with real keepalived 2.2.7
+/// (`-n -l -D`, v2, priority 102, weight -2 script, peer 10.0.2.5 injecting
+/// adverts with a raw socket, link toggled, SIGTERM at the end; run in a
+/// network namespace) and compares our log lines with what keepalived
+/// logged. Lines the shell logs (`VRRP_Script(..)`, `Netlink reports ..`)
+/// are left out, and so are the `Sending/queueing` GARP lines, whose
+/// placement depends on keepalived timer threads that outlive a
+/// mastership (tested separately above).
+#[cfg(test)]
+mod keepalived_replay {
+    use super::*;
+    use crate::packet::Auth;
+
+    const KEEPALIVED_LOG: &str = "\
+(vif1) removing VIPs.
+(vif1) Entering BACKUP STATE (init)
+(vif1) Receive advertisement timeout
+(vif1) Entering MASTER STATE
+(vif1) setting VIPs.
+(vif1) Received advert from 10.0.2.5 with lower priority 101, ours 102, forcing new election
+(vif1) Master received advert from 10.0.2.5 with higher priority 103, ours 102
+(vif1) Entering BACKUP STATE
+(vif1) removing VIPs.
+(vif1) received lower priority (101) advert from 10.0.2.5 - discarding
+(vif1) Receive advertisement timeout
+(vif1) Entering MASTER STATE
+(vif1) setting VIPs.
+(vif1) Master received priority 0 message
+(vif1) Received advert from 10.0.2.5 with lower priority 102, ours 102, forcing new election
+(vif1) Changing effective priority from 102 to 100
+(vif1) Received advert from 10.0.2.5 with lower priority 100, ours 100, forcing new election
+(vif1) Master received advert from 10.0.2.5 with higher priority 101, ours 100
+(vif1) Entering BACKUP STATE
+(vif1) removing VIPs.
+(vif1) Changing effective priority from 100 to 102
+(vif1) Backup received priority 0 advertisement
+(vif1) Receive advertisement timeout
+(vif1) Entering MASTER STATE
+(vif1) setting VIPs.
+(vif1) Entering FAULT STATE
+(vif1) sent 0 priority
+(vif1) removing VIPs.
+(vif1) Entering BACKUP STATE
+(vif1) Receive advertisement timeout
+(vif1) Entering MASTER STATE
+(vif1) setting VIPs.
+(vif1) Changing effective priority from 102 to 100
+(vif1) sent 0 priority
+(vif1) removing VIPs.
+";
+
+    #[test]
+    fn same_log_lines_as_keepalived() {
+        let cfg = Config {
+            name: "vif1".into(),
+            interface: "veth0".into(),
+            vrid: 51,
+            priority: 102,
+            primary_addr: "10.0.2.11".parse().unwrap(),
+            vips: vec![Vip {
+                addr: "10.0.2.100".parse().unwrap(),
+                dev: "veth0".into(),
+            }],
+            ..Config::default()
+        };
+        let mut m = Machine::new(cfg);
+        let mut log = Vec::new();
+        let mut now = Duration::ZERO;
+        let rx = |p: u8| Event::Advert {
+            from: "10.0.2.5".parse().unwrap(),
+            advert: Advert {
+                version: Version::V2,
+                vrid: 51,
+                priority: p,
+                interval_cs: 100,
+                auth: Auth::None,
+                addrs: vec!["10.0.2.100".parse().unwrap()],
+            },
+        };
+        let script: Vec<(u64, Event)> = vec![
+            (0, Event::Startup),
+            (5000, rx(101)),
+            (6000, rx(103)),
+            (7000, rx(101)),
+            (11_000, rx(0)),
+            (12_000, rx(102)),
+            (13_000, Event::PriorityChanged(100)),
+            (15_000, rx(100)),
+            (16_000, rx(101)),
+            (17_000, Event::PriorityChanged(102)),
+            (19_000, rx(0)),
+            (21_000, Event::InterfaceDown),
+            (24_000, Event::InterfaceUp),
+            (29_000, Event::PriorityChanged(100)),
+            (31_000, Event::Shutdown),
+        ];
+        let mut record = |acts: Vec<Action>, log: &mut Vec<String>| {
+            for a in acts {
+                if let Action::Log { msg, .. } = a {
+                    if !msg.contains("Sending/queueing") {
+                        log.push(msg);
+                    }
+                }
+            }
+        };
+        for (at, ev) in script {
+            let at = Duration::from_millis(at);
+            while let Some(d) = m.next_deadline().filter(|d| *d <= at) {
+                now = d;
+                record(m.handle(Event::Timer, now), &mut log);
+            }
+            now = now.max(at);
+            record(m.handle(ev, now), &mut log);
+        }
+        let expected: Vec<&str> = KEEPALIVED_LOG.lines().collect();
+        assert_eq!(log, expected);
+    }
+}
