@@ -196,6 +196,16 @@ fn up(args: UpArgs, run_root: &Path) -> Result<()> {
             if s.owner_pid == child.id() {
                 println!("lab up: {} (run dir {})", s.prefix, s.run_dir.display());
                 let lab = Lab::attach(&s.run_dir, LabOptions::new(exe()?))?;
+                if let Some(c) = lab.topology.client().map(|c| c.name.clone()) {
+                    let t0 = Instant::now();
+                    match lab.wait_ready(&c, Duration::from_secs(40)) {
+                        Ok(()) => println!(
+                            "ready after {} ms: the VIPs answer from {c}",
+                            t0.elapsed().as_millis()
+                        ),
+                        Err(e) => eprintln!("warning: {e:#}"),
+                    }
+                }
                 print_status(&lab)?;
                 return Ok(());
             }

@@ -646,7 +646,12 @@ impl Lab {
         loop {
             self.check_running()?;
             pending.retain(|v| {
-                let one = self.vip_holders(*v).map(|h| h.len() == 1).unwrap_or(false);
+                let one = self
+                    .vip_holders(*v)
+                    .map(|h| {
+                        h.len() == 1 && self.topology.masters.get(v).is_none_or(|m| *m == h[0])
+                    })
+                    .unwrap_or(false);
                 let served = one
                     && self
                         .http_get(client, *v)
@@ -663,7 +668,7 @@ impl Lab {
                     .map(|v| format!("{v} on {:?}", self.vip_holders(*v).unwrap_or_default()))
                     .collect();
                 bail!(
-                    "not ready within {} s: {} (VIP not held by exactly one host, or not served)",
+                    "not ready within {} s: {} (VIP not held by exactly one host, not by its master, or not served)",
                     timeout.as_secs(),
                     holders.join(", ")
                 );

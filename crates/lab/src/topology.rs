@@ -2,7 +2,7 @@
 //! addresses, the VIPs; parsed with serde_yaml into typed structs and
 //! validated before anything is created.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -86,6 +86,10 @@ pub struct Topology {
     /// The virtual addresses the VRRP instances float (the demo requests
     /// the first; active-active uses all).
     pub vips: Vec<Ipv4Addr>,
+    /// Which load balancer holds each VIP when all is well (the VRRP
+    /// configs' highest priority); `up` and the demo wait for it.
+    #[serde(default)]
+    pub masters: BTreeMap<Ipv4Addr, String>,
     pub nodes: Vec<Node>,
     /// Directory the file was read from (config paths are relative to it).
     #[serde(skip)]
@@ -240,6 +244,14 @@ impl Topology {
         if !self.nodes.iter().any(|n| n.role == Role::Lb) {
             return invalid("no lb node");
         }
+        for (vip, m) in &self.masters {
+            if !self.vips.contains(vip) {
+                return invalid(format!("masters: {vip} is not one of the vips"));
+            }
+            if !self.node(m).is_some_and(|n| n.role == Role::Lb) {
+                return invalid(format!("masters: {vip}: '{m}' is not an lb node"));
+            }
+        }
         Ok(())
     }
 
@@ -285,6 +297,7 @@ name: seed
 subnet: 10.0.2.0/24
 interface: enp0s3
 vips: [10.0.2.100]
+masters: {10.0.2.100: lb1}
 nodes:
   - {name: web1, role: web, address: 10.0.2.6, text: "Hello from web server 1"}
   - {name: web2, role: web, address: 10.0.2.7, text: "Hello from web server 2"}
@@ -317,6 +330,12 @@ nodes:
             Path::new("/x/lb2/keepalived.conf")
         );
         assert_eq!(t.node("web1").unwrap().port(), 80);
+        assert_eq!(
+            t.masters
+                .get(&Ipv4Addr::new(10, 0, 2, 100))
+                .map(String::as_str),
+            Some("lb1")
+        );
     }
 
     #[test]
@@ -336,6 +355,10 @@ nodes:
         );
         assert!(err(&SEED.replace("role: client", "role: router")).contains("seed.yaml"));
         assert!(err(&SEED.replace("name: seed", "name: seed\nbogus: 1")).contains("bogus"));
+        assert!(
+            err(&SEED.replace("{10.0.2.100: lb1}", "{10.0.2.100: web1}")).contains("not an lb")
+        );
+        assert!(err(&SEED.replace("{10.0.2.100: lb1}", "{10.0.2.101: lb1}")).contains("not one of"));
         let no_lb = "name: x\nsubnet: 10.0.2.0/24\nvips: [10.0.2.100]\nnodes:\n  - {name: c, role: client, address: 10.0.2.10}\n";
         assert!(err(no_lb).contains("no lb"));
     }
