@@ -2115,7 +2115,7 @@ mod keepalived_replay {
             (29_000, Event::PriorityChanged(100)),
             (31_000, Event::Shutdown),
         ];
-        let mut record = |acts: Vec<Action>, log: &mut Vec<String>| {
+        let record = |acts: Vec<Action>, log: &mut Vec<String>| {
             for a in acts {
                 if let Action::Log { msg, .. } = a {
                     if !msg.contains("Sending/queueing") {
