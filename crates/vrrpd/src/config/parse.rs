@@ -244,6 +244,7 @@ struct InstB {
     vrid: Option<u8>,
     advert: Option<(u64, Pos)>,
     interface_seen: bool,
+    vip_entries: usize,
     auth_type: Option<(String, Pos)>,
     auth_pass: Option<String>,
     garp_delay: Option<Duration>,
@@ -628,7 +629,7 @@ impl<'a> Parser<'a> {
     fn global(&mut self, block: &[Item], g: &mut GlobalDefs) {
         for item in block {
             let k = item.keyword();
-            if k != "notification_email" {
+            if k != "notification_email" && !kw::GLOBAL_UNSUPPORTED.contains(&k) {
                 self.no_block(item);
             }
             match k {
@@ -945,7 +946,7 @@ impl<'a> Parser<'a> {
         };
         for it in block {
             let k = it.keyword();
-            if k != "group" {
+            if k != "group" && !kw::SYNC_GROUP_UNSUPPORTED.contains(&k) {
                 self.no_block(it);
             }
             match k {
@@ -1022,6 +1023,7 @@ impl<'a> Parser<'a> {
             vrid: None,
             advert: None,
             interface_seen: false,
+            vip_entries: 0,
             auth_type: None,
             auth_pass: None,
             garp_delay: None,
@@ -1126,6 +1128,9 @@ impl<'a> Parser<'a> {
                 "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
                     if let Some(blk) = self.block(it) {
                         let excluded = k == "virtual_ipaddress_excluded";
+                        if !excluded {
+                            b.vip_entries += blk.len();
+                        }
                         for v in blk {
                             self.no_block(v);
                             if let Some(vip) = self.vip(v) {
@@ -1511,7 +1516,7 @@ impl<'a> Parser<'a> {
                     b.inst.unicast_peers.push(p);
                 }
             }
-            if b.inst.vips.is_empty() {
+            if b.vip_entries == 0 {
                 self.push(
                     Severity::Warning,
                     ipos.as_ref(),

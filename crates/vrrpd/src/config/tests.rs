@@ -1058,3 +1058,16 @@ fn script_lines_are_reread_like_keepalived() {
         "missing terminating '",
     );
 }
+
+#[test]
+fn unsupported_blocks_get_one_message() {
+    let m = rejected(&format!(
+        "{}vrrp_sync_group g {{\n group {{\n  vi\n }}\n track_interface {{\n  eth1\n }}\n}}\n",
+        inst("")
+    ));
+    assert!(!has(&m, "Unexpected '{'"), "{m:?}");
+    assert_has(&m, "Unsupported keyword 'track_interface'");
+    // A rejected VIP is not also reported as "no VIP".
+    let (_, d) = one_vip("fd00::1 -nodad");
+    assert_eq!(d.len(), 1, "{d:?}");
+}
