@@ -248,6 +248,37 @@ pub fn master_down_interval(
     master_adver_int * adverts + skew_time(version, priority, master_adver_int)
 }
 
+/// A serializable view of a machine, for state dumps (SIGUSR1, JSON).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Snapshot {
+    /// Instance name.
+    pub name: String,
+    /// Current state.
+    pub state: State,
+    /// VRID.
+    pub vrid: u8,
+    /// VRRP version (2 or 3).
+    pub version: u8,
+    /// Base priority.
+    pub base_priority: u8,
+    /// Effective priority.
+    pub effective_priority: u8,
+    /// Master_Adver_Interval in milliseconds.
+    pub master_adver_int_ms: u64,
+    /// Master_Down_Interval in microseconds.
+    pub master_down_interval_us: u64,
+    /// Last master heard from (ourselves when MASTER).
+    pub master_addr: Option<IpAddr>,
+    /// Its priority.
+    pub master_priority: u8,
+    /// Link state as last reported.
+    pub link_up: bool,
+    /// A weight-0 tracker is failing.
+    pub tracker_fault: bool,
+    /// Next deadline, in milliseconds of virtual time.
+    pub next_deadline_ms: Option<u64>,
+}
+
 /// One VRRP instance's state machine.
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -352,6 +383,25 @@ impl Machine {
     /// Address and priority of the last master heard from (for dumps).
     pub fn master(&self) -> Option<(IpAddr, u8)> {
         self.master_addr.map(|a| (a, self.master_priority))
+    }
+
+    /// A serializable view for dumps.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            name: self.cfg.name.clone(),
+            state: self.state,
+            vrid: self.cfg.vrid,
+            version: self.cfg.version.number(),
+            base_priority: self.base_priority,
+            effective_priority: self.priority,
+            master_adver_int_ms: self.master_adver_int.as_millis() as u64,
+            master_down_interval_us: self.master_down_interval().as_micros() as u64,
+            master_addr: self.master_addr,
+            master_priority: self.master_priority,
+            link_up: self.link_up,
+            tracker_fault: self.tracker_fault,
+            next_deadline_ms: self.next_deadline().map(|d| d.as_millis() as u64),
+        }
     }
 
     /// Whether a fault condition (link down or tracker) holds.
@@ -1725,6 +1775,19 @@ mod tests {
         assert!(s.ev(Event::Timer).is_empty());
         assert!(s.ev(Event::PriorityChanged(90)).len() == 1);
         assert_eq!(s.m.state(), State::Init);
+    }
+
+    #[test]
+    fn snapshot_serializes() {
+        let s = master(Version::V3, 120);
+        let snap = s.m.snapshot();
+        assert_eq!(snap.state, State::Master);
+        assert_eq!(snap.effective_priority, 120);
+        assert_eq!(snap.master_addr, Some(ip(SELF)));
+        let j = serde_json::to_value(&snap).unwrap();
+        assert_eq!(j["state"], "Master");
+        assert_eq!(j["version"], 3);
+        assert_eq!(j["master_adver_int_ms"], 1000);
     }
 
     #[test]
