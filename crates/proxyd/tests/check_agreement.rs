@@ -53,10 +53,22 @@ fn haproxy_check(path: &Path) -> Option<(i32, String)> {
     ))
 }
 
+/// Exit code and stderr of `proxyd -c -f NAME`, run like HAProxy from the
+/// fixture's directory.
 fn proxyd_check(path: &Path) -> (i32, String) {
-    let (code, err, _out) =
-        proxyd::config::check::check_output(&[path.to_path_buf()], false, std::process::id());
-    (code, err.join("\n"))
+    let dir = path.parent().expect("fixture dir");
+    let name = path.file_name().expect("fixture name");
+    let out = Command::new(env!("CARGO_BIN_EXE_proxyd"))
+        .arg("-c")
+        .arg("-f")
+        .arg(name)
+        .current_dir(dir)
+        .output()
+        .expect("run proxyd");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn first_line_tag(path: &Path, tag: &str) -> Option<String> {
@@ -152,7 +164,10 @@ fn unsupported_fixtures_are_rejected_by_proxyd_only() {
             }
         };
         let (pc, perr) = proxyd_check(&f);
-        let at = format!("{}:{line}", f.display());
+        let at = format!(
+            "{}:{line}",
+            f.file_name().unwrap_or_default().to_string_lossy()
+        );
         if pc != 1 {
             failures.push(format!("{}: proxyd accepted (exit {pc})", f.display()));
         } else if !perr.contains(&at) || !perr.contains(&keyword) {
@@ -178,4 +193,72 @@ fn unsupported_fixtures_are_rejected_by_proxyd_only() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn stdout_of(bin: &str, path: &Path, quiet: bool) -> (i32, String) {
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c");
+    if quiet {
+        cmd.arg("-q");
+    }
+    let out = cmd
+        .arg("-f")
+        .arg(path.file_name().expect("name"))
+        .current_dir(path.parent().expect("dir"))
+        .output()
+        .expect("run checker");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The verdict line on stdout, and `-q`, as HAProxy prints them.
+#[test]
+fn stdout_verdict_and_quiet_mode() {
+    let good = fixtures("good");
+    let pick = |n: &str| {
+        good.iter()
+            .find(|p| p.file_name().is_some_and(|f| f == n))
+            .cloned()
+            .unwrap_or_else(|| panic!("fixture {n}"))
+    };
+    let proxyd = env!("CARGO_BIN_EXE_proxyd");
+    let cases = [
+        (
+            pick("debian-stock-seed.cfg"),
+            0,
+            "Configuration file is valid",
+        ),
+        (
+            pick("no-listener.cfg"),
+            2,
+            "Configuration file has no error but will not start (no listener) => exit(2).",
+        ),
+        (
+            pick("missing-timeouts-warning.cfg"),
+            0,
+            "Configuration file is valid",
+        ),
+    ];
+    for (f, code, last) in &cases {
+        let (c, out) = stdout_of(proxyd, f, false);
+        assert_eq!(
+            (c, out.lines().last()),
+            (*code, Some(*last)),
+            "{}",
+            f.display()
+        );
+        let (c, out) = stdout_of(proxyd, f, true);
+        assert_eq!((c, out.as_str()), (*code, ""), "{} with -q", f.display());
+        if Path::new(HAPROXY).exists() {
+            assert_eq!(stdout_of(HAPROXY, f, false).1.lines().last(), Some(*last));
+            assert_eq!(stdout_of(HAPROXY, f, true), (*code, String::new()));
+        }
+    }
+    let warned = pick("missing-timeouts-warning.cfg");
+    assert_eq!(
+        stdout_of(proxyd, &warned, false).1,
+        "Warnings were found.\nConfiguration file is valid\n"
+    );
 }
