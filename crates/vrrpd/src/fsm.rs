@@ -22,6 +22,21 @@
 //! * Leaving MASTER for FAULT or on shutdown sends priority 0, then removes
 //!   the VIPs; leaving it for BACKUP (higher priority seen) only removes
 //!   them.
+//! * Startup removes the VIPs first (leftovers of a previous run), and
+//!   every instance notifies `STOP` on shutdown, as keepalived does.
+//!
+//! Driving it (the shell's side):
+//! * deliver [`Event::Timer`] once `now >= next_deadline()`; a Timer
+//!   before any deadline is harmless;
+//! * only deliver adverts that passed `packet::validate` (adverts of
+//!   another VRID or version are ignored anyway);
+//! * tracking: send [`Event::PriorityChanged`] with
+//!   [`effective_priority`]`(base, sum of weights)`, and
+//!   [`Event::Fault`] with "some weight-0 tracker is failing". keepalived
+//!   keeps an instance in FAULT (init) until its weight-0 scripts have
+//!   reported once: send `Fault(true)` before `Startup` to get that;
+//! * execute the actions in order (the order is part of the protocol:
+//!   advert before VIPs before GARPs; priority 0 before removing VIPs).
 
 use std::net::IpAddr;
 use std::time::Duration;
