@@ -169,6 +169,9 @@ fn resize(sem: &Semaphore, old: u32, new: u32) {
 struct Listening {
     slot: FrontendSlot,
     stop: CancellationToken,
+    /// `bind ... maxconn` (u32::MAX = unlimited).
+    sem: Arc<Semaphore>,
+    limit: u32,
 }
 
 /// The running daemon.
@@ -340,22 +343,27 @@ impl App {
             .collect();
         self.rt.set_proxies(fe_states, backends);
         // listeners: keep, retarget, add, remove
-        let mut wanted: HashMap<SocketAddr, String> = HashMap::new();
+        let mut wanted: HashMap<SocketAddr, (String, u32)> = HashMap::new();
         for f in config.frontends.iter().filter(|f| !f.disabled) {
             for b in &f.binds {
                 for a in &b.addrs {
-                    wanted.insert(*a, f.name.clone());
+                    wanted.insert(*a, (f.name.clone(), b.maxconn.unwrap_or(u32::MAX)));
                 }
             }
         }
         let old: Vec<SocketAddr> = self.listeners.keys().copied().collect();
         for addr in old {
-            match wanted.get(&addr).and_then(|n| fronts.get(n)) {
-                Some(fe) => {
-                    if let Some(l) = self.listeners.get(&addr) {
+            match wanted
+                .get(&addr)
+                .and_then(|(n, m)| fronts.get(n).map(|f| (f, *m)))
+            {
+                Some((fe, limit)) => {
+                    if let Some(l) = self.listeners.get_mut(&addr) {
                         if let Ok(mut s) = l.slot.write() {
                             *s = fe.clone();
                         }
+                        resize(&l.sem, l.limit, limit);
+                        l.limit = limit;
                     }
                 }
                 None => {
@@ -366,7 +374,10 @@ impl App {
             }
         }
         for (addr, std_listener) in bound {
-            let Some(fe) = wanted.get(&addr).and_then(|n| fronts.get(n)) else {
+            let Some((fe, limit)) = wanted
+                .get(&addr)
+                .and_then(|(n, m)| fronts.get(n).map(|f| (f, *m)))
+            else {
                 continue;
             };
             let listener = match TcpListener::from_std(std_listener) {
@@ -378,13 +389,23 @@ impl App {
             };
             let slot: FrontendSlot = Arc::new(RwLock::new(fe.clone()));
             let stop = CancellationToken::new();
+            let sem = Arc::new(Semaphore::new(limit as usize));
             self.tasks.spawn(accept_loop(
                 listener,
                 slot.clone(),
+                sem.clone(),
                 self.ctx.clone(),
                 stop.clone(),
             ));
-            self.listeners.insert(addr, Listening { slot, stop });
+            self.listeners.insert(
+                addr,
+                Listening {
+                    slot,
+                    stop,
+                    sem,
+                    limit,
+                },
+            );
         }
         self.global_log = Arc::new(LogSink::new(&config.global.log, &self.tag));
         // health checks: restart with the kept state

@@ -59,6 +59,11 @@ pub trait Candidate {
     fn served(&self) -> u32;
     /// 0 means unlimited.
     fn maxconn(&self) -> u32;
+    /// Whether the server's own queue can take one more session
+    /// (`maxqueue` not reached).
+    fn queue_room(&self) -> bool {
+        true
+    }
 }
 
 /// The answer of [`Balancer::pick`].
@@ -68,6 +73,9 @@ pub enum Pick {
     Server(usize),
     /// Servers are eligible but all are at their `maxconn`: queue.
     Full,
+    /// The hash designates this server, which is full: wait in its own
+    /// queue (HAProxy's server queue, bounded by `maxqueue`).
+    QueueOn(usize),
     /// No usable server at all.
     NoServer,
 }
@@ -180,7 +188,7 @@ impl Balancer {
         if eligible == 0 {
             return Pick::NoServer;
         }
-        if avail == 0 {
+        if avail == 0 && self.algo != Algo::Source {
             return Pick::Full;
         }
         let skip_avoid = avail_not_avoided > 0;
@@ -275,6 +283,14 @@ impl Balancer {
                     }
                     slot -= w;
                 }
+                if ok(target, &servers[target]) {
+                    return Pick::Server(target);
+                }
+                let avoided = skip_avoid && Some(target) == avoid;
+                if !avoided && servers[target].queue_room() {
+                    return Pick::QueueOn(target);
+                }
+                // the server queue is full (maxqueue): redispatch
                 let n = servers.len();
                 (0..n)
                     .map(|k| (target + k) % n)
@@ -325,6 +341,7 @@ mod tests {
         backup: bool,
         served: u32,
         maxconn: u32,
+        qfull: bool,
     }
 
     fn s(w: u32) -> S {
@@ -335,6 +352,7 @@ mod tests {
             backup: false,
             served: 0,
             maxconn: 0,
+            qfull: false,
         }
     }
     fn b(w: u32) -> S {
@@ -362,6 +380,9 @@ mod tests {
         }
         fn maxconn(&self) -> u32 {
             self.maxconn
+        }
+        fn queue_room(&self) -> bool {
+            !self.qfull
         }
     }
 
@@ -540,7 +561,7 @@ mod tests {
     }
 
     #[test]
-    fn source_full_target_moves_on() {
+    fn source_full_target_queues_then_redispatches_at_maxqueue() {
         let mut srv = vec![s(1), s(1)];
         let mut lb = Balancer::new(Algo::Source, false);
         let key = (0..100u64)
@@ -548,7 +569,12 @@ mod tests {
             .unwrap();
         srv[0].maxconn = 1;
         srv[0].served = 1;
+        assert_eq!(lb.pick(&srv, key, None), Pick::QueueOn(0));
+        srv[0].qfull = true;
         assert_eq!(lb.pick(&srv, key, None), Pick::Server(1));
+        srv[1].maxconn = 1;
+        srv[1].served = 1;
+        assert_eq!(lb.pick(&srv, key, None), Pick::Full);
     }
 
     #[test]

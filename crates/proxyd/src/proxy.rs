@@ -99,9 +99,11 @@ async fn permit(
 pub async fn accept_loop(
     listener: TcpListener,
     front: FrontendSlot,
+    bind_sem: Arc<Semaphore>,
     ctx: Arc<Ctx>,
     stop: CancellationToken,
 ) {
+    let bind_sem = Some(bind_sem);
     let mut paused = ctx.paused.clone();
     loop {
         while *paused.borrow_and_update() {
@@ -120,6 +122,9 @@ pub async fn accept_loop(
         let Some(f) = permit(&fe.sem, &stop).await else {
             return;
         };
+        let Some(b) = permit(&bind_sem, &stop).await else {
+            return;
+        };
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = stop.cancelled() => return,
@@ -134,7 +139,7 @@ pub async fn accept_loop(
                 };
                 let ctx2 = ctx.clone();
                 ctx.sessions.spawn(async move {
-                    session(ctx2, fe, sock, peer, (g, f)).await;
+                    session(ctx2, fe, sock, peer, [g, f, b]).await;
                 });
             }
             Err(e) => {
@@ -249,7 +254,7 @@ async fn session(
     fe: Arc<Frontend>,
     client: TcpStream,
     peer: SocketAddr,
-    _permits: (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>),
+    _permits: [Option<OwnedSemaphorePermit>; 3],
 ) {
     let accept_wall = SystemTime::now();
     let t0 = Instant::now();

@@ -294,6 +294,9 @@ impl Candidate for Arc<ServerState> {
     fn maxconn(&self) -> u32 {
         self.maxconn
     }
+    fn queue_room(&self) -> bool {
+        self.maxqueue == 0 || self.counters.qcur.get() < u64::from(self.maxqueue)
+    }
 }
 
 /// Backend settings that a reload may change.
@@ -552,11 +555,7 @@ impl BackendState {
         false
     }
 
-    fn try_pick(
-        self: &Arc<Self>,
-        key: u64,
-        avoid: Option<&Arc<ServerState>>,
-    ) -> Result<ServerSlot, Pick> {
+    fn try_pick(self: &Arc<Self>, key: u64, avoid: Option<&Arc<ServerState>>) -> Picked {
         let mut lb = match self.lb.lock() {
             Ok(l) => l,
             Err(e) => e.into_inner(),
@@ -569,18 +568,23 @@ impl BackendState {
                 // counted under the lock so that maxconn is exact
                 server.counters.open();
                 server.counters.lbtot.inc();
-                Ok(ServerSlot {
+                Picked::Slot(ServerSlot {
                     backend: self.clone(),
                     server,
                 })
             }
-            other => Err(other),
+            Pick::QueueOn(i) => Picked::QueueOn(servers[i].clone()),
+            Pick::Full => Picked::Full,
+            Pick::NoServer => Picked::NoServer,
         }
     }
 
     /// Get a server for a new session, waiting in the queue (up to
-    /// `timeout queue`) when all eligible servers are full. Returns the slot
-    /// and the time spent queued, if any.
+    /// `timeout queue`, default `timeout connect`) when all eligible
+    /// servers are full: in the backend queue, or in the server's own
+    /// queue when the algorithm designates one server (`balance source`),
+    /// bounded by its `maxqueue`. Returns the slot and the time spent
+    /// queued, if any.
     pub async fn acquire(
         self: &Arc<Self>,
         client: IpAddr,
@@ -588,30 +592,35 @@ impl BackendState {
         cancel: &CancellationToken,
     ) -> Result<(ServerSlot, Option<Duration>), AcquireError> {
         let key = crate::lb::source_hash(client);
-        match self.try_pick(key, avoid) {
-            Ok(slot) => return Ok((slot, None)),
-            Err(Pick::Full) => {}
-            Err(_) => return Err(AcquireError::NoServer),
-        }
-        let settings = self.settings();
-        let wait = settings
-            .queue_timeout
-            .or(settings.connect_timeout)
-            .unwrap_or(Duration::from_secs(3600 * 24));
-        let start = Instant::now();
-        let deadline = tokio::time::Instant::now() + wait;
-        let q = self.counters.qcur.inc();
-        self.counters.qmax.max(q);
-        let _dequeue = Dequeue(self);
+        let mut queue = QueueGuard {
+            backend: self,
+            in_backend: false,
+            server: None,
+        };
+        let mut waiting: Option<(Instant, tokio::time::Instant)> = None;
         loop {
             let notified = self.queue.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             match self.try_pick(key, avoid) {
-                Ok(slot) => return Ok((slot, Some(start.elapsed()))),
-                Err(Pick::Full) => {}
-                Err(_) => return Err(AcquireError::NoServer),
+                Picked::Slot(slot) => return Ok((slot, waiting.map(|(s, _)| s.elapsed()))),
+                Picked::Full => queue.enter_backend(),
+                Picked::QueueOn(server) => queue.enter_server(server),
+                Picked::NoServer => return Err(AcquireError::NoServer),
             }
+            let deadline = match waiting {
+                Some((_, d)) => d,
+                None => {
+                    let settings = self.settings();
+                    let wait = settings
+                        .queue_timeout
+                        .or(settings.connect_timeout)
+                        .unwrap_or(Duration::from_secs(3600 * 24));
+                    let d = tokio::time::Instant::now() + wait;
+                    waiting = Some((Instant::now(), d));
+                    d
+                }
+            };
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep_until(deadline) => return Err(AcquireError::QueueTimeout),
@@ -621,13 +630,66 @@ impl BackendState {
     }
 }
 
-struct Dequeue<'a>(&'a BackendState);
+enum Picked {
+    Slot(ServerSlot),
+    Full,
+    QueueOn(Arc<ServerState>),
+    NoServer,
+}
 
-impl Drop for Dequeue<'_> {
+/// Where a waiting session is counted (backend `qcur` or a server's
+/// `qcur`); uncounts on drop.
+struct QueueGuard<'a> {
+    backend: &'a BackendState,
+    in_backend: bool,
+    server: Option<Arc<ServerState>>,
+}
+
+impl QueueGuard<'_> {
+    fn leave_server(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.counters.qcur.dec();
+        }
+    }
+    fn enter_backend(&mut self) {
+        self.leave_server();
+        if !self.in_backend {
+            self.in_backend = true;
+            let q = self.backend.counters.qcur.inc();
+            self.backend.counters.qmax.max(q);
+        }
+    }
+    fn enter_server(&mut self, server: Arc<ServerState>) {
+        if self.in_backend {
+            self.in_backend = false;
+            self.backend.counters.qcur.dec();
+        }
+        if self
+            .server
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, &server))
+        {
+            return;
+        }
+        self.leave_server();
+        let q = server.counters.qcur.inc();
+        server.counters.qmax.max(q);
+        self.server = Some(server);
+    }
+}
+
+impl Drop for QueueGuard<'_> {
     fn drop(&mut self) {
-        self.0.counters.qcur.dec();
-        // pass a wake-up on in case this waiter consumed one it did not use
-        self.0.queue.notify_one();
+        let queued = self.in_backend || self.server.is_some();
+        self.leave_server();
+        if self.in_backend {
+            self.backend.counters.qcur.dec();
+        }
+        if queued {
+            // pass a wake-up on in case this waiter consumed one it did
+            // not use
+            self.backend.queue.notify_one();
+        }
     }
 }
 
@@ -843,6 +905,44 @@ mod tests {
             AcquireError::QueueTimeout
         );
         assert_eq!(be.queued(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn source_server_queue_and_maxqueue() {
+        let mut a = conf("a", 1);
+        let mut b = conf("b", 2);
+        for c in [&mut a, &mut b] {
+            c.maxconn = 1;
+            c.maxqueue = 1;
+        }
+        let settings = BackendSettings {
+            algo: Algo::Source,
+            queue_timeout: Some(Duration::from_secs(5)),
+            ..Default::default()
+        };
+        let be = backend(vec![a, b], settings);
+        let c = CancellationToken::new();
+        let (first, _) = be.acquire(IP, None, &c).await.unwrap();
+        let target = first.server.clone();
+        let be2 = be.clone();
+        let c2 = c.clone();
+        let waiter = tokio::spawn(async move {
+            be2.acquire(IP, None, &c2)
+                .await
+                .map(|(s, _)| s.server.name.clone())
+        });
+        while target.counters.qcur.get() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(be.queued(), 0, "server queue, not backend queue");
+        // the target's queue is full: the next one goes elsewhere
+        let (other, q) = be.acquire(IP, None, &c).await.unwrap();
+        assert!(q.is_none());
+        assert!(!Arc::ptr_eq(&other.server, &target));
+        drop(first);
+        assert_eq!(waiter.await.unwrap().unwrap(), target.name);
+        assert_eq!(target.counters.qcur.get(), 0);
+        assert_eq!(target.counters.qmax.get(), 1);
     }
 
     #[test]
