@@ -65,6 +65,7 @@ struct Daemon {
     scripts: HashMap<String, ScriptEntry>,
     procs: HashMap<String, ProcEntry>,
     instances: BTreeMap<String, InstEntry>,
+    groups: HashMap<String, instance::GroupFaults>,
     config: Config,
 }
 
@@ -135,6 +136,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         scripts: HashMap::new(),
         procs: HashMap::new(),
         instances: BTreeMap::new(),
+        groups: HashMap::new(),
         config: Config::default(),
     };
     tracing::info!("Starting VRRP child process, pid={}", std::process::id());
@@ -276,6 +278,7 @@ impl Daemon {
 
     fn deps_of(&self, cfg: &Config, inst: &Instance) -> String {
         let mut s = format!("{:?}", cfg.global);
+        let _ = write!(s, "|{:?}", cfg.sync_group_of(&inst.name).map(|g| &g.name));
         for t in &inst.track_scripts {
             let _ = write!(s, "|{:?}", cfg.script(&t.name));
         }
@@ -344,6 +347,24 @@ impl Daemon {
         }
         self.procs = procs;
 
+        for g in &new.sync_groups {
+            self.groups
+                .entry(g.name.clone())
+                .or_insert_with(|| std::sync::Arc::new(watch::channel(BTreeMap::new()).0));
+            if g.notify.is_some()
+                || g.notify_master.is_some()
+                || g.notify_backup.is_some()
+                || g.notify_fault.is_some()
+                || g.notify_stop.is_some()
+            {
+                tracing::warn!(
+                    "VRRP_Group({}) notify scripts are not run by vrrpd (the members' own notify scripts are)",
+                    g.name
+                );
+            }
+        }
+        self.groups
+            .retain(|n, _| new.sync_groups.iter().any(|g| &g.name == n));
         for inst in &new.instances {
             if keep.contains(&inst.name) {
                 continue;
@@ -387,7 +408,14 @@ impl Daemon {
         }
         let cancel = self.root.child_token();
         let (status_tx, status_rx) = watch::channel(instance::initial_status(inst));
+        let group = cfg.sync_group_of(&inst.name).and_then(|g| {
+            self.groups.get(&g.name).map(|f| instance::GroupLink {
+                name: g.name.clone(),
+                faults: f.clone(),
+            })
+        });
         let ctx = InstanceCtx {
+            group,
             cfg: inst.clone(),
             global: cfg.global.clone(),
             script_user: default,

@@ -130,8 +130,21 @@ pub fn contribution(weight: i32, reverse: bool, ok: Option<bool>) -> (i32, bool)
     }
 }
 
+/// Shared state of a `vrrp_sync_group`: each member's own fault condition
+/// (link down or a weight-0 tracker failing). A fault of one member puts
+/// every member in FAULT.
+pub type GroupFaults = Arc<watch::Sender<BTreeMap<String, bool>>>;
+
+/// Membership of an instance in a sync group.
+#[derive(Clone)]
+pub struct GroupLink {
+    pub name: String,
+    pub faults: GroupFaults,
+}
+
 /// Everything an instance task needs.
 pub struct InstanceCtx {
+    pub group: Option<GroupLink>,
     pub cfg: Instance,
     pub global: config::GlobalDefs,
     pub script_user: Option<(u32, u32)>,
@@ -197,6 +210,7 @@ struct Driver {
     last_invalid_log: Option<Instant>,
     primary_up: bool,
     tracker_fault: bool,
+    group_fault: bool,
     tracked_if_down: BTreeMap<String, bool>,
 }
 
@@ -282,6 +296,7 @@ impl Driver {
             announcer,
             primary_up: linfo.is_up(),
             tracker_fault: false,
+            group_fault: false,
             link: Link {
                 index: linfo.index,
                 mac: linfo.mac.clone(),
@@ -448,8 +463,28 @@ impl Driver {
         !self.primary_up && !self.ctx.cfg.dont_track_primary
     }
 
+    /// Publish our own fault condition to the sync group; true when another
+    /// member is faulted.
+    fn sync_group(&mut self, own: bool) -> bool {
+        let Some(g) = &self.ctx.group else {
+            return false;
+        };
+        let me = self.ctx.cfg.name.clone();
+        g.faults
+            .send_if_modified(|m| m.insert(me.clone(), own) != Some(own));
+        let other = g.faults.borrow().iter().any(|(n, f)| *f && *n != me);
+        if other && !self.group_fault {
+            tracing::info!("VRRP_Group({}) Syncing instances to FAULT state", g.name);
+        }
+        self.group_fault = other;
+        other
+    }
+
     async fn apply_tracking(&mut self) {
-        let (w, fault) = self.tracking();
+        let (w, own) = self.tracking();
+        let own_all = own || self.link_down();
+        let group = self.sync_group(own_all);
+        let fault = own || group;
         let prio = fsm::effective_priority(self.machine.base_priority(), w);
         if prio != self.machine.priority() {
             self.event(Event::PriorityChanged(prio)).await;
@@ -468,7 +503,10 @@ impl Driver {
             self.event(Event::InterfaceDown).await;
         }
         // Initial tracking state (scripts may have no result yet).
-        let (w, fault) = self.tracking();
+        let (w, own) = self.tracking();
+        let own_all = own || self.link_down();
+        let group = self.sync_group(own_all);
+        let fault = own || group;
         let prio = fsm::effective_priority(self.machine.base_priority(), w);
         if prio != self.machine.priority() {
             self.event(Event::PriorityChanged(prio)).await;
@@ -481,7 +519,18 @@ impl Driver {
 
         let sock = self.sock.clone();
         let mut trackers = self.ctx.trackers.clone();
+        let mut group_rx = self.ctx.group.as_ref().map(|g| g.faults.subscribe());
         loop {
+            let group_changed = async {
+                match &mut group_rx {
+                    Some(rx) => {
+                        if rx.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
             let deadline = self
                 .machine
                 .next_deadline()
@@ -517,6 +566,7 @@ impl Driver {
                         self.ctx.links = rx;
                     }
                 },
+                _ = group_changed => self.apply_tracking().await,
                 i = tracker_changed => {
                     if i == usize::MAX {
                         trackers.retain(|t| !t.closed());
@@ -529,6 +579,10 @@ impl Driver {
             }
         }
         self.event(Event::Shutdown).await;
+        if let Some(g) = &self.ctx.group {
+            let me = self.ctx.cfg.name.clone();
+            g.faults.send_if_modified(|m| m.remove(&me).is_some());
+        }
         // Whatever the state, no VIP stays behind.
         if self.vips_present {
             self.remove_vips().await;
@@ -561,6 +615,7 @@ impl Driver {
                         Event::InterfaceDown
                     };
                     self.event(e).await;
+                    self.apply_tracking().await;
                 }
             }
         }

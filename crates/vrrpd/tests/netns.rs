@@ -527,3 +527,90 @@ fn hostile_packets_change_nothing() {
         dump_logs(&[&a])
     );
 }
+
+#[test]
+fn notify_scripts_get_keepalived_arguments() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = Lab::new("notify", 1);
+    let out = lab.dir.path().join("notify.out");
+    let script = lab.write(
+        "notify.sh",
+        &format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let extra = format!(
+        "    notify {s}\n    notify_master \"{s} master-only\"\n",
+        s = script.display()
+    );
+    let mut a = lab.vrrpd(0, &format!("{GLOBAL}{}", v2("vif1", "BACKUP", 150, &extra)));
+    let read = || std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        wait(T, || read().contains("INSTANCE vif1 MASTER 150")
+            && read().contains("master-only")),
+        "{}\n{}",
+        read(),
+        dump_logs(&[&a])
+    );
+    assert!(read().contains("INSTANCE vif1 BACKUP 150"), "{}", read());
+    assert!(a.stop().expect("exit").success());
+    assert!(
+        wait(T, || read().contains("INSTANCE vif1 STOP")),
+        "{}",
+        read()
+    );
+}
+
+#[test]
+fn sync_group_fault_takes_all_members_down() {
+    let lab = Lab::new("sync", 2);
+    let name = format!("vtsync{}", std::process::id());
+    let mut dummy = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("exec -a {name} sleep 300"))
+        .spawn()
+        .unwrap();
+    let vip2 = "10.77.0.101";
+    let conf = |prio: u8, track: bool| {
+        let tp = format!("vrrp_track_process trk {{\n    process {name}\n    weight 0\n}}\n");
+        let t = if track {
+            "    track_process {\n        trk\n    }\n"
+        } else {
+            ""
+        };
+        let two = Inst {
+            name: "vif2",
+            state: "BACKUP",
+            prio,
+            vrid: 52,
+            extra: format!("    advert_int 1\n{t}"),
+        }
+        .render()
+        .replace(VIP, vip2);
+        format!(
+            "{GLOBAL}{tp}{}{two}vrrp_sync_group G1 {{\n    group {{\n        vif1\n        vif2\n    }}\n}}\n",
+            v2("vif1", "BACKUP", prio, "")
+        )
+    };
+    let a = lab.vrrpd(0, &conf(150, true));
+    let b = lab.vrrpd(1, &conf(100, false));
+    assert!(
+        wait(T, || lab.holders(VIP) == vec![0]
+            && lab.holders(vip2) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    dummy.kill().unwrap();
+    dummy.wait().unwrap();
+    assert!(
+        a.wait_log("VRRP_Group(G1) Syncing instances to FAULT state", 1, T),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(
+        wait(T, || lab.holders(VIP) == vec![1]
+            && lab.holders(vip2) == vec![1]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    assert!(a.log_text().contains("(vif1) Entering FAULT STATE"));
+}
