@@ -21,7 +21,7 @@ use crate::config::{
 };
 use crate::health::{
     down_message, first_check_delay, no_server_message, spread, up_message, BackendCounts,
-    CheckResult, CheckStatus, HealthParams, Transition, SPREAD_THRESHOLD,
+    CheckResult, CheckStatus, HealthParams, Reason, Transition, SPREAD_THRESHOLD,
 };
 use crate::state::{AdminState, BackendState, Runtime, ServerState};
 
@@ -508,15 +508,7 @@ pub fn health_check_message(
     )
 }
 
-/// Per-server options that matter on a transition.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TransitionOpts {
-    pub shutdown_sessions: bool,
-    pub shutdown_backup_sessions: bool,
-    /// `option log-health-checks`: every check that moves the health
-    /// counter is logged, and transition lines then carry no reason.
-    pub log_health_checks: bool,
-}
+pub use crate::health::TransitionOpts;
 
 /// The numbers quoted in a state-change line, computed after the change.
 pub fn counts(backend: &BackendState, server: &ServerState) -> BackendCounts {
@@ -538,13 +530,23 @@ pub fn note_availability(backend: &BackendState) {
     }
 }
 
+/// `on-marked-up shutdown-backup-sessions`: an active server with a weight
+/// came up, so the sessions on backup servers are cut.
+pub fn shutdown_backup_sessions(backend: &BackendState, server: &ServerState) {
+    if !server.backup && server.effective_weight() > 0 {
+        for s in backend.servers().iter().filter(|s| s.backup) {
+            s.shutdown_sessions();
+        }
+    }
+}
+
 /// Apply a transition reported by the check of `server`: balancer state,
 /// sessions, log lines.
 pub fn apply_transition(
     backend: &BackendState,
     server: &ServerState,
     t: Transition,
-    result: &CheckResult,
+    reason: Reason<'_>,
     opts: TransitionOpts,
 ) {
     match t {
@@ -558,7 +560,7 @@ pub fn apply_transition(
                 &backend.name,
                 &server.name,
                 server.backup,
-                (!opts.log_health_checks).then_some(result),
+                reason,
                 &counts(backend, server),
             );
             let prio = if was_draining {
@@ -570,16 +572,14 @@ pub fn apply_transition(
         }
         Transition::Up => {
             backend.set_server_up(server, true);
-            if opts.shutdown_backup_sessions && !server.backup && server.effective_weight() > 0 {
-                for s in backend.servers().iter().filter(|s| s.backup) {
-                    s.shutdown_sessions();
-                }
+            if opts.shutdown_backup_sessions {
+                shutdown_backup_sessions(backend, server);
             }
             let msg = up_message(
                 &backend.name,
                 &server.name,
                 server.backup,
-                (!opts.log_health_checks).then_some(result),
+                reason,
                 &counts(backend, server),
             );
             backend.log_event(common::log::NOTICE, &msg);
@@ -629,6 +629,12 @@ pub fn collect(cfg: &Config, rt: &Runtime) -> Vec<Checked> {
             let Some(srv) = be.server(&srv_cfg.name) else {
                 continue;
             };
+            let opts = TransitionOpts {
+                shutdown_sessions: srv_cfg.on_marked_down_shutdown_sessions,
+                shutdown_backup_sessions: srv_cfg.on_marked_up_shutdown_backup_sessions,
+                log_health_checks: be_cfg.log_health_checks,
+            };
+            srv.health.set_opts(opts);
             if !srv_cfg.check || be_cfg.disabled {
                 srv.health.configure(None);
                 continue;
@@ -641,11 +647,7 @@ pub fn collect(cfg: &Config, rt: &Runtime) -> Vec<Checked> {
                 backend: be.clone(),
                 server: srv,
                 plan: CheckPlan::new(be_cfg, srv_cfg),
-                opts: TransitionOpts {
-                    shutdown_sessions: srv_cfg.on_marked_down_shutdown_sessions,
-                    shutdown_backup_sessions: srv_cfg.on_marked_up_shutdown_backup_sessions,
-                    log_health_checks: be_cfg.log_health_checks,
-                },
+                opts,
             });
         }
     }
@@ -721,7 +723,12 @@ async fn checker_task(c: Checked, first: Duration, spread_pct: u32, cancel: Canc
             }
         }
         if let Some(t) = t {
-            apply_transition(&c.backend, &c.server, t, &result, c.opts);
+            let reason = if c.opts.log_health_checks {
+                Reason::None
+            } else {
+                Reason::Check(&result)
+            };
+            apply_transition(&c.backend, &c.server, t, reason, c.opts);
         }
         let next = c.server.health.next_check_in().unwrap_or(c.plan.inter);
         delay = spread(next, spread_pct, random_unit());

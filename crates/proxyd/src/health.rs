@@ -372,9 +372,22 @@ pub struct HealthSnapshot {
     pub down_time: Duration,
 }
 
+/// Per-server options that matter when the server changes state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransitionOpts {
+    /// `on-marked-down shutdown-sessions`.
+    pub shutdown_sessions: bool,
+    /// `on-marked-up shutdown-backup-sessions`.
+    pub shutdown_backup_sessions: bool,
+    /// `option log-health-checks`: every check that moves the health
+    /// counter is logged, and transition lines then carry no reason.
+    pub log_health_checks: bool,
+}
+
 #[derive(Debug)]
 struct Inner {
     fsm: Option<HealthFsm>,
+    opts: TransitionOpts,
     /// Operational state of an unchecked server (maintenance only).
     unchecked_up: bool,
     last_change: Instant,
@@ -414,6 +427,7 @@ impl ServerHealth {
             up: AtomicBool::new(true),
             inner: Mutex::new(Inner {
                 fsm: params.map(HealthFsm::new),
+                opts: TransitionOpts::default(),
                 unchecked_up: true,
                 last_change: Instant::now(),
                 down_time: Duration::ZERO,
@@ -436,6 +450,15 @@ impl ServerHealth {
     /// Operationally UP (ignores drain/weight, which live in `state.rs`).
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
+    }
+
+    /// Options from the configuration (set at startup and on reload).
+    pub fn set_opts(&self, opts: TransitionOpts) {
+        self.lock().opts = opts;
+    }
+
+    pub fn opts(&self) -> TransitionOpts {
+        self.lock().opts
     }
 
     pub fn is_checked(&self) -> bool {
@@ -643,6 +666,27 @@ fn online_suffix(c: &BackendCounts) -> String {
     )
 }
 
+/// Why a server changed state, as appended to HAProxy's lines.
+#[derive(Debug, Clone, Copy)]
+pub enum Reason<'a> {
+    /// Nothing (e.g. with `option log-health-checks`).
+    None,
+    /// A check result: `, reason: ..., check duration: Nms`.
+    Check(&'a CheckResult),
+    /// Free text: `, changed from CLI`.
+    Text(&'a str),
+}
+
+impl Reason<'_> {
+    fn suffix(&self) -> String {
+        match self {
+            Reason::None => String::new(),
+            Reason::Check(r) => r.reason_suffix(),
+            Reason::Text(t) => format!(", {t}"),
+        }
+    }
+}
+
 /// `Server B/S is DOWN, reason: ..., check duration: Nms. A active and B
 /// backup servers left. ...` (logged at alert by HAProxy, notice if the
 /// server was draining).
@@ -650,14 +694,12 @@ pub fn down_message(
     backend: &str,
     server: &str,
     backup: bool,
-    result: Option<&CheckResult>,
+    reason: Reason<'_>,
     counts: &BackendCounts,
 ) -> String {
     let mut s = server_prefix(backend, server, backup);
     s.push_str(" is DOWN");
-    if let Some(r) = result {
-        s.push_str(&r.reason_suffix());
-    }
+    s.push_str(&reason.suffix());
     s.push_str(&left_suffix(counts));
     s
 }
@@ -668,14 +710,12 @@ pub fn up_message(
     backend: &str,
     server: &str,
     backup: bool,
-    result: Option<&CheckResult>,
+    reason: Reason<'_>,
     counts: &BackendCounts,
 ) -> String {
     let mut s = server_prefix(backend, server, backup);
     s.push_str(" is UP");
-    if let Some(r) = result {
-        s.push_str(&r.reason_suffix());
-    }
+    s.push_str(&reason.suffix());
     s.push_str(&online_suffix(counts));
     s
 }
@@ -1092,7 +1132,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            down_message("web-servers", "web1", false, Some(&ko()), &c),
+            down_message("web-servers", "web1", false, Reason::Check(&ko()), &c),
             "Server web-servers/web1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
         );
         let c2 = BackendCounts {
@@ -1100,7 +1140,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            up_message("web-servers", "web1", false, Some(&ok()), &c2),
+            up_message("web-servers", "web1", false, Reason::Check(&ok()), &c2),
             "Server web-servers/web1 is UP, reason: Layer4 check passed, check duration: 0ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue."
         );
         let l7 = CheckResult::new(
@@ -1110,7 +1150,7 @@ mod tests {
         )
         .with_code(503);
         assert_eq!(
-            down_message("b", "s", true, Some(&l7), &BackendCounts { backup: 1, ..Default::default() }),
+            down_message("b", "s", true, Reason::Check(&l7), &BackendCounts { backup: 1, ..Default::default() }),
             "Backup Server b/s is DOWN, reason: Layer7 wrong status, code: 503, info: \"HTTP status check returned code <3C>503<3E>\", check duration: 3ms. 0 active and 1 backup servers left. Running on backup. 0 sessions active, 0 requeued, 0 remaining in queue."
         );
         assert_eq!(
@@ -1138,6 +1178,18 @@ mod tests {
         assert_eq!(
             leave_drain_message("web-servers", "web2", false, true),
             "Server web-servers/web2 is UP (leaving forced drain)."
+        );
+        assert_eq!(
+            down_message("web-servers", "web2", false, Reason::Text("changed from CLI"), &BackendCounts::default()),
+            "Server web-servers/web2 is DOWN, changed from CLI. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
+        );
+        assert_eq!(
+            up_message("web-servers", "web2", false, Reason::Text("changed from CLI"), &c),
+            "Server web-servers/web2 is UP, changed from CLI. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue."
+        );
+        assert_eq!(
+            down_message("web-servers", "web9", false, Reason::None, &c),
+            "Server web-servers/web9 is DOWN. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
         );
         assert_eq!(
             no_server_message("web-servers"),

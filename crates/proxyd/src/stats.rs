@@ -626,6 +626,9 @@ pub fn set_admin_state(be: &BackendState, s: &ServerState, target: AdminState) {
             let was_draining = prev == AdminState::Drain;
             be.set_server_admin(s, AdminState::Maint);
             s.health.enter_maint(now);
+            if s.health.opts().shutdown_sessions {
+                s.shutdown_sessions();
+            }
             let msg = maint_message(&be.name, &s.name, s.backup, was_up, &counts(be, s));
             if was_up && !was_draining {
                 be.log_event(common::log::ALERT, &msg);
@@ -638,6 +641,9 @@ pub fn set_admin_state(be: &BackendState, s: &ServerState, target: AdminState) {
             // "start OK but check immediately"
             s.health.leave_maint(now);
             be.set_server_up(s, true);
+            if s.health.opts().shutdown_backup_sessions {
+                crate::checks::shutdown_backup_sessions(be, s);
+            }
             log_notice(
                 be,
                 &leave_maint_message(
@@ -1042,45 +1048,30 @@ fn set_weight(be: &BackendState, s: &ServerState, text: &str) -> String {
     }
 }
 
-/// `set server BE/SRV health up|down`: force the check result.
+/// `set server BE/SRV health up|down`: force the check result (the
+/// counter goes to fully up or to 0), as HAProxy does.
 fn force_health(be: &BackendState, s: &ServerState, up: bool) {
-    use crate::health::{CheckResult, Transition};
+    use crate::health::CheckResult;
+    if !s.health.is_checked() || s.admin() == AdminState::Maint {
+        return;
+    }
     let status = if up {
         CheckStatus::L4Ok
     } else {
         CheckStatus::L4Con
     };
-    if !s.health.is_checked() {
-        return;
-    }
-    // Feed enough results to cross the threshold.
     let r = CheckResult::new(status, "", Duration::ZERO);
-    for _ in 0..64 {
+    let opts = s.health.opts();
+    // rise + fall results always reach the end of the counter's range
+    for _ in 0..512 {
         if let Some(t) = s.health.record(r.clone(), Instant::now()) {
-            let t_up = t == Transition::Up;
-            be.set_server_up(s, t_up);
-            let msg = if t_up {
-                crate::health::up_message(&be.name, &s.name, s.backup, None, &counts(be, s))
-            } else {
-                crate::health::down_message(&be.name, &s.name, s.backup, None, &counts(be, s))
-            };
-            if t_up {
-                log_notice(be, &msg);
-            } else {
-                be.log_event(common::log::ALERT, &msg);
-            }
-            note_availability(be);
-            break;
+            let reason = crate::health::Reason::Text("changed from CLI");
+            crate::checks::apply_transition(be, s, t, reason, opts);
         }
         let snap = s.health.snapshot(Instant::now());
         let done = match snap.params {
-            Some(p) => {
-                if up {
-                    snap.health == p.max_health()
-                } else {
-                    snap.health == 0
-                }
-            }
+            Some(p) if up => snap.health == p.max_health(),
+            Some(_) => snap.health == 0,
             None => true,
         };
         if done {
