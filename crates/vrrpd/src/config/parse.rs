@@ -586,7 +586,7 @@ impl<'a> Parser<'a> {
                         if cfg.sync_groups.iter().any(|x| x.name == g.name) {
                             self.err(
                                 &item.pos,
-                                format!("vrrp_sync_group {} already defined", g.name),
+                                format!("vrrp sync group {} already defined", g.name),
                             );
                         } else {
                             cfg.sync_groups.push(g);
@@ -1629,8 +1629,16 @@ impl<'a> Parser<'a> {
                         Severity::Error,
                         pos.as_ref(),
                         format!(
-                            "({}) VRID {} is already used on {} by instance {}",
-                            a.name, a.vrid, a.interface, bb.name
+                            "{} and {} both use VRID {} with {} on interface {}",
+                            bb.name,
+                            a.name,
+                            a.vrid,
+                            if a.family == Family::V4 {
+                                "IPv4"
+                            } else {
+                                "IPv6"
+                            },
+                            a.interface
                         ),
                     );
                 }
@@ -1716,12 +1724,9 @@ impl<'a> Parser<'a> {
                 }
             }
         };
-        // Only scripts some instance tracks are ever executed.
-        let used = |name: &str| {
-            cfg.instances
-                .iter()
-                .any(|i| i.track_scripts.iter().any(|t| t.name == name))
-        };
+        // keepalived checks every vrrp_script once the VRRP part runs at
+        // all (some vrrp_instance exists), tracked or not.
+        let used = |_name: &str| !cfg.instances.is_empty();
         for s in &cfg.scripts {
             check(
                 &s.script.user,

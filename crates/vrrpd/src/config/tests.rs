@@ -375,7 +375,7 @@ fn instance_semantics() {
     );
     assert_has(
         &rejected(&two),
-        "(w) VRID 51 is already used on eth0 by instance vi",
+        "vi and w both use VRID 51 with IPv4 on interface eth0",
     );
     // Missing interface: a warning, the daemon still runs it.
     let (c, d) = parse(&inst(" interface eth9"));
@@ -886,7 +886,7 @@ fn sync_groups() {
         &d.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
         "Sync group g has only 1 virtual router(s) - this probably isn't what you want",
     );
-    assert_has(&rejected(&format!("{two}vrrp_sync_group g {{\n group {{ vi w }}\n}}\nvrrp_sync_group g {{\n group {{ }}\n}}\n")), "vrrp_sync_group g already defined");
+    assert_has(&rejected(&format!("{two}vrrp_sync_group g {{\n group {{ vi w }}\n}}\nvrrp_sync_group g {{\n group {{ }}\n}}\n")), "vrrp sync group g already defined");
 }
 
 static DIRS: AtomicU32 = AtomicU32::new(0);
@@ -1070,4 +1070,15 @@ fn unsupported_blocks_get_one_message() {
     // A rejected VIP is not also reported as "no VIP".
     let (_, d) = one_vip("fd00::1 -nodad");
     assert_eq!(d.len(), 1, "{d:?}");
+}
+
+#[test]
+fn security_needs_an_instance_like_keepalived() {
+    let (_, d) = parse("vrrp_script s {\n script /bin/true\n}\n");
+    assert_eq!(exit_code(&d), 0, "{d:?}");
+    let (_, d) = parse(&format!(
+        "vrrp_script s {{\n script /bin/true\n}}\n{}",
+        inst("").replace(" script_user nobody\n", "")
+    ));
+    assert_eq!(exit_code(&d), 6, "{d:?}");
 }
