@@ -1485,7 +1485,11 @@ impl<'h> Parser<'h> {
                 d.check_kind_pos = Some(pos);
             }
             _ if OPTIONS_HTTP_ONLY.contains(&opt.as_str()) => {
-                d.http_only.push((format!("option {opt}"), pos));
+                let key = format!("option {opt}");
+                d.http_only.retain(|(k, _)| *k != key);
+                if !negate {
+                    d.http_only.push((key, pos));
+                }
             }
             _ if OPTIONS_PERF_ACCEPTED.contains(&opt.as_str()) => {}
             _ if OPTIONS_KNOWN_UNSUPPORTED.contains(&opt.as_str()) => {
@@ -2325,6 +2329,17 @@ impl<'h> Parser<'h> {
                         Some(&p.pos),
                         format!("{} has no 'bind' directive. Please declare it as a backend if this was intended.", p.what()),
                     ));
+            }
+            for (kw, _) in p
+                .http_only
+                .iter()
+                .filter(|(k, _)| k == "option forwardfor" || k == "option originalto")
+            {
+                post.push(Diag::raw(
+                    Level::Warning,
+                    Some(&p.pos),
+                    format!("'{kw}' ignored for {} as it requires HTTP mode.", p.what()),
+                ));
             }
             if p.kind == Kind::Listen && p.default_backend.is_some() && !p.servers.is_empty() {
                 post.push(Diag::raw(

@@ -209,6 +209,17 @@ fn httplog_falls_back_to_tcplog_with_warning() {
 }
 
 #[test]
+fn http_only_options_are_ignored_in_tcp_mode() {
+    let l = ok(&with_defaults(
+        " option forwardfor\n option http-server-close\n timeout http-request 5s\nfrontend f\n bind :8080\n option httpclose\n default_backend b\nbackend b\n no option forwardfor\n server s 127.0.0.1:80\n",
+    ));
+    assert_eq!(
+        warnings(&l),
+        "[WARNING]  (1) : config : 'option forwardfor' ignored for frontend 'f' as it requires HTTP mode."
+    );
+}
+
+#[test]
 fn log_format_without_log_address_warns() {
     let l = ok(&with_defaults(
         "frontend f\n bind :8080\n option tcplog\n default_backend b\nbackend b\n server s 127.0.0.1:80\n",
