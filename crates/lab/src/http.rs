@@ -141,6 +141,10 @@ pub fn parse_response(buf: &[u8]) -> io::Result<Response> {
     })
 }
 
+/// Timeout of each prober request (connect, then each read): a lost SYN
+/// is retransmitted after 1 s, so a longer wait would only hide outages.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// One request of a [`Prober`].
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -176,18 +180,30 @@ impl Prober {
                 }
                 return;
             }
+            // One request per tick, each on its own thread (threads inherit
+            // this thread's network namespace), so a request hanging on a
+            // lost SYN does not stop the sampling.
+            let mut inflight: Vec<JoinHandle<()>> = Vec::new();
             let mut next = Instant::now();
             while !s2.load(Ordering::Relaxed) {
                 let at = t0.elapsed();
-                let result = match get(target, Duration::from_millis(500)) {
-                    Ok(r) if r.status == 200 => Ok(r.body.lines().next().unwrap_or("").to_string()),
-                    Ok(r) => Err(format!("HTTP {}", r.status)),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err("timed out".to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                if let Ok(mut v) = v2.lock() {
-                    v.push(Sample { at, result });
-                }
+                let v3 = v2.clone();
+                inflight.push(std::thread::spawn(move || {
+                    let result = match get(target, REQUEST_TIMEOUT) {
+                        Ok(r) if r.status == 200 => {
+                            Ok(r.body.lines().next().unwrap_or("").to_string())
+                        }
+                        Ok(r) => Err(format!("HTTP {}", r.status)),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            Err("timed out".to_string())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    if let Ok(mut v) = v3.lock() {
+                        v.push(Sample { at, result });
+                    }
+                }));
+                inflight.retain(|h| !h.is_finished());
                 next += interval;
                 let now = Instant::now();
                 if next > now {
@@ -195,6 +211,9 @@ impl Prober {
                 } else {
                     next = now;
                 }
+            }
+            for h in inflight {
+                let _ = h.join();
             }
         });
         Prober {
@@ -204,9 +223,11 @@ impl Prober {
         }
     }
 
-    /// A copy of the samples so far.
+    /// A copy of the samples so far (completed requests), in start order.
     pub fn samples(&self) -> Vec<Sample> {
-        self.samples.lock().map(|v| v.clone()).unwrap_or_default()
+        let mut v = self.samples.lock().map(|v| v.clone()).unwrap_or_default();
+        v.sort_by_key(|s| s.at);
+        v
     }
 
     /// Number of successful samples so far.

@@ -6,6 +6,7 @@
 //! directly.
 
 pub mod demo;
+pub mod failover;
 pub mod http;
 pub mod init;
 pub mod runtime;

@@ -68,6 +68,24 @@ enum Cmd {
         #[command(flatten)]
         up: UpArgs,
     },
+    /// Measure failovers: each scenario on a fresh lab, alternating
+    /// implementations; prints a min/median/max table (markdown).
+    Failover {
+        /// Topology file (default: deploy/lab/seed.yaml).
+        topology: Option<PathBuf>,
+        /// Runs per scenario and implementation.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Implementations to compare (default: both).
+        #[arg(long = "impl", value_enum, value_delimiter = ',', default_values = ["ours", "haproxy"])]
+        implementations: Vec<Impl>,
+        /// Scenarios (default: all).
+        #[arg(long, value_enum, value_delimiter = ',', default_values = ["proxy-kill", "vrrp-stop", "link-down"])]
+        scenarios: Vec<lab::failover::Scenario>,
+        /// Directory of proxyd and vrrpd (default: the lab binary's directory).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+    },
     #[command(hide = true)]
     NodeInit {
         #[arg(long)]
@@ -422,6 +440,58 @@ fn on_interrupt_teardown() -> std::sync::Arc<std::sync::Mutex<Option<RunState>>>
     slot
 }
 
+fn failover(
+    topology: Option<PathBuf>,
+    runs: usize,
+    impls: Vec<Impl>,
+    scenarios: Vec<lab::failover::Scenario>,
+    bin_dir: Option<PathBuf>,
+    run_root: &Path,
+) -> Result<()> {
+    require_root()?;
+    let args = UpArgs {
+        topology,
+        implementation: Impl::Ours,
+        bin_dir,
+    };
+    let path = topology_path(&args, "seed.yaml")?;
+    let _slot = on_interrupt_teardown();
+    let mut results = vec![];
+    for s in &scenarios {
+        for run in 1..=runs {
+            for i in &impls {
+                let mut a = args.clone();
+                a.implementation = *i;
+                let opts = options(&a, run_root)?;
+                match lab::failover::measure(&path, &opts, *s) {
+                    Ok(m) => {
+                        println!(
+                            "{:?} run {run} {:?}: VIP on backup after {} ms, outage {} ms, {} of {} requests failed",
+                            s,
+                            i,
+                            m.vip_moved.as_millis(),
+                            m.outage.window.as_millis(),
+                            m.outage.failed,
+                            m.outage.requests
+                        );
+                        results.push(m);
+                    }
+                    Err(e) => eprintln!("{s:?} run {run} {i:?}: failed: {e:#}"),
+                }
+            }
+        }
+    }
+    println!();
+    println!(
+        "Failover, {} ({} runs each; client requests every 50 ms):",
+        path.display(),
+        runs
+    );
+    println!();
+    print!("{}", lab::failover::table(&results));
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
@@ -450,6 +520,20 @@ fn main() -> Result<()> {
         }
         Cmd::Logs { node, follow } => logs(&attach(&cli.run_root)?, &node, follow),
         Cmd::Demo { active_active, up } => demo(active_active, up, &cli.run_root),
+        Cmd::Failover {
+            topology,
+            runs,
+            implementations,
+            scenarios,
+            bin_dir,
+        } => failover(
+            topology,
+            runs,
+            implementations,
+            scenarios,
+            bin_dir,
+            &cli.run_root,
+        ),
     }
 }
 
@@ -476,5 +560,16 @@ mod tests {
         Cli::try_parse_from(["lab", "exec", "lb1", "--", "ip", "addr"]).unwrap();
         Cli::try_parse_from(["lab", "demo", "--active-active", "--impl", "haproxy"]).unwrap();
         Cli::try_parse_from(["lab", "up", "deploy/lab/seed.yaml"]).unwrap();
+        Cli::try_parse_from([
+            "lab",
+            "failover",
+            "--runs",
+            "1",
+            "--impl",
+            "ours,haproxy",
+            "--scenarios",
+            "link-down",
+        ])
+        .unwrap();
     }
 }
