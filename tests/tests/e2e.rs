@@ -28,6 +28,18 @@ fn assert_both_served(e: &E2e, vip: Ipv4Addr) {
     );
 }
 
+/// `killall -0 NAME` on a host succeeds.
+fn killall0(e: &E2e, host: &str, name: &str) -> bool {
+    let argv = ["killall".to_string(), "-0".to_string(), name.to_string()];
+    e.lab
+        .exec(host, &argv)
+        .expect("exec")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("killall")
+        .success()
+}
+
 #[test]
 fn proxy_death_on_master_moves_vip_to_backup() {
     if skip_unless_root() {
@@ -37,8 +49,17 @@ fn proxy_death_on_master_moves_vip_to_backup() {
     assert_both_served(&e, VIP);
     let before = e.lab.count_in_log("lb2", "Entering MASTER STATE");
     let p = e.probe(VIP);
+    let proxy = e.lab.implementation().name(Service::Proxy);
+    assert!(killall0(&e, "lb1", proxy) && killall0(&e, "lb2", proxy));
     e.note("kill -9 the proxy on lb1");
     e.lab.stop("lb1", Service::Proxy, libc::SIGKILL).unwrap();
+    // each host has its own /proc and the dead proxy was reaped at once:
+    // the seed's `killall -0` check fails on lb1 only
+    assert!(
+        !killall0(&e, "lb1", proxy),
+        "lb1's proxy is gone (no zombie, lb2's invisible)"
+    );
+    assert!(killall0(&e, "lb2", proxy), "lb2's proxy runs");
     e.expect_vip_on(VIP, "lb2");
     e.wait_served(VIP).unwrap();
     e.finish_probe(p, "proxy death");

@@ -157,6 +157,30 @@ fn report(step: &Step, vip: Ipv4Addr, expect: &str) {
     ));
 }
 
+/// `killall -0 PROXY` on a host: each host has its own /proc, so the
+/// check sees only that host's proxy (the seed's separate machines).
+fn show_killall(lab: &Lab, host: &str, proxy: &str) {
+    let argv = ["killall".to_string(), "-0".to_string(), proxy.to_string()];
+    let out = lab.exec(host, &argv).and_then(|mut c| {
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map_err(Into::into)
+    });
+    match out {
+        Ok(st) => say(&format!(
+            "  {host}$ killall -0 {proxy}; echo $?   ->  {}  ({})",
+            st.code().unwrap_or(-1),
+            if st.success() {
+                "running on this host"
+            } else {
+                "no such process on this host"
+            }
+        )),
+        Err(e) => say(&format!("  {host}$ killall -0 {proxy}   ->  error: {e}")),
+    }
+}
+
 fn show_journal(lab: &Lab, host: &str, mark: usize) {
     let d = lab.implementation().name(Service::Vrrp);
     say(&format!("  {host}$ journalctl -fu {d}"));
@@ -219,6 +243,8 @@ pub fn run(lab: &Lab) -> Result<()> {
     })?;
     report(&step, vip, &backup);
     curl_a_few(lab, &client, vip, 2)?;
+    show_killall(lab, &master, proxy);
+    show_killall(lab, &backup, proxy);
     show_journal(lab, &backup, mark);
 
     heading(&format!(

@@ -365,6 +365,9 @@ impl Lab {
         let p = |p: &Path| p.display().to_string();
         let journal = vec![("JOURNAL_STREAM".to_string(), "0:0".to_string())];
         Ok(match (n.role, s) {
+            (Role::Web, Service::Httpd) if n.command.is_some() => {
+                (n.command.clone().unwrap_or_default(), vec![])
+            }
             (Role::Web, Service::Httpd) => (
                 vec![
                     p(&self.opts.lab_exe),

@@ -56,6 +56,10 @@ pub struct Node {
     /// Web servers: the port (80 by default).
     #[serde(default)]
     pub port: Option<u16>,
+    /// Web servers: run this command instead of the built-in server (for
+    /// example nginx for benchmarks); it must serve `port` on `address`.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
     /// Load balancers: the directory with `haproxy.cfg` and
     /// `keepalived.conf`, relative to the topology file.
     #[serde(default)]
@@ -202,8 +206,14 @@ impl Topology {
             }
             match n.role {
                 Role::Web => {
-                    if n.text.is_none() {
-                        return invalid(format!("web node {} needs a 'text'", n.name));
+                    if n.text.is_none() && n.command.is_none() {
+                        return invalid(format!(
+                            "web node {} needs a 'text' or a 'command'",
+                            n.name
+                        ));
+                    }
+                    if n.command.as_ref().is_some_and(|c| c.is_empty()) {
+                        return invalid(format!("web node {}: empty 'command'", n.name));
                     }
                     if n.config.is_some() {
                         return invalid(format!("web node {}: 'config' is for lb nodes", n.name));
@@ -361,6 +371,23 @@ nodes:
         assert!(err(&SEED.replace("{10.0.2.100: lb1}", "{10.0.2.101: lb1}")).contains("not one of"));
         let no_lb = "name: x\nsubnet: 10.0.2.0/24\nvips: [10.0.2.100]\nnodes:\n  - {name: c, role: client, address: 10.0.2.10}\n";
         assert!(err(no_lb).contains("no lb"));
+    }
+
+    #[test]
+    fn web_command_instead_of_text() {
+        let t = parse(&SEED.replace(
+            "text: \"Hello from web server 2\"",
+            "command: [nginx, -g, 'daemon off;']",
+        ))
+        .unwrap();
+        assert_eq!(
+            t.node("web2").unwrap().command.as_ref().unwrap()[0],
+            "nginx"
+        );
+        assert!(
+            err(&SEED.replace("text: \"Hello from web server 2\"", "command: []"))
+                .contains("empty")
+        );
     }
 
     #[test]
