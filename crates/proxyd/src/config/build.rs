@@ -1244,6 +1244,14 @@ impl<'h> Parser<'h> {
                     );
                     return;
                 }
+                let code = a[0].text.as_str();
+                if !ERRORFILE_CODES.contains(&code) {
+                    self.alert(
+                        &pos,
+                        format!("errorfile : status code '{code}' not handled."),
+                    );
+                    return;
+                }
                 let path = PathBuf::from(&a[1].text);
                 if !self.host.file_readable(&path) {
                     self.alert(
@@ -1251,6 +1259,18 @@ impl<'h> Parser<'h> {
                         format!("errorfile : error opening file '{}'.", a[1].text),
                     );
                     return;
+                }
+                if let Some(content) = self.host.read_file(&path) {
+                    if let Err(off) = values::check_http_response(&content) {
+                        self.alert(
+                            &pos,
+                            format!(
+                                "errorfile : '{}': unable to parse headers (error offset: {off})",
+                                a[1].text
+                            ),
+                        );
+                        return;
+                    }
                 }
                 d.http_only.push(("errorfile".to_string(), pos));
             }

@@ -430,3 +430,9 @@ pub const SERVER_KNOWN_UNSUPPORTED: &[&str] = &[
     "log-proto",
     "shard",
 ];
+
+/// Status codes HAProxy 2.6 accepts in `errorfile`.
+pub const ERRORFILE_CODES: &[&str] = &[
+    "200", "400", "401", "403", "404", "405", "407", "408", "410", "413", "421", "422", "425",
+    "429", "500", "501", "502", "503", "504",
+];

@@ -34,7 +34,15 @@ impl Host for FakeHost {
         }
     }
     fn file_readable(&self, path: &Path) -> bool {
-        path.starts_with("/etc/haproxy/errors")
+        path.starts_with("/etc/haproxy/errors") || path.starts_with("/fake")
+    }
+    fn read_file(&self, path: &Path) -> Option<Vec<u8>> {
+        match path.to_str()? {
+            "/fake/garbage.http" => Some(b"garbage\n\n".to_vec()),
+            "/fake/unfinished.http" => Some(b"HTTP/1.0 503 x\r\n".to_vec()),
+            _ if self.file_readable(path) => Some(b"HTTP/1.0 503 x\r\n\r\n".to_vec()),
+            _ => None,
+        }
     }
 }
 
@@ -889,6 +897,9 @@ fn error_paths() {
         (with_defaults("userlist u\n"), "'userlist' sections are not supported by proxyd."),
         ("defaults\n errorfile 400 /nonexistent/400.http\n".into(), "parsing [t.cfg:2] : errorfile : error opening file '/nonexistent/400.http'."),
         ("defaults\n errorfile 400\n".into(), "'errorfile' expects <status_code> and <file> as arguments."),
+        ("defaults\n errorfile 999 /etc/haproxy/errors/400.http\n".into(), "errorfile : status code '999' not handled."),
+        ("defaults\n errorfile 503 /fake/garbage.http\n".into(), "errorfile : '/fake/garbage.http': unable to parse headers (error offset: 0)"),
+        ("defaults\n errorfile 503 /fake/unfinished.http\n".into(), "unable to parse headers (error offset: -2)"),
         (with_defaults("backend b\n id 0\n"), "'id' : expects a strictly positive integer argument"),
         (with_defaults("backend a\n id 5\nbackend b\n id 5\n"), "custom id 5 already used at t.cfg:6 ('a')"),
         (with_defaults(" id 5\n"), "'id' not allowed in 'defaults' section."),

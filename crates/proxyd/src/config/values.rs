@@ -15,6 +15,11 @@ pub trait Host {
     fn user_id(&self, name: &str) -> Option<u32>;
     fn group_id(&self, name: &str) -> Option<u32>;
     fn file_readable(&self, path: &Path) -> bool;
+    /// The content of a small file (`errorfile`), for validation; `None`
+    /// skips the validation (the file is then only checked for access).
+    fn read_file(&self, path: &Path) -> Option<Vec<u8>> {
+        std::fs::read(path).ok()
+    }
 }
 
 /// The real system: DNS/`/etc/hosts` via libc, passwd/group databases.
@@ -55,6 +60,26 @@ impl Host for SystemHost {
 
     fn file_readable(&self, path: &Path) -> bool {
         std::fs::File::open(path).is_ok()
+    }
+}
+
+/// Check that an `errorfile` holds an HTTP response head (status line and
+/// headers up to an empty line), as HAProxy does. An empty file is fine.
+/// The error is HAProxy's "error offset" (0: bad start, -2: unfinished).
+pub fn check_http_response(content: &[u8]) -> Result<(), i32> {
+    if content.is_empty() {
+        return Ok(());
+    }
+    if !content.starts_with(b"HTTP/") {
+        return Err(0);
+    }
+    let ends = content.windows(2).any(|w| w == b"\n\n")
+        || content.windows(4).any(|w| w == b"\r\n\r\n")
+        || content.windows(3).any(|w| w == b"\n\r\n");
+    if ends {
+        Ok(())
+    } else {
+        Err(-2)
     }
 }
 
@@ -341,6 +366,18 @@ mod tests {
         assert_eq!(atoi("abc"), (0, false));
         assert_eq!(atoi("12abc"), (12, false));
         assert_eq!(atoi(""), (0, false));
+    }
+
+    #[test]
+    fn errorfile_content() {
+        assert_eq!(check_http_response(b""), Ok(()));
+        assert_eq!(
+            check_http_response(b"HTTP/1.0 503 x\r\nA: b\r\n\r\n<html>"),
+            Ok(())
+        );
+        assert_eq!(check_http_response(b"HTTP/1.0 503 x\nA: b\n\nbody"), Ok(()));
+        assert_eq!(check_http_response(b"garbage\r\n\r\n"), Err(0));
+        assert_eq!(check_http_response(b"HTTP/1.0 503 x\r\nA: b\r\n"), Err(-2));
     }
 
     #[test]
