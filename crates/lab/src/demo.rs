@@ -160,7 +160,13 @@ fn report(step: &Step, vip: Ipv4Addr, expect: &str) {
 /// `killall -0 PROXY` on a host: each host has its own /proc, so the
 /// check sees only that host's proxy (the seed's separate machines).
 fn show_killall(lab: &Lab, host: &str, proxy: &str) {
-    let argv = ["killall".to_string(), "-0".to_string(), proxy.to_string()];
+    let prog = if crate::killall::on_path("killall") {
+        "killall".to_string()
+    } else {
+        // the lab's own, see crate::killall
+        lab.state.run_dir.join("bin/killall").display().to_string()
+    };
+    let argv = [prog, "-0".to_string(), proxy.to_string()];
     let out = lab.exec(host, &argv).and_then(|mut c| {
         c.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod failover;
 pub mod http;
 pub mod init;
+pub mod killall;
 pub mod runtime;
 pub mod timefmt;
 pub mod topology;

@@ -493,6 +493,15 @@ fn failover(
 }
 
 fn main() -> Result<()> {
+    // Called through the `killall` link the lab provides when the machine
+    // has no psmisc.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv
+        .first()
+        .is_some_and(|a| Path::new(a).file_name().is_some_and(|n| n == "killall"))
+    {
+        std::process::exit(lab::killall::main(&argv[1..]));
+    }
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::NodeInit {

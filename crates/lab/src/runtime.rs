@@ -363,7 +363,12 @@ impl Lab {
             .node(host)
             .ok_or_else(|| anyhow!("no host {host}"))?;
         let p = |p: &Path| p.display().to_string();
-        let journal = vec![("JOURNAL_STREAM".to_string(), "0:0".to_string())];
+        let mut journal = vec![("JOURNAL_STREAM".to_string(), "0:0".to_string())];
+        let mut vrrp_env = vec![];
+        if let Some(path) = self.killall_path()? {
+            journal.push(("PATH".to_string(), path.clone()));
+            vrrp_env.push(("PATH".to_string(), path));
+        }
         Ok(match (n.role, s) {
             (Role::Web, Service::Httpd) if n.command.is_some() => {
                 (n.command.clone().unwrap_or_default(), vec![])
@@ -416,13 +421,30 @@ impl Lab {
                                 "-c".into(),
                                 p(&d.join("checkers.pid")),
                             ],
-                            vec![],
+                            vrrp_env,
                         )
                     }
                 }
             }
             (r, s) => bail!("host {host} ({r:?}) has no {s:?}"),
         })
+    }
+
+    /// When the machine has no `killall` (psmisc), a PATH for the VRRP
+    /// daemons with a `killall` link to the lab binary in front
+    /// (`LAB_KILLALL_SHIM=1` forces it, for testing).
+    fn killall_path(&self) -> Result<Option<String>> {
+        if std::env::var_os("LAB_KILLALL_SHIM").is_none() && crate::killall::on_path("killall") {
+            return Ok(None);
+        }
+        let bin = self.state.run_dir.join("bin");
+        let link = bin.join("killall");
+        if !link.exists() {
+            std::fs::create_dir_all(&bin)?;
+            std::os::unix::fs::symlink(&self.opts.lab_exe, &link)?;
+        }
+        let sys = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+        Ok(Some(format!("{}:{sys}", bin.display())))
     }
 
     fn start_daemons(&self) -> Result<()> {
