@@ -126,7 +126,7 @@ impl Drop for TestBackend {
 pub struct Proxyd {
     child: Child,
     pub lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<JoinHandle<()>>,
+    readers: Vec<JoinHandle<()>>,
     pub dir: PathBuf,
 }
 
@@ -149,34 +149,45 @@ impl Proxyd {
     pub fn start(dir: &Path, config: &str) -> Proxyd {
         let cfg = dir.join("proxyd.cfg");
         std::fs::write(&cfg, config).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_proxyd"))
-            .arg("-f")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxyd"));
+        cmd.arg("-f")
             .arg(&cfg)
             .env("JOURNAL_STREAM", "8:1")
-            .env("RUST_LOG", "info,proxyd::checks=debug")
+            .env("RUST_LOG", "info,proxyd::checks=debug");
+        Self::spawn(cmd, dir)
+    }
+
+    /// Start any daemon (e.g. the real HAProxy), collecting the lines of
+    /// its stdout and stderr.
+    pub fn spawn(mut cmd: Command, dir: &Path) -> Proxyd {
+        let mut child = cmd
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn proxyd");
+            .expect("spawn daemon");
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let l2 = lines.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if std::env::var_os("PROXYD_TEST_ECHO").is_some() {
-                    eprintln!("proxyd: {line}");
+        let mut readers = Vec::new();
+        let out: Box<dyn Read + Send> = Box::new(child.stdout.take().expect("stdout"));
+        let err: Box<dyn Read + Send> = Box::new(child.stderr.take().expect("stderr"));
+        for stream in [out, err] {
+            let l2 = lines.clone();
+            readers.push(std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    if std::env::var_os("PROXYD_TEST_ECHO").is_some() {
+                        eprintln!("daemon: {line}");
+                    }
+                    if let Ok(mut v) = l2.lock() {
+                        v.push(line);
+                    }
                 }
-                if let Ok(mut v) = l2.lock() {
-                    v.push(line);
-                }
-            }
-        });
+            }));
+        }
         Proxyd {
             child,
             lines,
-            reader: Some(reader),
+            readers,
             dir: dir.to_path_buf(),
         }
     }
@@ -232,7 +243,7 @@ impl Drop for Proxyd {
                 }
             }
         }
-        if let Some(r) = self.reader.take() {
+        for r in self.readers.drain(..) {
             let _ = r.join();
         }
         let _ = std::fs::remove_dir_all(&self.dir);

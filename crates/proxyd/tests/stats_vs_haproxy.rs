@@ -1,0 +1,226 @@
+//! Side by side with the real HAProxy (Debian's /usr/sbin/haproxy, skipped
+//! when absent): the same configuration, the same events, and the same
+//! health-transition log lines, stats-socket answers and admin-state lines.
+
+mod health_support;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use health_support::*;
+
+const T: Duration = Duration::from_secs(20);
+const HAPROXY: &str = "/usr/sbin/haproxy";
+
+fn ask(sock: &Path, input: &str) -> String {
+    let mut s = UnixStream::connect(sock).expect("connect stats socket");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(input.as_bytes()).expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// The state-change lines (`<prio>Server ...`, `<prio>backend ...`), with
+/// check durations normalised.
+fn events(p: &Proxyd, from: usize) -> Vec<String> {
+    p.log()
+        .iter()
+        .skip(from)
+        .filter(|l| l.starts_with('<') && (l.contains(">Server ") || l.contains(">backend ")))
+        .map(|l| normalise(l))
+        .collect()
+}
+
+fn normalise(l: &str) -> String {
+    match l.find("check duration: ") {
+        Some(i) => {
+            let rest = &l[i + "check duration: ".len()..];
+            let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+            format!("{}check duration: Nms{}", &l[..i], &rest[digits + 2..])
+        }
+        None => l.to_string(),
+    }
+}
+
+struct Side {
+    p: Proxyd,
+    sock: PathBuf,
+}
+
+fn config(sock: &Path, fe: u16, web1: u16, web2: u16) -> String {
+    format!(
+        "global\n    stats socket {} mode 600 level admin\n\
+         defaults\n    mode tcp\n    log stdout format short local0\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend mysite\n    bind 127.0.0.1:{fe}\n    default_backend web-servers\n\
+         backend web-servers\n    balance roundrobin\n\
+         \x20   server web1 127.0.0.1:{web1} check inter 100 rise 2 fall 3\n\
+         \x20   server web2 127.0.0.1:{web2} check inter 100\n",
+        sock.display()
+    )
+}
+
+fn start_haproxy(web1: u16, web2: u16) -> Side {
+    let dir = test_dir("vs-haproxy");
+    let sock = dir.join("admin.sock");
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(&cfg, config(&sock, free_port(), web1, web2)).expect("write cfg");
+    let mut cmd = Command::new(HAPROXY);
+    cmd.arg("-db").arg("-f").arg(&cfg);
+    let p = Proxyd::spawn(cmd, &dir);
+    wait_for(T, "haproxy stats socket", || {
+        UnixStream::connect(&sock).ok()
+    });
+    Side { p, sock }
+}
+
+fn start_proxyd(web1: u16, web2: u16) -> Side {
+    let dir = test_dir("vs-proxyd");
+    let sock = dir.join("admin.sock");
+    let p = Proxyd::start(&dir, &config(&sock, free_port(), web1, web2));
+    wait_for(T, "proxyd stats socket", || UnixStream::connect(&sock).ok());
+    Side { p, sock }
+}
+
+/// Wait until both sides logged `n` events from `from`, then compare.
+fn same_events(a: &Side, b: &Side, from: (usize, usize), n: usize, what: &str) {
+    wait_for(T, what, || {
+        (events(&a.p, from.0).len() >= n && events(&b.p, from.1).len() >= n).then_some(())
+    });
+    // let a late extra line show up before comparing
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        events(&a.p, from.0),
+        events(&b.p, from.1),
+        "{what}\n--- haproxy:\n{}\n--- proxyd:\n{}",
+        a.p.dump(),
+        b.p.dump()
+    );
+}
+
+fn marks(a: &Side, b: &Side) -> (usize, usize) {
+    (a.p.log().len(), b.p.log().len())
+}
+
+#[test]
+fn same_lines_and_answers_as_haproxy() {
+    if !Path::new(HAPROXY).exists() {
+        eprintln!("skipping: {HAPROXY} not installed");
+        return;
+    }
+    let web2 = TestBackend::start(name_handler("web2"));
+    let dead = free_port();
+    let hap = start_haproxy(dead, web2.port);
+    let ours = start_proxyd(dead, web2.port);
+
+    // web1 is dead at boot: one DOWN line each.
+    same_events(&hap, &ours, (0, 0), 1, "boot DOWN");
+
+    // web1 comes up.
+    let m = marks(&hap, &ours);
+    let _web1 = TestBackend::start_on(dead, name_handler("web1"));
+    same_events(&hap, &ours, m, 1, "UP");
+
+    // Admin commands: same answers, same lines.
+    let script: &[(&str, usize)] = &[
+        ("set server web-servers/web2 state drain", 1),
+        ("set server web-servers/web2 state ready", 1),
+        ("set server web-servers/web2 state maint", 1),
+        ("set server web-servers/web2 state ready", 1),
+        ("set server web-servers/web1 state drain", 1),
+        ("set server web-servers/web1 state maint", 1),
+        ("set server web-servers/web2 state maint", 2),
+        ("set server web-servers/web2 state ready", 1),
+        ("set server web-servers/web1 state ready", 1),
+        (
+            "set server web-servers/web2 health down;set server web-servers/web2 health up",
+            2,
+        ),
+        ("set server web-servers/nope state drain", 0),
+        ("set server nope/web2 state drain", 0),
+        ("set server web-servers/web2 state bogus", 0),
+        ("set server web-servers/web2 weight 300", 0),
+        ("set server web-servers/web2 weight 3", 0),
+        ("get weight web-servers/web2", 0),
+        ("get weight web-servers", 0),
+        ("show backend", 0),
+        ("show servers state nope", 0),
+        ("disable server web-servers/web2", 1),
+        ("enable server web-servers/web2", 1),
+    ];
+    for (cmd, n) in script {
+        let m = marks(&hap, &ours);
+        let a = ask(&hap.sock, &format!("{cmd}\n"));
+        let b = ask(&ours.sock, &format!("{cmd}\n"));
+        assert_eq!(a, b, "answer to {cmd:?}");
+        if *n > 0 {
+            same_events(&hap, &ours, m, *n, cmd);
+        }
+    }
+
+    // The show stat header: ours is HAProxy's, up to its module columns.
+    let a = ask(&hap.sock, "show stat\n");
+    let b = ask(&ours.sock, "show stat\n");
+    let ha = a.lines().next().unwrap_or("");
+    let hb = b.lines().next().unwrap_or("");
+    assert!(ha.starts_with(hb), "haproxy: {ha}\nproxyd: {hb}");
+    // and the same rows with the same key columns
+    let key = |csv: &str| -> Vec<String> {
+        let mut lines = csv.lines();
+        let names: Vec<String> = lines
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("# ")
+            .split(',')
+            .map(String::from)
+            .collect();
+        let want = [
+            "pxname",
+            "svname",
+            "status",
+            "weight",
+            "act",
+            "bck",
+            "check_status",
+            "check_rise",
+            "check_fall",
+            "check_health",
+            "addr",
+            "mode",
+            "algo",
+            "type",
+            "sid",
+        ];
+        lines
+            .filter(|l| !l.is_empty() && !l.starts_with("mysite"))
+            .map(|l| {
+                let v: Vec<&str> = l.split(',').collect();
+                want.iter()
+                    .map(|w| {
+                        names
+                            .iter()
+                            .position(|n| n == w)
+                            .and_then(|i| v.get(i))
+                            .copied()
+                            .unwrap_or("?")
+                            .to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect()
+    };
+    assert_eq!(key(&a), key(&b));
+
+    // Both servers gone: the backend goes down, at emerg, on both.
+    let m = marks(&hap, &ours);
+    drop(_web1);
+    same_events(&hap, &ours, m, 1, "web1 DOWN");
+    let m = marks(&hap, &ours);
+    drop(web2);
+    same_events(&hap, &ours, m, 2, "all DOWN");
+}
