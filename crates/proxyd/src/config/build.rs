@@ -242,6 +242,8 @@ struct Parser<'h> {
     diags: Vec<Diag>,
     file_alert: bool,
     parse_failed: bool,
+    /// A server address could not be resolved.
+    addr_failed: bool,
     global: Global,
     defaults: Vec<DefaultsEntry>,
     current_defaults: Option<Draft>,
@@ -279,6 +281,7 @@ impl<'h> Parser<'h> {
             diags: Vec::new(),
             file_alert: false,
             parse_failed: false,
+            addr_failed: false,
             global: Global {
                 stats_timeout: DEFAULT_STATS_TIMEOUT,
                 ..Global::default()
@@ -663,6 +666,15 @@ impl<'h> Parser<'h> {
                 Some(w) => self.global.log_tag = Some(w),
                 None => self.alert(&pos, "'log-tag' expects a tag for use in syslog."),
             },
+            "node" => self.global.node = Some(a0.unwrap_or_default()),
+            "description" => {
+                let words: Vec<&str> = a.iter().map(|t| t.text.as_str()).collect();
+                if words.is_empty() {
+                    self.alert(&pos, "'description' expects a string argument.");
+                } else {
+                    self.global.description = Some(words.join(" "));
+                }
+            }
             "log-send-hostname" => {
                 self.global.log_send_hostname = Some(a0.unwrap_or_default());
             }
@@ -2222,10 +2234,14 @@ impl<'h> Parser<'h> {
             return;
         }
         let Some(ip) = values::resolve_host(&raw, self.host) else {
-            self.alert_srv(
-                &pos,
-                format!("{who} : could not resolve address '{}'.", raw.host),
+            // HAProxy reports this after parsing (no "Error(s) found" line).
+            let msg = format!(
+                "[{pos}] : {who} : could not resolve address '{}'.",
+                raw.host
             );
+            self.diags.push(Diag::raw(Level::Alert, Some(&pos), msg));
+            self.parse_failed = true;
+            self.addr_failed = true;
             return;
         };
         let inter = s.inter.unwrap_or(DEFAULT_INTER);
@@ -2271,6 +2287,13 @@ impl<'h> Parser<'h> {
     fn finish(mut self) -> Result<Loaded, Errors> {
         self.end_section();
         if self.parse_failed {
+            if self.addr_failed {
+                self.diags.push(Diag::raw(
+                    Level::Alert,
+                    None,
+                    "Failed to initialize server(s) addr.",
+                ));
+            }
             self.diags.push(Diag::raw(
                 Level::Alert,
                 None,

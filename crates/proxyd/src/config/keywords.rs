@@ -36,6 +36,8 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "log-send-hostname",
     "log",
     "stats",
+    "node",
+    "description",
 ];
 
 /// Global keywords that only matter to SSL (binds and servers with `ssl`,
@@ -63,8 +65,6 @@ pub const GLOBAL_SSL_ACCEPTED: &[&str] = &[
 pub const GLOBAL_KNOWN_UNSUPPORTED: &[&str] = &[
     "nbproc",
     "cpu-map",
-    "node",
-    "description",
     "ulimit-n",
     "maxconnrate",
     "maxsessrate",

@@ -103,6 +103,10 @@ pub struct Global {
     pub nbthread: Option<usize>,
     /// `spread-checks` percentage (0..=50), 0 when absent.
     pub spread_checks: u32,
+    /// `node` (shown by `show info`; HAProxy defaults to the hostname).
+    pub node: Option<String>,
+    /// `description` (shown by `show info`).
+    pub description: Option<String>,
     /// `ca-base` (only matters to ssl, accepted).
     pub ca_base: Option<PathBuf>,
     /// `crt-base` (only matters to ssl, accepted).

@@ -612,6 +612,8 @@ fn global_settings() {
  spread-checks 5
  log-tag px
  master-worker
+ node lb1
+ description two words
 ");
     let g = &l.config.global;
     assert_eq!(g.log[0].dest, LogDest::Stdout);
@@ -648,6 +650,8 @@ fn global_settings() {
     assert_eq!(g.spread_checks, 5);
     assert_eq!(g.log_tag.as_deref(), Some("px"));
     assert!(g.master_worker);
+    assert_eq!(g.node.as_deref(), Some("lb1"));
+    assert_eq!(g.description.as_deref(), Some("two words"));
     // A stats socket counts as a listener, as for `haproxy -c`.
     assert!(l.config.has_listeners());
 }
@@ -803,7 +807,7 @@ fn error_paths() {
         (with_defaults(&format!("{fe}backend b\n server s1 127.0.0.1:80 send-proxy\n")), "'server b/s1' : 'send-proxy' is not supported by proxyd."),
         (with_defaults(&format!("{fe}backend b\n server s1 127.0.0.1:99999\n")), "'server b/s1' : invalid port '99999'"),
         (with_defaults(&format!("{fe}backend b\n server s1 127.0.0.1:abc\n")), "invalid character 'a' in port number 'abc' in '127.0.0.1:abc'"),
-        (with_defaults(&format!("{fe}backend b\n server s1 nosuch.invalid:80\n")), "'server b/s1' : could not resolve address 'nosuch.invalid'."),
+        (with_defaults(&format!("{fe}backend b\n server s1 nosuch.invalid:80\n")), "[t.cfg:10] : 'server b/s1' : could not resolve address 'nosuch.invalid'.\n[ALERT]    (1) : config : Failed to initialize server(s) addr."),
         (with_defaults(&format!("{fe}backend b\n server s1 *:80\n")), "'server b/s1' : invalid address: '*' in '*:80'"),
         (with_defaults(&format!("{fe}backend b\n server s1 /tmp/sock\n")), "address '/tmp/sock' is not supported by proxyd"),
         (with_defaults(&format!("{fe}backend b\n server s1\n")), "'server' expects <name> and <addr>[:<port>] as arguments."),
