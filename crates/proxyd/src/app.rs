@@ -192,6 +192,10 @@ pub struct App {
     checks_tracker: TaskTracker,
     /// Running inside `chroot`.
     chrooted: bool,
+    /// The real root, kept open to read the configuration after chroot.
+    rootfs: Option<Arc<crate::rootfs::RootFs>>,
+    /// `-f` arguments as absolute paths, with the name as given.
+    abs_files: Vec<(PathBuf, String)>,
     stats_bound: Vec<crate::stats::Bound>,
     stats_cancel: CancellationToken,
 }
@@ -237,6 +241,12 @@ impl App {
         if config.global.daemon {
             tracing::info!("'daemon' ignored: proxyd always runs in the foreground (use systemd to supervise it)");
         }
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let abs_files = opts
+            .files
+            .iter()
+            .map(|f| (cwd.join(f), f.display().to_string()))
+            .collect();
         let mut app = App {
             opts,
             global_log: Arc::new(LogSink::new(&config.global.log, &tag)),
@@ -253,6 +263,8 @@ impl App {
             checks: CancellationToken::new(),
             checks_tracker: TaskTracker::new(),
             chrooted: false,
+            rootfs: None,
+            abs_files,
             stats_bound: Vec::new(),
             stats_cancel: CancellationToken::new(),
         };
@@ -428,6 +440,13 @@ impl App {
         }
         let g = &self.config.global;
         if let Some(dir) = &g.chroot {
+            // keep a way to the real root for reloads (see rootfs.rs)
+            let users: Vec<&str> = g.user.as_deref().into_iter().collect();
+            let groups: Vec<&str> = g.group.as_deref().into_iter().collect();
+            match crate::rootfs::RootFs::open(&users, &groups) {
+                Ok(r) => self.rootfs = Some(Arc::new(r)),
+                Err(e) => tracing::warn!("cannot keep the root directory open for reloads: {e}"),
+            }
             nix::unistd::chroot(dir)
                 .and_then(|_| nix::unistd::chdir("/"))
                 .map_err(|e| format!("Cannot chroot({}) : {e}", dir.display()))?;
@@ -440,8 +459,23 @@ impl App {
                 .map_err(|e| format!("[{}] Cannot set gid {gid} : {e}", self.tag))?;
         }
         if let Some(uid) = g.uid {
+            let keep = nix::unistd::geteuid().is_root() && uid != 0;
+            if keep {
+                // keep CAP_NET_BIND_SERVICE across setuid so that a reload
+                // can still bind ports < 1024 (HAProxy's master stays root
+                // for that; proxyd is a single process)
+                // SAFETY: prctl with integer arguments only.
+                unsafe {
+                    libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
+                }
+            }
             nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))
                 .map_err(|e| format!("[{}] Cannot set uid {uid} : {e}", self.tag))?;
+            if keep {
+                if let Err(e) = keep_net_bind_service() {
+                    tracing::debug!("cannot keep CAP_NET_BIND_SERVICE: {e}");
+                }
+            }
         }
         Ok(())
     }
@@ -454,7 +488,13 @@ impl App {
             display_files(&self.opts.files)
         );
         let files = self.opts.files.clone();
-        let loaded = tokio::task::spawn_blocking(move || crate::config::load(&files)).await;
+        let abs = self.abs_files.clone();
+        let root = self.rootfs.clone();
+        let loaded = tokio::task::spawn_blocking(move || match root {
+            Some(r) => r.load(&abs),
+            None => crate::config::load(&files),
+        })
+        .await;
         let loaded = match loaded {
             Ok(Ok(l)) => l,
             Ok(Err(e)) => {
@@ -464,11 +504,6 @@ impl App {
                     "Reload failed: {} fatal error(s) in the new configuration; keeping the current one.",
                     e.alerts().count()
                 );
-                if self.chrooted {
-                    tracing::error!(
-                        "note: running chrooted, the configuration was read inside the chroot"
-                    );
-                }
                 common::notify::ready();
                 return;
             }
@@ -693,6 +728,50 @@ impl App {
         self.checks_tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.checks_tracker.wait()).await;
         0
+    }
+}
+
+/// After `setuid` with `PR_SET_KEEPCAPS`: keep only CAP_NET_BIND_SERVICE
+/// (permitted and effective).
+fn keep_net_bind_service() -> std::io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_NET_BIND_SERVICE: u32 = 10;
+    let hdr = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let bit = 1u32 << CAP_NET_BIND_SERVICE;
+    let data = [
+        Data {
+            effective: bit,
+            permitted: bit,
+            inheritable: 0,
+        },
+        Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        },
+    ];
+    // SAFETY: capset(2) reads one header and two data structs, laid out as
+    // the kernel's _LINUX_CAPABILITY_VERSION_3 ABI.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

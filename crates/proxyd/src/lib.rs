@@ -8,6 +8,7 @@ pub mod health;
 pub mod lb;
 pub mod logsink;
 pub mod proxy;
+pub mod rootfs;
 pub mod state;
 pub mod stats;
 pub mod tcplog;

@@ -439,3 +439,34 @@ fn bind_conflict_is_fatal() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn reload_after_chroot_and_user_drop() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root (chroot, setuid)");
+        return;
+    }
+    let b = Backend::start("b");
+    let fe = free_port();
+    let fe2 = free_port();
+    let jail = temp_dir("jail");
+    let cfg1 = format!(
+        "global\n    log stderr local0\n    chroot {}\n    user nobody\n    group nogroup\n\ndefaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\nlisten l\n    bind 127.0.0.1:{fe}\n{}",
+        jail.display(),
+        servers(&[(&b, "")])
+    );
+    let p = Proxyd::start("chroot", &cfg1);
+    assert_eq!(request(fe).unwrap(), "b");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", p.pid())).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(!uid_line.contains("\t0\t"), "{uid_line}");
+    p.write_cfg(&cfg1.replace(
+        &format!("bind 127.0.0.1:{fe}\n"),
+        &format!("bind 127.0.0.1:{fe}\n    bind 127.0.0.1:{fe2}\n"),
+    ));
+    p.signal(libc::SIGHUP);
+    assert!(p.wait_log("Configuration reloaded", T), "{}", p.log());
+    assert_eq!(request(fe2).unwrap(), "b");
+    let _ = std::fs::remove_dir_all(&jail);
+}
