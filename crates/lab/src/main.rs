@@ -492,7 +492,14 @@ fn failover(
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("lab: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     // Called through the `killall` link the lab provides when the machine
     // has no psmisc.
     let argv: Vec<String> = std::env::args().collect();
