@@ -5,15 +5,46 @@
 mod health_support;
 
 use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use health_support::*;
 
 const T: Duration = Duration::from_secs(20);
 const HAPROXY: &str = "/usr/sbin/haproxy";
+
+fn pong_handler() -> Handler {
+    Arc::new(|s: &mut TcpStream| {
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let reply: &[u8] = if buf[..n].windows(4).any(|w| w == b"PING") {
+            b"PONG\r\n"
+        } else {
+            b"ERR\r\n"
+        };
+        let _ = s.write_all(reply);
+    })
+}
+
+fn garbage_handler() -> Handler {
+    Arc::new(|s: &mut TcpStream| {
+        let mut buf = [0u8; 256];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"garbage\r\n");
+    })
+}
+
+fn http_handler(status: &'static str) -> Handler {
+    Arc::new(move |s: &mut TcpStream| {
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(format!("HTTP/1.0 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+    })
+}
 
 fn ask(sock: &Path, input: &str) -> String {
     let mut s = UnixStream::connect(sock).expect("connect stats socket");
@@ -52,6 +83,31 @@ struct Side {
     sock: PathBuf,
 }
 
+/// Backends whose servers misbehave in known ways, shared by both sides.
+struct Extra {
+    pong: TestBackend,
+    garbage: TestBackend,
+    http200: TestBackend,
+    http503: TestBackend,
+    backup: TestBackend,
+    dead: u16,
+}
+
+fn extra_config(x: &Extra) -> String {
+    format!(
+        "backend tcpb\n    option tcp-check\n    tcp-check send PING\\r\\n\n    tcp-check expect string PONG\n\
+         \x20   server good 127.0.0.1:{} check inter 100\n\
+         \x20   server bad 127.0.0.1:{} check inter 100\n\
+         backend httpb\n    option httpchk GET /health\n\
+         \x20   server ok 127.0.0.1:{} check inter 100\n\
+         \x20   server bad 127.0.0.1:{} check inter 100\n\
+         backend bk\n\
+         \x20   server a1 127.0.0.1:{} check inter 100\n\
+         \x20   server b1 127.0.0.1:{} check inter 100 backup\n",
+        x.pong.port, x.garbage.port, x.http200.port, x.http503.port, x.dead, x.backup.port
+    )
+}
+
 fn config(sock: &Path, fe: u16, web1: u16, web2: u16) -> String {
     format!(
         "global\n    stats socket {} mode 600 level admin\n\
@@ -64,11 +120,12 @@ fn config(sock: &Path, fe: u16, web1: u16, web2: u16) -> String {
     )
 }
 
-fn start_haproxy(web1: u16, web2: u16) -> Side {
+fn start_haproxy(web1: u16, web2: u16, x: &Extra) -> Side {
     let dir = test_dir("vs-haproxy");
     let sock = dir.join("admin.sock");
     let cfg = dir.join("haproxy.cfg");
-    std::fs::write(&cfg, config(&sock, free_port(), web1, web2)).expect("write cfg");
+    let text = config(&sock, free_port(), web1, web2) + &extra_config(x);
+    std::fs::write(&cfg, text).expect("write cfg");
     let mut cmd = Command::new(HAPROXY);
     cmd.arg("-db").arg("-f").arg(&cfg);
     let p = Proxyd::spawn(cmd, &dir);
@@ -78,10 +135,11 @@ fn start_haproxy(web1: u16, web2: u16) -> Side {
     Side { p, sock }
 }
 
-fn start_proxyd(web1: u16, web2: u16) -> Side {
+fn start_proxyd(web1: u16, web2: u16, x: &Extra) -> Side {
     let dir = test_dir("vs-proxyd");
     let sock = dir.join("admin.sock");
-    let p = Proxyd::start(&dir, &config(&sock, free_port(), web1, web2));
+    let text = config(&sock, free_port(), web1, web2) + &extra_config(x);
+    let p = Proxyd::start(&dir, &text);
     wait_for(T, "proxyd stats socket", || UnixStream::connect(&sock).ok());
     Side { p, sock }
 }
@@ -114,11 +172,33 @@ fn same_lines_and_answers_as_haproxy() {
     }
     let web2 = TestBackend::start(name_handler("web2"));
     let dead = free_port();
-    let hap = start_haproxy(dead, web2.port);
-    let ours = start_proxyd(dead, web2.port);
+    let x = Extra {
+        pong: TestBackend::start(pong_handler()),
+        garbage: TestBackend::start(garbage_handler()),
+        http200: TestBackend::start(http_handler("200 OK")),
+        http503: TestBackend::start(http_handler("503 Service Unavailable")),
+        backup: TestBackend::start(name_handler("b1")),
+        dead: free_port(),
+    };
+    let hap = start_haproxy(dead, web2.port, &x);
+    let ours = start_proxyd(dead, web2.port, &x);
 
-    // web1 is dead at boot: one DOWN line each.
-    same_events(&hap, &ours, (0, 0), 1, "boot DOWN");
+    // At boot: web1, tcpb/bad, httpb/bad and bk/a1 go DOWN, in any order.
+    wait_for(T, "boot DOWN lines", || {
+        (events(&hap.p, 0).len() >= 4 && events(&ours.p, 0).len() >= 4).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let mut a = events(&hap.p, 0);
+    let mut b = events(&ours.p, 0);
+    a.sort();
+    b.sort();
+    assert_eq!(
+        a,
+        b,
+        "boot\n--- haproxy:\n{}\n--- proxyd:\n{}",
+        hap.p.dump(),
+        ours.p.dump()
+    );
 
     // web1 comes up.
     let m = marks(&hap, &ours);
