@@ -92,9 +92,16 @@ impl E2e {
     /// Build the topology `deploy/lab/NAME` and wait until every VIP is
     /// held by exactly one host and answers through the client.
     pub fn up(name: &str) -> Result<E2e> {
+        E2e::up_with(name, implementation())
+    }
+
+    /// [`E2e::up`] with a given implementation.
+    pub fn up_with(name: &str, implementation: Impl) -> Result<E2e> {
         let (t, p) = topology(name)?;
         let client = t.client().map(|c| c.name.clone()).context("no client")?;
-        let lab = Lab::up(t, &p, options()?)?;
+        let mut opts = options()?;
+        opts.implementation = implementation;
+        let lab = Lab::up(t, &p, opts)?;
         let e = E2e {
             lab,
             client,

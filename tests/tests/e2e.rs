@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use integration::{skip_unless_root, E2e, Service};
+use integration::{skip_unless_root, E2e, Impl, Service};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
 const VIP2: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 101);
@@ -196,4 +196,30 @@ fn active_active_each_lb_takes_both_vips_when_the_other_fails() {
     }
     e.expect_vip_on(VIP, "lb1");
     e.expect_vip_on(VIP2, "lb2");
+}
+
+/// The lab itself, checked with the reference pair (HAProxy + keepalived,
+/// Debian packages): the seed's failover works there too.
+#[test]
+fn reference_haproxy_keepalived_proxy_death() {
+    if skip_unless_root() {
+        return;
+    }
+    if !std::path::Path::new("/usr/sbin/haproxy").exists()
+        || !std::path::Path::new("/usr/sbin/keepalived").exists()
+    {
+        eprintln!("skipped: haproxy/keepalived not installed");
+        return;
+    }
+    let e = E2e::up_with("seed.yaml", Impl::Haproxy).expect("lab up");
+    e.expect_vip_on(VIP, "lb1");
+    assert_both_served(&e, VIP);
+    let before = e.lab.count_in_log("lb2", "Entering MASTER STATE");
+    let p = e.probe(VIP);
+    e.lab.stop("lb1", Service::Proxy, libc::SIGKILL).unwrap();
+    assert!(!killall0(&e, "lb1", "haproxy"));
+    e.expect_vip_on(VIP, "lb2");
+    e.wait_served(VIP).unwrap();
+    e.finish_probe(p, "HAProxy killed (reference)");
+    e.expect_log("lb2", "Entering MASTER STATE", before);
 }
