@@ -803,8 +803,18 @@ impl Driver {
                 if *idx != self.link.index {
                     continue;
                 }
-                if let Err(e) = ann.send(v.addr) {
-                    tracing::debug!("({}) gratuitous ARP for {}: {e}", self.ctx.cfg.name, v.addr);
+                let what = if v.addr.is_ipv6() {
+                    "unsolicited neighbour advert"
+                } else {
+                    "gratuitous ARP"
+                };
+                match ann.send(v.addr) {
+                    Ok(()) => tracing::debug!(
+                        "Sending {what} on {} for {}",
+                        self.ctx.cfg.interface,
+                        v.addr
+                    ),
+                    Err(e) => tracing::debug!("({}) {what} for {}: {e}", self.ctx.cfg.name, v.addr),
                 }
             }
         }

@@ -614,3 +614,134 @@ fn sync_group_fault_takes_all_members_down() {
     );
     assert!(a.log_text().contains("(vif1) Entering FAULT STATE"));
 }
+
+/// The seed's setup: `killall -0 NAME` with interval 2 / weight 2 on both
+/// nodes; each node's proxy has its own process name (killall sees the whole
+/// machine).
+#[test]
+fn seed_killall_check_moves_vip() {
+    let lab = Lab::new("seed", 2);
+    let pid = std::process::id();
+    let names = [format!("vtpxa{pid}"), format!("vtpxb{pid}")];
+    let mut proxies: Vec<std::process::Child> = names
+        .iter()
+        .map(|n| {
+            // A copy of sleep under that name: killall compares comm.
+            let bin = lab.dir.path().join(n);
+            std::fs::copy("/bin/sleep", &bin).unwrap();
+            std::process::Command::new(&bin).arg("300").spawn().unwrap()
+        })
+        .collect();
+    let conf = |name: &str, state: &str, prio: u8| {
+        format!(
+            "vrrp_script chk_proxyd {{\n    script \"killall -0 {name}\"\n    interval 2\n    weight 2\n}}\n{}",
+            Inst {
+                name: "vif1",
+                state,
+                prio,
+                vrid: 51,
+                extra: "    track_script {\n        chk_proxyd\n    }\n".into(),
+            }
+            .render()
+        )
+    };
+    let a = lab.vrrpd(0, &format!("{GLOBAL}{}", conf(&names[0], "MASTER", 101)));
+    let b = lab.vrrpd(1, &format!("{GLOBAL}{}", conf(&names[1], "BACKUP", 100)));
+    assert!(
+        wait(T, || lab.holders(VIP) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    assert!(b.wait_log("VRRP_Script(chk_proxyd) succeeded", 1, T));
+    // Stop node a's proxy (and reap it: killall -0 counts zombies).
+    proxies[0].kill().unwrap();
+    proxies[0].wait().unwrap();
+    assert!(
+        a.wait_log(
+            "VRRP_Script(chk_proxyd) failed (exited with status 1)",
+            1,
+            T
+        ),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(
+        wait(T, || lab.holders(VIP) == vec![1]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    let _ = proxies[1].kill();
+    let _ = proxies[1].wait();
+}
+
+/// Becoming master sends gratuitous ARPs for the VIP from the node's MAC.
+#[test]
+fn gratuitous_arp_on_takeover() {
+    let lab = Lab::new("garp", 1);
+    let mac = lab.nodes[0]
+        .ip(&["-o", "link", "show", "eth0"])
+        .unwrap()
+        .split("link/ether ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let sw = lab.sw.path();
+    let cap = std::thread::spawn(move || {
+        common::netns::run_in_netns(&sw, || {
+            // SAFETY: plain socket calls on a fresh descriptor.
+            let fd = unsafe {
+                libc::socket(
+                    libc::AF_PACKET,
+                    libc::SOCK_RAW,
+                    i32::from((libc::ETH_P_ARP as u16).to_be()),
+                )
+            };
+            assert!(fd >= 0);
+            let tv = libc::timeval {
+                tv_sec: 1,
+                tv_usec: 0,
+            };
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&tv as *const libc::timeval).cast(),
+                    std::mem::size_of::<libc::timeval>() as u32,
+                );
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            let mut frames = Vec::new();
+            while std::time::Instant::now() < deadline && frames.len() < 5 {
+                let mut buf = [0u8; 256];
+                let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+                if n >= 42 && buf[28..32] == [10, 77, 0, 100] {
+                    frames.push(buf[..n as usize].to_vec());
+                }
+            }
+            unsafe { libc::close(fd) };
+            frames
+        })
+        .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let a = lab.vrrpd(0, &format!("{GLOBAL}{}", v2("vif1", "MASTER", 150, "")));
+    let frames = cap.join().unwrap();
+    assert!(
+        frames.len() >= 5,
+        "{} frames\n{}",
+        frames.len(),
+        dump_logs(&[&a])
+    );
+    let want: Vec<u8> = mac
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect();
+    for f in &frames {
+        assert_eq!(&f[0..6], &[0xff; 6]); // broadcast
+        assert_eq!(&f[6..12], want.as_slice()); // from the node
+        assert_eq!(&f[22..28], want.as_slice()); // sender MAC
+        assert_eq!(&f[38..42], &[10, 77, 0, 100]); // target IP = VIP
+    }
+}
