@@ -72,3 +72,81 @@ pub fn check_output(files: &[PathBuf], quiet: bool, pid: u32) -> (i32, Vec<Strin
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("proxyd-check-{}-{name}", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const D: &str =
+        "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n";
+
+    #[test]
+    fn exit_codes_and_output() {
+        let good = write(
+            "good.cfg",
+            &format!("{D}listen l\n bind 127.0.0.1:1\n server s 127.0.0.1:2\n"),
+        );
+        let warn = write(
+            "warn.cfg",
+            "listen l\n mode tcp\n bind 127.0.0.1:1\n server s 127.0.0.1:2\n",
+        );
+        let nolisten = write("nol.cfg", &format!("{D}backend b\n"));
+        let bad = write("bad.cfg", &format!("{D}backend b\n bogus\n"));
+
+        let (c, e, o) = check_output(std::slice::from_ref(&good), false, 7);
+        assert_eq!((c, e.len()), (0, 0));
+        assert_eq!(o, vec!["Configuration file is valid"]);
+
+        let (c, e, o) = check_output(std::slice::from_ref(&warn), false, 7);
+        assert_eq!(c, 0);
+        assert!(e[0].starts_with("[WARNING]  (7) : config : missing timeouts for proxy 'l'."));
+        assert_eq!(
+            o,
+            vec!["Warnings were found.", "Configuration file is valid"]
+        );
+        let (c, e, o) = check_output(std::slice::from_ref(&warn), true, 7);
+        assert_eq!((c, e.len(), o.len()), (0, 0, 0));
+
+        let (c, _, o) = check_output(std::slice::from_ref(&nolisten), false, 7);
+        assert_eq!(c, 2);
+        assert_eq!(
+            o,
+            vec!["Configuration file has no error but will not start (no listener) => exit(2)."]
+        );
+        assert_eq!(
+            check_output(std::slice::from_ref(&nolisten), true, 7)
+                .2
+                .len(),
+            0
+        );
+
+        let (c, e, o) = check_output(std::slice::from_ref(&bad), true, 7);
+        assert_eq!(c, 1);
+        assert!(o.is_empty());
+        assert!(e[0].contains("unknown keyword 'bogus' in 'backend' section"));
+        assert_eq!(
+            e.last().map(String::as_str),
+            Some("[ALERT]    (7) : config : Fatal errors found in configuration.")
+        );
+
+        // Several files are one configuration: the listen uses the defaults
+        // of the first file.
+        let (c, e, _) = check_output(&[good.clone(), warn.clone()], false, 7);
+        assert_eq!(c, 1, "{e:?}");
+        assert!(e[0].contains("has the same name as proxy 'l'"));
+
+        let (c, e, _) = check_output(&[], false, 7);
+        assert_eq!(c, 1);
+        assert!(e[0].contains("No configuration file specified"));
+
+        for p in [good, warn, nolisten, bad] {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}

@@ -59,12 +59,24 @@ pub fn load_with(
                 Err(e) => diags.push(Diag::raw(
                     Level::Alert,
                     None,
-                    format!("Cannot open configuration directory {} : {e}", p.display()),
+                    format!(
+                        "Cannot open configuration file/directory {} : {}",
+                        p.display(),
+                        io_reason(&e)
+                    ),
                 )),
             }
         } else {
             read_one(p, &mut sources, &mut diags);
         }
+    }
+    if diags.is_empty() && sources.is_empty() {
+        // HAProxy prints its usage and fails when no file is left.
+        diags.push(Diag::raw(
+            Level::Alert,
+            None,
+            "No configuration file found (the given directories hold no '*.cfg' file).",
+        ));
     }
     if !diags.is_empty() {
         return Err(Errors { diags });
@@ -79,7 +91,7 @@ fn read_one(path: &Path, out: &mut Vec<(String, String)>, diags: &mut Vec<Diag>)
             Level::Alert,
             None,
             format!(
-                "Could not open configuration file {} : {}",
+                "Cannot open configuration file/directory {} : {}",
                 path.display(),
                 io_reason(&e)
             ),

@@ -767,14 +767,20 @@ fn load_reads_directories_in_lexical_order() {
     std::fs::write(dir.join("05-ignored.txt"), "garbage").unwrap();
     let r = load_with(std::slice::from_ref(&dir), &FakeHost, &common::lexer::NoEnv);
     let missing = load_with(&[dir.join("nope.cfg")], &FakeHost, &common::lexer::NoEnv);
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let none = load_with(&[empty], &FakeHost, &common::lexer::NoEnv);
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(none.unwrap_err().diags[0]
+        .text
+        .contains("No configuration file found"));
     let l = r.unwrap();
     assert_eq!(l.config.frontends[0].name, "l");
     assert!(l.config.frontends[0].pos.file.ends_with("20-listen.cfg"));
     let e = missing.unwrap_err();
     assert!(e.diags[0]
         .text
-        .contains("Could not open configuration file"));
+        .contains("Cannot open configuration file/directory"));
     assert!(e.diags[0].text.ends_with("No such file or directory"));
 }
 
