@@ -607,7 +607,10 @@ fn units_in_a_real_systemd() {
 }
 
 fn scenario(c: &Container) -> Result<()> {
+    let t0 = Instant::now();
+    let step = |what: &str| eprintln!("[{:6.1} s] {what}", t0.elapsed().as_secs_f64());
     // --- install (twice: idempotent) ------------------------------------
+    step("install (twice: idempotent)");
     let out = c.ok("/root/src/deploy/install.sh 2>&1")?;
     eprintln!("{out}");
     c.ok("/root/src/deploy/install.sh >/dev/null 2>&1")
@@ -627,6 +630,7 @@ fn scenario(c: &Container) -> Result<()> {
     c.ok("grep -qx 'Alias=haproxy.service' /etc/systemd/system/proxyd.service")?;
 
     // --- systemd-analyze verify prints nothing ----------------------------
+    step("systemd-analyze verify prints nothing");
     let out = c.sh(
         "systemd-analyze verify /etc/systemd/system/proxyd.service /etc/systemd/system/vrrpd.service 2>&1",
     )?;
@@ -637,7 +641,8 @@ fn scenario(c: &Container) -> Result<()> {
         out.status
     );
 
-    // --- the test's own configs, network and backend ----------------------
+    // --- the test"s own configs, network and backend ----------------------
+    step("the test's own configs, network and backend");
     c.write("/etc/haproxy/haproxy.cfg", &proxyd_cfg(false, false))?;
     c.write("/etc/keepalived/keepalived.conf", VRRPD_CONF)?;
     c.write("/root/backend.pl", BACKEND)?;
@@ -652,6 +657,7 @@ fn scenario(c: &Container) -> Result<()> {
     })?;
 
     // --- start: Type=notify reaches READY ---------------------------------
+    step("start: Type=notify reaches READY");
     c.ok("systemctl enable proxyd vrrpd 2>&1")?;
     ensure!(
         c.text("systemctl show -p Id --value haproxy.service")? == "proxyd.service",
@@ -674,6 +680,7 @@ fn scenario(c: &Container) -> Result<()> {
     })?;
 
     // --- reload with a changed config: applied, same process --------------
+    step("reload with a changed config: applied, same process");
     let pid = c.main_pid("proxyd")?;
     ensure!(pid != 0, "proxyd has no MainPID");
     c.write("/etc/haproxy/haproxy.cfg", &proxyd_cfg(true, false))?;
@@ -691,6 +698,7 @@ fn scenario(c: &Container) -> Result<()> {
     })?;
 
     // --- reload with a broken config: refused, old config keeps serving ---
+    step("reload with a broken config: refused, old config keeps serving");
     let broken = proxyd_cfg(true, true);
     ensure!(
         broken.lines().nth(BROKEN_LINE - 1) == Some("    bogus_keyword_for_test on"),
@@ -749,6 +757,7 @@ fn scenario(c: &Container) -> Result<()> {
     c.write("/etc/haproxy/haproxy.cfg", &proxyd_cfg(true, false))?;
 
     // --- journal priorities -------------------------------------------------
+    step("journal priorities");
     // b2 (nothing on 9002) goes DOWN: a warning. The config check's
     // "Configuration file is valid" (stdout, info) must not pass -p warning.
     let warnings = c.wait_for("b2 DOWN in journalctl -p warning -u proxyd", 20, |c| {
@@ -766,6 +775,7 @@ fn scenario(c: &Container) -> Result<()> {
     );
 
     // --- kill -9: restarted with a new MainPID ------------------------------
+    step("kill -9: restarted with a new MainPID");
     let pid = c.main_pid("proxyd")?;
     c.ok(&format!("kill -9 {pid}"))?;
     let new = c.wait_for("proxyd restarted after kill -9", 30, |c| {
@@ -778,6 +788,7 @@ fn scenario(c: &Container) -> Result<()> {
     })?;
 
     // --- vrrpd: MASTER, VIP, reload, stop removes the VIP -------------------
+    step("vrrpd: MASTER, VIP, reload, stop removes the VIP");
     c.wait_for("`Entering MASTER STATE` in journalctl -u vrrpd", 30, |c| {
         Ok(c.journal("-u vrrpd")?
             .contains("(VI_1) Entering MASTER STATE")
@@ -811,6 +822,7 @@ fn scenario(c: &Container) -> Result<()> {
     );
 
     // --- proxyd stops cleanly ------------------------------------------------
+    step("proxyd stops cleanly");
     c.ok("systemctl stop proxyd 2>&1")?;
     let state = c.is_active("proxyd")?;
     ensure!(
@@ -819,6 +831,7 @@ fn scenario(c: &Container) -> Result<()> {
     );
 
     // --- uninstall (twice: idempotent) ---------------------------------------
+    step("uninstall (twice: idempotent)");
     c.ok("/root/src/deploy/uninstall.sh 2>&1")?;
     c.ok("/root/src/deploy/uninstall.sh >/dev/null 2>&1")
         .context("second uninstall.sh run")?;
@@ -839,5 +852,6 @@ fn scenario(c: &Container) -> Result<()> {
         c.text("systemctl show -p LoadState --value proxyd")? == "not-found",
         "proxyd.service still known to systemd after uninstall"
     );
+    step("done");
     Ok(())
 }
