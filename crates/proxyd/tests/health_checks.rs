@@ -268,3 +268,63 @@ fn httpchk_status() {
         p.dump()
     );
 }
+
+fn echo_handler() -> Handler {
+    Arc::new(|s: &mut TcpStream| {
+        let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 || s.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+#[test]
+fn check_port_override_and_on_marked_down_shutdown_sessions() {
+    // Traffic goes to `data`; the check goes to another port (`port`).
+    let data = TestBackend::start(echo_handler());
+    let mut check = TestBackend::start(name_handler("check"));
+    let fe = free_port();
+    let dir = test_dir("health-omd");
+    let cfg = format!(
+        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\
+         listen app\n    bind 127.0.0.1:{fe}\n\
+         \x20   server web1 127.0.0.1:{} check port {} inter 100 rise 1 fall 1 on-marked-down shutdown-sessions\n",
+        data.port, check.port
+    );
+    let p = Proxyd::start(&dir, &cfg);
+    p.wait_line(0, T, "check on the check port", |l| {
+        l.contains("health check of app/web1: L4OK")
+    });
+    wait_for(T, "check connections on the check port", || {
+        (check.accepted.load(std::sync::atomic::Ordering::Relaxed) > 0).then_some(())
+    });
+
+    // An established session through the proxy.
+    let mut c = TcpStream::connect(("127.0.0.1", fe)).expect("connect");
+    c.set_read_timeout(Some(T)).expect("timeout");
+    c.write_all(b"ping").expect("write");
+    let mut buf = [0u8; 4];
+    c.read_exact(&mut buf).expect("echo");
+    assert_eq!(&buf, b"ping");
+
+    // The check port dies: the server goes DOWN and its session is cut.
+    let from = p.log().len();
+    check.stop();
+    p.wait_line(from, T, "web1 DOWN", |l| {
+        l.contains("Server app/web1 is DOWN")
+    });
+    let mut rest = Vec::new();
+    match c.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "session not cut: {e}"
+        ),
+    }
+}
