@@ -86,10 +86,10 @@ done
 # must not fail (ETXTBSY) nor leave a half-written file.
 put() { # mode src dest
     mkdir -p "$(dirname "$3")"
-    tmp="$3.install.$$"
-    cp "$2" "$tmp"
-    chmod "$1" "$tmp"
-    mv -f "$tmp" "$3"
+    put_tmp="$3.install.$$"
+    cp "$2" "$put_tmp"
+    chmod "$1" "$put_tmp"
+    mv -f "$put_tmp" "$3"
 }
 
 sbin=$root$prefix/sbin
@@ -138,11 +138,11 @@ foreign_unit() { # name ours
 
 install_unit() { # ours alias
     src=$repo/systemd/$1
-    tmp=$(mktemp)
+    unit_tmp=$(mktemp)
     sed -e "s#/usr/local/sbin/#$prefix/sbin/#g" \
-        -e "s#/usr/local/share/doc/#$prefix/share/doc/#g" "$src" >"$tmp"
+        -e "s#/usr/local/share/doc/#$prefix/share/doc/#g" "$src" >"$unit_tmp"
     if foreign_unit "$2" "$1"; then
-        sed -i -e "/^Alias=$2\$/d" "$tmp"
+        sed -i -e "/^Alias=$2\$/d" "$unit_tmp"
         say "another $2 exists (its Debian package?): $1 installed WITHOUT Alias=$2."
         say "  To switch: systemctl disable --now ${2%.service}; apt-get remove ${2%.service}; then run install.sh again."
     fi
@@ -155,8 +155,8 @@ install_unit() { # ours alias
             say "removed $d/$1 left by an install with another --prefix"
         fi
     done
-    put 0644 "$tmp" "$root$unitdir/$1"
-    rm -f "$tmp"
+    put 0644 "$unit_tmp" "$root$unitdir/$1"
+    rm -f "$unit_tmp"
 }
 install_unit proxyd.service haproxy.service
 install_unit vrrpd.service keepalived.service
@@ -168,13 +168,35 @@ config() { # src dest
         say "$2 exists, left unchanged"
     else
         put 0644 "$1" "$root$2"
-        say "$2 installed from $(basename "$1") (edit it before starting)"
+        say "$2 installed from $(basename "$1")"
     fi
 }
 config "$here/examples/haproxy.cfg" /etc/haproxy/haproxy.cfg
 config "$here/examples/keepalived-$role.conf" /etc/keepalived/keepalived.conf
 config "$here/examples/default-proxyd" /etc/default/proxyd
 config "$here/examples/default-vrrpd" /etc/default/vrrpd
+
+# Debian's stock haproxy.cfg names these error pages (used only by http
+# mode, but they must exist for the file to load): plain ones where the
+# haproxy package did not provide them.
+for code in 400 403 408 500 502 503 504; do
+    f=/etc/haproxy/errors/$code.http
+    [ -e "$root$f" ] && continue
+    case $code in
+    400) reason="Bad Request" ;;
+    403) reason="Forbidden" ;;
+    408) reason="Request Timeout" ;;
+    500) reason="Internal Server Error" ;;
+    502) reason="Bad Gateway" ;;
+    503) reason="Service Unavailable" ;;
+    504) reason="Gateway Timeout" ;;
+    esac
+    mkdir -p "$root/etc/haproxy/errors"
+    printf 'HTTP/1.0 %s %s\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n%s %s\n' \
+        "$code" "$reason" "$code" "$reason" >"$root$f"
+    made_errors=1
+done
+[ -n "${made_errors:-}" ] && say "created missing /etc/haproxy/errors/*.http"
 
 # Debian's stock haproxy.cfg drops privileges to haproxy:haproxy and
 # chroots into /var/lib/haproxy: provide them when the haproxy package

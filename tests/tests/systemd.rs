@@ -626,6 +626,12 @@ fn scenario(c: &Container) -> Result<()> {
         c.ok(&format!("test -e {f}"))
             .with_context(|| format!("{f} not installed"))?;
     }
+    // The example configs it installed load (vrrpd: exit 6 is keepalived's
+    // "valid, but scripts without enable_script_security").
+    c.ok("proxyd -c -f /etc/haproxy/haproxy.cfg 2>&1")
+        .context("the installed example haproxy.cfg")?;
+    c.ok("vrrpd -t -f /etc/keepalived/keepalived.conf 2>&1 || [ $? -eq 6 ]")
+        .context("the installed example keepalived.conf")?;
     // The Debian packages are not installed here: the aliases stay.
     c.ok("grep -qx 'Alias=haproxy.service' /etc/systemd/system/proxyd.service")?;
 
@@ -770,9 +776,15 @@ fn scenario(c: &Container) -> Result<()> {
         "the config check's output is missing from the journal:\n{all}"
     );
     ensure!(
-        !warnings.contains("Configuration file is valid"),
-        "info lines pass `journalctl -p warning`:\n{warnings}"
+        all.contains("Proxy fe started."),
+        "proxyd's notice line is missing from the journal:\n{all}"
     );
+    for info in ["Configuration file is valid", "Proxy fe started."] {
+        ensure!(
+            !warnings.contains(info),
+            "`{info}` (info/notice) passes `journalctl -p warning`:\n{warnings}"
+        );
+    }
 
     // --- kill -9: restarted with a new MainPID ------------------------------
     step("kill -9: restarted with a new MainPID");
