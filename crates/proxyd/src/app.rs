@@ -219,11 +219,7 @@ impl App {
     /// Build everything and bind the listeners (no privileges dropped yet).
     /// Errors are HAProxy-style alert lines, the caller exits 1.
     pub async fn start(opts: Options, config: Config) -> Result<App, String> {
-        let tag = config
-            .global
-            .log_tag
-            .clone()
-            .unwrap_or_else(|| "proxyd".to_string());
+        let tag = syslog_tag(&config.global);
         let global_maxconn = config.global.maxconn.unwrap_or_else(default_maxconn);
         let nbthread = config
             .global
@@ -293,6 +289,7 @@ impl App {
 
     /// Install `config`, with `bound` the newly opened listeners.
     fn apply(&mut self, config: Config, bound: Vec<(SocketAddr, std::net::TcpListener)>) {
+        self.tag = syslog_tag(&config.global);
         let backends = build_backends(&config, &self.rt, &self.tag);
         let be_by_name: HashMap<&str, Arc<BackendState>> = backends
             .iter()
@@ -342,6 +339,7 @@ impl App {
                 timeout_client_fin: f.timeout_client_fin,
                 log_format: f.log_format,
                 dontlognull: f.dontlognull,
+                logasap: f.logasap,
                 log: Arc::new(LogSink::new(&f.log, &self.tag)),
                 sem,
             });
@@ -456,7 +454,7 @@ impl App {
             let gid = nix::unistd::Gid::from_raw(gid);
             nix::unistd::setgroups(&[gid])
                 .and_then(|_| nix::unistd::setgid(gid))
-                .map_err(|e| format!("[{}] Cannot set gid {gid} : {e}", self.tag))?;
+                .map_err(|e| format!("Cannot set gid {gid} : {e}"))?;
         }
         if let Some(uid) = g.uid {
             let keep = nix::unistd::geteuid().is_root() && uid != 0;
@@ -470,7 +468,7 @@ impl App {
                 }
             }
             nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))
-                .map_err(|e| format!("[{}] Cannot set uid {uid} : {e}", self.tag))?;
+                .map_err(|e| format!("Cannot set uid {uid} : {e}"))?;
             if keep {
                 if let Err(e) = keep_net_bind_service() {
                     tracing::debug!("cannot keep CAP_NET_BIND_SERVICE: {e}");
@@ -728,6 +726,23 @@ impl App {
         self.checks_tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.checks_tracker.wait()).await;
         0
+    }
+}
+
+/// What follows the date in syslog headers: `[HOSTNAME ]TAG` (`log-tag`,
+/// default `proxyd`; `log-send-hostname [NAME]`).
+fn syslog_tag(g: &model::Global) -> String {
+    let tag = g.log_tag.clone().unwrap_or_else(|| "proxyd".to_string());
+    match &g.log_send_hostname {
+        None => tag,
+        Some(h) if !h.is_empty() => format!("{h} {tag}"),
+        Some(_) => {
+            let host = nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "localhost".to_string());
+            format!("{host} {tag}")
+        }
     }
 }
 

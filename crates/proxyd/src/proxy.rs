@@ -40,6 +40,8 @@ pub struct Frontend {
     pub timeout_client_fin: Option<Duration>,
     pub log_format: LogFormat,
     pub dontlognull: bool,
+    /// `option logasap`: log when the server connection is established.
+    pub logasap: bool,
     pub log: Arc<LogSink>,
     /// Frontend `maxconn`.
     pub sem: Option<Arc<Semaphore>>,
@@ -212,6 +214,15 @@ struct Outcome {
     retries: u32,
     redispatched: bool,
     server: Option<Arc<crate::state::ServerState>>,
+    /// Already logged (`option logasap`).
+    logged: bool,
+}
+
+/// When and from where a session came.
+struct Meta {
+    peer: SocketAddr,
+    accept: SystemTime,
+    t0: Instant,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -281,16 +292,29 @@ async fn session(
             retries: 0,
             redispatched: false,
             server: None,
+            logged: false,
         };
-        log_session(&ctx, &fe, None, peer, accept_wall, t0, &out);
+        let meta = Meta {
+            peer,
+            accept: accept_wall,
+            t0,
+        };
+        log_session(&ctx, &fe, None, &meta, &out, false);
         drop(fe_conn);
         return;
     };
     be.counters.open();
     let be_conn = Conn(&be.counters);
-    let out = run(&ctx, &fe, &be, client, peer).await;
+    let meta = Meta {
+        peer,
+        accept: accept_wall,
+        t0,
+    };
+    let out = run(&ctx, &fe, &be, client, &meta).await;
     drop(be_conn);
-    log_session(&ctx, &fe, Some(&be), peer, accept_wall, t0, &out);
+    if !out.logged {
+        log_session(&ctx, &fe, Some(&be), &meta, &out, false);
+    }
     drop(fe_conn);
 }
 
@@ -299,8 +323,9 @@ async fn run(
     fe: &Frontend,
     be: &Arc<BackendState>,
     mut client: TcpStream,
-    peer: SocketAddr,
+    meta: &Meta,
 ) -> Outcome {
+    let peer = meta.peer;
     let settings = be.settings();
     let mut out = Outcome {
         tw: None,
@@ -311,6 +336,7 @@ async fn run(
         retries: 0,
         redispatched: false,
         server: None,
+        logged: false,
     };
     let tq = Instant::now();
     let acquired = be.acquire(peer.ip(), None, &ctx.hard).await;
@@ -387,6 +413,10 @@ async fn run(
         }
     };
     out.tc = Some(ms(tc0.elapsed()));
+    if fe.logasap {
+        log_session(ctx, fe, Some(be), meta, &out, true);
+        out.logged = true;
+    }
     let mut server = server;
     let kill_srv = slot.server.kill_token();
     let timeouts = Timeouts {
@@ -423,26 +453,26 @@ fn log_session(
     ctx: &Ctx,
     fe: &Frontend,
     be: Option<&Arc<BackendState>>,
-    peer: SocketAddr,
-    accept: SystemTime,
-    t0: Instant,
+    meta: &Meta,
     out: &Outcome,
+    asap: bool,
 ) {
     if fe.log_format != LogFormat::TcpLog {
         return;
     }
-    if fe.dontlognull && out.bin == 0 {
+    if fe.dontlognull && out.bin == 0 && !asap {
         return;
     }
     let line = format_tcplog(&SessionLog {
-        client: peer,
-        accept: Tm::local(accept),
+        client: meta.peer,
+        accept: Tm::local(meta.accept),
         frontend: &fe.state.name,
         backend: be.map_or(fe.state.name.as_str(), |b| b.name.as_str()),
         server: out.server.as_ref().map(|s| s.name.as_str()),
         tw: out.tw,
         tc: out.tc,
-        tt: ms(t0.elapsed()),
+        tt: ms(meta.t0.elapsed()),
+        partial: asap,
         bytes: out.bout,
         term: out.term,
         actconn: ctx.rt.actconn.get(),

@@ -138,6 +138,8 @@ pub struct SessionLog<'a> {
     pub tc: Option<u64>,
     /// Total time (ms).
     pub tt: u64,
+    /// `option logasap`: `%Tt` and `%B` are so far, shown with a `+`.
+    pub partial: bool,
     /// Bytes sent to the client.
     pub bytes: u64,
     pub term: Term,
@@ -188,9 +190,10 @@ pub fn format_tcplog(l: &SessionLog<'_>) -> String {
     opt(&mut out, l.tw);
     out.push('/');
     opt(&mut out, l.tc);
+    let plus = if l.partial { "+" } else { "" };
     let _ = write!(
         out,
-        "/{} {} {}{} {}/{}/{}/{}/{}{} {}/{}",
+        "/{plus}{} {plus}{} {}{} {}/{}/{}/{}/{}{} {}/{}",
         l.tt,
         l.bytes,
         char::from(l.term.cause),
@@ -284,6 +287,7 @@ mod tests {
             tw: Some(0),
             tc: Some(0),
             tt: 4,
+            partial: false,
             bytes: 4,
             term: Term::NORMAL,
             actconn: 2,
@@ -337,6 +341,16 @@ mod tests {
             ..base()
         };
         assert!(format_tcplog(&l).ends_with(" 5000/-1/4 4 sQ 2/2/1/0/0 0/3"));
+    }
+
+    #[test]
+    fn tcplog_logasap() {
+        let l = SessionLog {
+            partial: true,
+            bytes: 0,
+            ..base()
+        };
+        assert!(format_tcplog(&l).ends_with(" 0/0/+4 +0 -- 2/2/1/0/0 0/0"));
     }
 
     #[test]
