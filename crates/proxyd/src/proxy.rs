@@ -543,6 +543,11 @@ struct Shared<'a> {
 
 /// Await `fut` unless `side` stays inactive for its timeout. The other
 /// direction's activity on the same side pushes the deadline back.
+///
+/// The timer is re-armed lazily: activity only moves the deadline later,
+/// so the armed timer is left alone and, when it fires early, re-armed
+/// once to the real deadline. That is at most one timer operation per
+/// timeout period instead of one per read.
 async fn guarded<T>(
     fut: impl Future<Output = io::Result<T>>,
     side: &Side,
@@ -557,15 +562,62 @@ async fn guarded<T>(
             return fut.await.map_err(|_| on_err);
         };
         let deadline = side.deadline(t);
-        if deadline <= tokio::time::Instant::now() {
-            return Err(on_timeout);
+        if sleep.is_elapsed() || deadline < sleep.deadline() {
+            if deadline <= tokio::time::Instant::now() {
+                return Err(on_timeout);
+            }
+            sleep.as_mut().reset(deadline);
         }
-        sleep.as_mut().reset(deadline);
         tokio::select! {
             biased;
             r = &mut fut => return r.map_err(|_| on_err),
             _ = sleep.as_mut() => {}
         }
+    }
+}
+
+/// Bytes relayed by one direction, published to the shared counters in
+/// batches (and when dropped), so that the data path does not write
+/// shared cache lines on every read.
+struct Tally<'a> {
+    sh: &'a Shared<'a>,
+    upstream: bool,
+    total: u64,
+    pending: u64,
+}
+
+const TALLY_FLUSH: u64 = 256 * 1024;
+
+impl Tally<'_> {
+    fn add(&mut self, n: u64) {
+        self.total += n;
+        self.pending += n;
+        if self.pending >= TALLY_FLUSH {
+            self.flush();
+        }
+    }
+    fn flush(&mut self) {
+        let n = std::mem::take(&mut self.pending);
+        if n == 0 {
+            return;
+        }
+        if self.upstream {
+            self.sh.counters.iter().for_each(|c| c.bin.add(n));
+        } else {
+            self.sh.counters.iter().for_each(|c| c.bout.add(n));
+        }
+    }
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        self.flush();
+        let b = if self.upstream {
+            &self.sh.bytes.up
+        } else {
+            &self.sh.bytes.down
+        };
+        b.fetch_add(self.total, Ordering::Relaxed);
     }
 }
 
@@ -578,12 +630,18 @@ async fn pump(
 ) -> Result<(), Term> {
     let mut buf = PoolBuf::get();
     let buf = buf.as_mut();
-    let sleep = tokio::time::sleep(Duration::from_secs(3600));
+    let sleep = tokio::time::sleep(Duration::from_secs(86_400));
     tokio::pin!(sleep);
     let (rside, wside, rcause, wcause) = if upstream {
         (&sh.client, &sh.server, (b'C', b'c'), (b'S', b's'))
     } else {
         (&sh.server, &sh.client, (b'S', b's'), (b'C', b'c'))
+    };
+    let mut tally = Tally {
+        sh,
+        upstream,
+        total: 0,
+        pending: 0,
     };
     loop {
         let n = guarded(
@@ -611,14 +669,7 @@ async fn pump(
         )
         .await?;
         wside.touch();
-        let n = n as u64;
-        if upstream {
-            sh.bytes.up.fetch_add(n, Ordering::Relaxed);
-            sh.counters.iter().for_each(|c| c.bin.add(n));
-        } else {
-            sh.bytes.down.fetch_add(n, Ordering::Relaxed);
-            sh.counters.iter().for_each(|c| c.bout.add(n));
-        }
+        tally.add(n as u64);
     }
 }
 
