@@ -8,7 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::lexer::{Line, Token};
+use common::lexer::{Env, Line, Token};
+
+use super::cond::{self, Block, Directive};
 
 use super::diag::{Diag, Errors, Level};
 use super::keywords::*;
@@ -23,8 +25,8 @@ pub struct Lexed {
 }
 
 /// Parse and validate lexed files into a configuration.
-pub fn build(files: &[Lexed], host: &dyn Host) -> Result<Loaded, Errors> {
-    let mut p = Parser::new(host);
+pub fn build(files: &[Lexed], host: &dyn Host, env: &dyn Env) -> Result<Loaded, Errors> {
+    let mut p = Parser::new(host, env);
     for f in files {
         p.file(f);
     }
@@ -239,6 +241,7 @@ enum Cur {
 
 struct Parser<'h> {
     host: &'h dyn Host,
+    env: &'h dyn Env,
     diags: Vec<Diag>,
     file_alert: bool,
     parse_failed: bool,
@@ -275,9 +278,10 @@ fn time_err(e: TimeError, kw: &str) -> String {
 }
 
 impl<'h> Parser<'h> {
-    fn new(host: &'h dyn Host) -> Self {
+    fn new(host: &'h dyn Host, env: &'h dyn Env) -> Self {
         Parser {
             host,
+            env,
             diags: Vec::new(),
             file_alert: false,
             parse_failed: false,
@@ -348,8 +352,14 @@ impl<'h> Parser<'h> {
     fn file(&mut self, f: &Lexed) {
         self.file_alert = false;
         self.cur = Cur::None;
+        let mut stack: Vec<Block> = Vec::new();
         for line in &f.lines {
-            self.line(line);
+            self.cond_line(line, &mut stack);
+        }
+        if !stack.is_empty() {
+            if let Some(last) = f.lines.last() {
+                self.alert_nopars(&last.pos, "non-terminated '.if' block.".to_string());
+            }
         }
         self.end_section();
         if self.file_alert {
@@ -358,6 +368,103 @@ impl<'h> Parser<'h> {
                 None,
                 format!("Error(s) found in configuration file : {}", f.name),
             ));
+        }
+    }
+
+    /// Conditional blocks and message directives; other lines go to
+    /// [`Self::line`] when the current block is active.
+    fn cond_line(&mut self, line: &Line, stack: &mut Vec<Block>) {
+        let Some(first) = line.words.first() else {
+            return;
+        };
+        let active = stack.last().is_none_or(|b| b.active);
+        let dir = if first.quoted {
+            None
+        } else {
+            Directive::from_word(&first.text)
+        };
+        let Some(dir) = dir else {
+            if active {
+                self.line(line);
+            }
+            return;
+        };
+        let text = args(line)
+            .iter()
+            .map(|t| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let pos = line.pos.clone();
+        match dir {
+            Directive::If => {
+                let v = active && self.eval_cond(&pos, ".if", &text);
+                stack.push(Block {
+                    parent_active: active,
+                    taken: v,
+                    active: v,
+                    seen_else: false,
+                });
+            }
+            Directive::Elif | Directive::Else => {
+                let kw = if dir == Directive::Elif {
+                    ".elif"
+                } else {
+                    ".else"
+                };
+                let Some(b) = stack.last() else {
+                    self.alert_nopars(&pos, format!("lone '{kw}' with no matching '.if'."));
+                    return;
+                };
+                if b.seen_else {
+                    self.alert_nopars(&pos, format!("'{kw}' after '.else' is not permitted."));
+                    return;
+                }
+                let (parent_active, taken) = (b.parent_active, b.taken);
+                let v = parent_active
+                    && !taken
+                    && (dir == Directive::Else || self.eval_cond(&pos, kw, &text));
+                if let Some(b) = stack.last_mut() {
+                    b.active = v;
+                    b.taken = taken || v;
+                    b.seen_else = dir == Directive::Else;
+                }
+            }
+            Directive::Endif => {
+                if stack.pop().is_none() {
+                    self.alert_nopars(&pos, "lone '.endif' with no matching '.if'.".to_string());
+                }
+            }
+            // `.diag` messages are only shown by HAProxy's -dD mode.
+            Directive::Diag => {}
+            Directive::Notice | Directive::Warning | Directive::Alert if active => {
+                let msg = format!("parsing [{pos}]: '{text}'.");
+                match dir {
+                    Directive::Notice => self.diags.push(Diag::raw(Level::Notice, Some(&pos), msg)),
+                    Directive::Warning => {
+                        self.diags.push(Diag::raw(Level::Warning, Some(&pos), msg))
+                    }
+                    _ => {
+                        self.diags.push(Diag::raw(Level::Alert, Some(&pos), msg));
+                        self.file_alert = true;
+                        self.parse_failed = true;
+                    }
+                }
+            }
+            Directive::Notice | Directive::Warning | Directive::Alert => {}
+        }
+    }
+
+    fn eval_cond(&mut self, pos: &Pos, kw: &str, text: &str) -> bool {
+        match cond::eval(text, self.env) {
+            Ok(v) => v,
+            Err(at) => {
+                let caret = " ".repeat(kw.len() + at);
+                self.alert_nopars(
+                    pos,
+                    format!("unparsable conditional expression '{text}' in '{kw}' at position {at}:\n  {kw} {text}\n  {caret}^"),
+                );
+                false
+            }
         }
     }
 
@@ -2204,6 +2311,15 @@ impl<'h> Parser<'h> {
                 ),
             );
             return;
+        }
+        if let Some((_, port)) = addr_w.rsplit_once(':') {
+            if port.starts_with(['+', '-']) {
+                self.alert_srv(
+                    &pos,
+                    format!("{who} : port offsets ('{port}', relative to the client's destination port) are not supported by proxyd."),
+                );
+                return;
+            }
         }
         let raw = match values::parse_addr(&addr_w, false) {
             Ok(r) => r,

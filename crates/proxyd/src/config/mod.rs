@@ -7,6 +7,7 @@
 
 mod build;
 pub mod check;
+mod cond;
 pub mod diag;
 mod keywords;
 pub mod model;
@@ -140,7 +141,7 @@ pub fn parse_sources(
         ));
         return Err(Errors { diags });
     }
-    build::build(&lexed, host)
+    build::build(&lexed, host, env)
 }
 
 /// A lexer error worded as HAProxy does, with the line and a caret when the

@@ -820,6 +820,7 @@ fn error_paths() {
         (with_defaults(&format!("{fe}backend b\n server s!1 127.0.0.1:80\n")), "character '!' is not permitted in server name 's!1'"),
         (with_defaults(&format!("{fe}backend b\n server s1 127.0.0.1 check\n")), "config: backend 'b': server 's1' has neither service port nor check port."),
         (with_defaults(&format!("{fe}backend b\n server s1 127.0.0.1\n")), "without a port (the client's destination port) is not supported by proxyd"),
+        (with_defaults(&format!("{fe}backend b\n server s1 127.0.0.1:+1000\n")), "'server b/s1' : port offsets ('+1000', relative to the client's destination port) are not supported by proxyd."),
         (with_defaults(&format!("{fe}backend b\n server s1 127.0.0.1:80\n server s1 127.0.0.1:81\n")), "parsing [t.cfg:11] : backend 'b', another server named 's1' was already defined at line 10, please use distinct names."),
         (with_defaults(&format!("{fe}backend b\n server s1 127.0.0.1:80 id 0\n")), "custom id has to be > 0"),
         (with_defaults(&format!("{fe}backend b\n server s1 127.0.0.1:80 id 3\n server s2 127.0.0.1:80 id 3\n")), "custom id 3 already used"),
@@ -1009,6 +1010,46 @@ fn parse_errors_name_the_file_and_stop_before_post_checks() {
     assert!(text.contains("[ALERT]    (1) : config : Error(s) found in configuration file : t.cfg"));
     // Post-parse checks (the missing backend) are not run after parse errors.
     assert!(!text.contains("default_backend: 'nob'"));
+}
+
+#[test]
+fn conditional_blocks() {
+    let l = ok(&with_defaults(
+        ".if 0
+frontend never
+ bogus
+.elif streq(a,a)
+.warning \"picked\"
+frontend f
+ bind :80
+ .if version_before(2.0)
+ default_backend old
+ .else
+ default_backend b
+ .endif
+.else
+frontend nor
+.endif
+backend b
+ server s 127.0.0.1:81
+",
+    ));
+    assert_eq!(l.config.frontends.len(), 1);
+    assert_eq!(l.config.frontends[0].default_backend.as_deref(), Some("b"));
+    assert_eq!(
+        warnings(&l),
+        "[WARNING]  (1) : config : parsing [t.cfg:10]: 'picked'."
+    );
+    // Nested blocks inside an inactive branch stay inactive.
+    let l = ok(&with_defaults(
+        ".if 0\n.if 1\nfrontend x\n.else\nfrontend y\n.endif\n.endif\n",
+    ));
+    assert!(l.config.frontends.is_empty());
+    assert!(
+        err(".if 1\n.else\n.elif 1\n.endif\n").contains("'.elif' after '.else' is not permitted.")
+    );
+    assert!(err(".elif 1\n").contains("lone '.elif' with no matching '.if'."));
+    assert!(err(".if 1\n.alert \"no\"\n.endif\n").contains("parsing [t.cfg:2]: 'no'."));
 }
 
 #[test]
