@@ -854,27 +854,6 @@ pub fn split_args(line: &str) -> Vec<String> {
     args
 }
 
-/// Split a request line on unescaped `;` into commands.
-pub fn split_commands(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                cur.push(c);
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-            }
-            ';' => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
-
 fn find_server(
     rt: &Runtime,
     spec: Option<&String>,
@@ -1080,24 +1059,39 @@ fn force_health(be: &BackendState, s: &ServerState, up: bool) {
     }
 }
 
-/// Process a buffer of request bytes for a connection. Returns the bytes to
-/// send back and how many input bytes were consumed (complete lines only).
+/// Process a buffer of request bytes for a connection: every command
+/// terminated by an unescaped `;` or a newline is executed (an unterminated
+/// one waits for more input, and is dropped at close, as HAProxy does).
+/// Returns the bytes to send back and how many input bytes were consumed.
 pub fn process_input(rt: &Runtime, session: &mut Session, input: &[u8]) -> (Vec<u8>, usize) {
     let mut out = Vec::new();
     let mut consumed = 0;
-    while let Some(nl) = input[consumed..].iter().position(|&b| b == b'\n') {
-        let line_bytes = &input[consumed..consumed + nl];
-        consumed += nl + 1;
-        let line = String::from_utf8_lossy(line_bytes);
-        let line = line.strip_suffix('\r').unwrap_or(&line);
-        for cmd in split_commands(line) {
-            let resp = execute(rt, session, &cmd);
-            out.extend_from_slice(resp.as_bytes());
-            if session.quit {
-                return (out, consumed);
+    loop {
+        let rest = &input[consumed..];
+        let mut i = 0;
+        let mut end = None;
+        while i < rest.len() {
+            match rest[i] {
+                b'\\' => i += 2,
+                b';' | b'\n' => {
+                    end = Some(i);
+                    break;
+                }
+                _ => i += 1,
             }
-            out.extend_from_slice(if session.interactive { b"\n> " } else { b"\n" });
         }
+        let Some(end) = end else {
+            break;
+        };
+        let raw = String::from_utf8_lossy(&rest[..end]).into_owned();
+        consumed += end + 1;
+        let cmd = raw.strip_suffix('\r').unwrap_or(&raw);
+        let resp = execute(rt, session, cmd);
+        out.extend_from_slice(resp.as_bytes());
+        if session.quit {
+            break;
+        }
+        out.extend_from_slice(if session.interactive { b"\n> " } else { b"\n" });
     }
     (out, consumed)
 }
@@ -1244,12 +1238,7 @@ async fn handle_conn<S>(
             },
         };
         if n == 0 {
-            // Execute a last unterminated command, as HAProxy does on close.
-            if !buf.is_empty() && !session.interactive {
-                buf.push(b'\n');
-                let (out, _) = process_input(&rt, &mut session, &buf);
-                let _ = stream.write_all(&out).await;
-            }
+            // An unterminated last command is not executed (as HAProxy).
             let _ = stream.shutdown().await;
             return;
         }
@@ -1473,7 +1462,6 @@ mod tests {
             split_args("  set  server a/b\\ c state "),
             vec!["set", "server", "a/b c", "state"]
         );
-        assert_eq!(split_commands("a;b\\;c;d"), vec!["a", "b\\;c", "d"]);
     }
 
     #[test]
@@ -1483,6 +1471,20 @@ mod tests {
         let (out, consumed) = process_input(&rt, &mut s, b"show back");
         assert!(out.is_empty());
         assert_eq!(consumed, 0);
+        // `;` terminates a command too; the rest waits
+        let (out, consumed) = process_input(&rt, &mut s, b"show backend;show back");
+        assert_eq!(out, b"# name\nweb-servers\n\n");
+        assert_eq!(consumed, 13);
+        // an escaped `;` does not
+        let (out, _) = process_input(&rt, &mut s, b"get weight web-servers/web1\\;x\n");
+        assert_eq!(out, b"No such server.\n\n");
+        // "cmd;" then newline: an empty command follows
+        let (out, _) = process_input(&rt, &mut s, b"show backend;\n");
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.starts_with("# name\nweb-servers\n\nUnknown command."),
+            "{out}"
+        );
     }
 
     #[tokio::test]

@@ -68,6 +68,7 @@ fn ask(sock: &Path, input: &str) -> String {
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     s.write_all(input.as_bytes()).expect("write");
+    let _ = s.shutdown(std::net::Shutdown::Write);
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read");
     out

@@ -51,6 +51,7 @@ fn ask(sock: &Path, input: &str) -> String {
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     s.write_all(input.as_bytes()).expect("write");
+    let _ = s.shutdown(std::net::Shutdown::Write);
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
@@ -240,6 +241,22 @@ fn same_lines_and_answers_as_haproxy() {
         if *n > 0 {
             same_events(&hap, &ours, m, *n, cmd);
         }
+    }
+
+    // Raw protocol details: `;`, unterminated commands, prompt mode.
+    for raw in [
+        "show backend;show back",
+        "show backend",
+        "get weight web-servers/web2;get weight web-servers/web1\n",
+        "prompt\nshow backend\nquit\n",
+        "prompt\n",
+        "set server web-servers/web2 weight abc\n",
+    ] {
+        assert_eq!(
+            ask(&hap.sock, raw),
+            ask(&ours.sock, raw),
+            "answer to {raw:?}"
+        );
     }
 
     // The show stat header: ours is HAProxy's, up to its module columns.
