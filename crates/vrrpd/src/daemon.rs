@@ -267,6 +267,8 @@ impl Daemon {
             full_command: def.full_command,
             quorum: def.quorum as usize,
             quorum_max: def.quorum_max.map_or(usize::MAX, |q| q as usize),
+            fork_delay: def.fork_delay.unwrap_or(Duration::ZERO),
+            terminate_delay: def.terminate_delay.unwrap_or(Duration::ZERO),
         };
         let rx = track::spawn_tracker(spec, cancel.clone(), &self.tasks);
         ProcEntry {

@@ -250,6 +250,10 @@ impl Driver {
             ifindex: linfo.index,
             src,
             unicast: !ctx.cfg.unicast_peers.is_empty(),
+            group: match src {
+                IpAddr::V4(_) => ctx.global.vrrp_mcast_group4.into(),
+                IpAddr::V6(_) => ctx.global.vrrp_mcast_group6.into(),
+            },
         };
         // The source may still be tentative (IPv6 DAD): retry until it binds.
         let mut warned = false;
@@ -692,7 +696,7 @@ impl Driver {
             .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
         {
             self.last_invalid_log = Some(now);
-            tracing::info!("({}) {msg} - packet dropped", self.ctx.cfg.name);
+            tracing::info!("({}) {msg}", self.ctx.cfg.name);
         }
         self.publish();
     }

@@ -89,6 +89,8 @@ pub struct SocketSpec {
     pub src: IpAddr,
     /// No multicast membership (unicast peers only).
     pub unicast: bool,
+    /// Multicast group (224.0.0.18 / ff02::12 unless `vrrp_mcast_group4|6`).
+    pub group: IpAddr,
 }
 
 /// The per-instance VRRP sockets.
@@ -149,10 +151,11 @@ impl VrrpSocket {
         recv.bind_device(Some(spec.ifname.as_bytes()))?;
         recv.set_multicast_all_v4(false)?;
         if !spec.unicast {
-            recv.join_multicast_v4_n(
-                &VRRP_GROUP_V4,
-                &InterfaceIndexOrAddress::Index(spec.ifindex),
-            )?;
+            let group = match spec.group {
+                IpAddr::V4(g) => g,
+                IpAddr::V6(_) => VRRP_GROUP_V4,
+            };
+            recv.join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(spec.ifindex))?;
         }
         Ok((send, recv))
     }
@@ -175,7 +178,11 @@ impl VrrpSocket {
         recv.set_recv_hoplimit_v6(true)?;
         setsockopt_int(&recv, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
         if !spec.unicast {
-            recv.join_multicast_v6(&VRRP_GROUP_V6, spec.ifindex)?;
+            let group = match spec.group {
+                IpAddr::V6(g) => g,
+                IpAddr::V4(_) => VRRP_GROUP_V6,
+            };
+            recv.join_multicast_v6(&group, spec.ifindex)?;
         }
         Ok((send, recv))
     }
@@ -186,10 +193,7 @@ impl VrrpSocket {
 
     /// The multicast group of this socket's family.
     pub fn group(&self) -> IpAddr {
-        match self.spec.src {
-            IpAddr::V4(_) => VRRP_GROUP_V4.into(),
-            IpAddr::V6(_) => VRRP_GROUP_V6.into(),
-        }
+        self.spec.group
     }
 
     /// Send one VRRP payload to `dst` (the group or a unicast peer).

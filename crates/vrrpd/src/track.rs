@@ -24,6 +24,10 @@ pub struct ProcessSpec {
     pub full_command: bool,
     pub quorum: usize,
     pub quorum_max: usize,
+    /// A new process counts only after this delay (`fork_delay`).
+    pub fork_delay: Duration,
+    /// A process' end counts only after this delay (`terminate_delay`).
+    pub terminate_delay: Duration,
 }
 
 impl ProcessSpec {
@@ -35,6 +39,8 @@ impl ProcessSpec {
             full_command: false,
             quorum: 1,
             quorum_max: usize::MAX,
+            fork_delay: Duration::ZERO,
+            terminate_delay: Duration::ZERO,
         }
     }
 
@@ -121,29 +127,72 @@ async fn run(
             let _ = dead_tx.send(pid);
         })
     };
+    let mut shown = initial.len() as i64;
     for pid in initial {
         live.insert(pid, watch_pid(pid, dead_tx.clone()));
     }
+    // Count changes waiting for fork_delay / terminate_delay.
+    let mut pending: Vec<(tokio::time::Instant, i64)> = Vec::new();
+    let change = |pending: &mut Vec<(tokio::time::Instant, i64)>, shown: &mut i64, d: i64| {
+        let delay = if d > 0 {
+            spec.fork_delay
+        } else {
+            spec.terminate_delay
+        };
+        if delay.is_zero() {
+            *shown += d;
+        } else {
+            pending.push((tokio::time::Instant::now() + delay, d));
+        }
+    };
     let mut tick = tokio::time::interval(SCAN_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let next = pending.iter().map(|p| p.0).min();
+        let due = async {
+            match next {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = cancel.cancelled() => break,
             Some(pid) = dead_rx.recv() => {
-                live.remove(&pid);
+                if live.remove(&pid).is_some() {
+                    change(&mut pending, &mut shown, -1);
+                }
+            }
+            _ = due => {
+                let now = tokio::time::Instant::now();
+                pending.retain(|(t, d)| {
+                    if *t <= now {
+                        shown += d;
+                        false
+                    } else {
+                        true
+                    }
+                });
             }
             _ = tick.tick() => {
                 for pid in scan(&spec) {
-                    live.entry(pid).or_insert_with(|| watch_pid(pid, dead_tx.clone()));
+                    if let std::collections::hash_map::Entry::Vacant(e) = live.entry(pid) {
+                        e.insert(watch_pid(pid, dead_tx.clone()));
+                        change(&mut pending, &mut shown, 1);
+                    }
                 }
                 // Drop pids that died between scans without our seeing it
                 // (pidfd open raced with exit).
+                let before = live.len();
                 live.retain(|p, _| probe::is_alive(*p));
+                for _ in live.len()..before {
+                    change(&mut pending, &mut shown, -1);
+                }
             }
         }
+        let count = usize::try_from(shown.max(0)).unwrap_or(0);
         tx.send_if_modified(|c| {
-            let changed = *c != live.len();
-            *c = live.len();
+            let changed = *c != count;
+            *c = count;
             changed
         });
     }
