@@ -159,3 +159,78 @@ fn v2_keepalived_returns_and_preempts() {
         dump_logs(&[&ours, &ka2])
     );
 }
+
+/// Steady state and failover for an arbitrary pair of configurations:
+/// node 0 runs vrrpd with `ours`, node 1 keepalived with `theirs`; `vip` is
+/// expected on `first` and, after stopping that one, on the other.
+fn pair_failover(tag: &str, ours: &str, theirs: &str, vip: &str, first: usize) {
+    if !keepalived_present() {
+        return;
+    }
+    let lab = Lab::new(tag, 2);
+    let mut ka = lab.keepalived(1, theirs).expect("keepalived");
+    let mut us = lab.vrrpd(0, ours);
+    assert!(
+        wait(T, || lab.holders(vip) == vec![first]),
+        "{}",
+        dump_logs(&[&us, &ka])
+    );
+    assert!(
+        holds_for(Duration::from_secs(3), || lab.holders(vip) == vec![first]),
+        "{}",
+        dump_logs(&[&us, &ka])
+    );
+    let st = if first == 0 { us.stop() } else { ka.stop() };
+    assert!(st.is_some_and(|s| s.success()));
+    assert!(
+        wait(T, || lab.holders(vip) == vec![1 - first]),
+        "{}",
+        dump_logs(&[&us, &ka])
+    );
+}
+
+fn v6_conf(state: &str, prio: u8) -> String {
+    format!(
+        "{GLOBAL}vrrp_instance v6 {{\n    interface eth0\n    state {state}\n    priority {prio}\n    virtual_router_id 62\n    version 3\n    advert_int 0.5\n    virtual_ipaddress {{\n        fd77::100/64\n    }}\n}}\n"
+    )
+}
+
+#[test]
+fn v3_ipv6_vrrpd_master() {
+    pair_failover(
+        "ka6a",
+        &v6_conf("MASTER", 150),
+        &v6_conf("BACKUP", 100),
+        "fd77::100",
+        0,
+    );
+}
+
+#[test]
+fn v3_ipv6_keepalived_master() {
+    pair_failover(
+        "ka6b",
+        &v6_conf("BACKUP", 100),
+        &v6_conf("MASTER", 150),
+        "fd77::100",
+        1,
+    );
+}
+
+#[test]
+fn v2_unicast_with_keepalived() {
+    let uc = |me: usize, peer: usize| {
+        format!(
+            "    unicast_src_ip {}\n    unicast_peer {{\n        {}\n    }}\n",
+            node_ip(me),
+            node_ip(peer)
+        )
+    };
+    pair_failover(
+        "kauc",
+        &format!("{GLOBAL}{}", v2("vif1", "BACKUP", 100, &uc(0, 1))),
+        &format!("{GLOBAL}{}", v2("vif1", "MASTER", 150, &uc(1, 0))),
+        VIP,
+        1,
+    );
+}
