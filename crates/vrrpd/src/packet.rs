@@ -828,6 +828,48 @@ mod tests {
         assert!(decode(&b, src, MCAST6, &compat).is_ok());
     }
 
+    /// keepalived 2.2.7 with `unicast_peer { 10.0.2.5 }`: the v3 IPv4
+    /// checksum covers the real (unicast) destination; v2 PASS "abc" is
+    /// zero padded.
+    #[test]
+    fn keepalived_unicast() {
+        let src = v4(KA_SRC4);
+        let dst = v4("10.0.2.5");
+        let b = hex("313eff010064aa570a000278");
+        let adv = Advert {
+            version: Version::V3,
+            vrid: 62,
+            priority: 255,
+            interval_cs: 100,
+            auth: Auth::None,
+            addrs: vec![v4("10.0.2.120")],
+        };
+        roundtrip(&b, src, dst, &adv);
+        assert!(decode(&b, src, MCAST4, &OPTS).is_err());
+        roundtrip(
+            &hex("313e00010064a9580a000278"),
+            src,
+            dst,
+            &Advert { priority: 0, ..adv },
+        );
+        let b = hex("213fff0101010de20a0002796162630000000000");
+        let adv = Advert {
+            version: Version::V2,
+            vrid: 63,
+            priority: 255,
+            interval_cs: 100,
+            auth: Auth::pass(b"abc"),
+            addrs: vec![v4("10.0.2.121")],
+        };
+        roundtrip(&b, src, dst, &adv);
+        roundtrip(
+            &hex("213f000101010ce30a0002796162630000000000"),
+            src,
+            dst,
+            &Advert { priority: 0, ..adv },
+        );
+    }
+
     #[test]
     fn keepalived_full_ipv4_packets() {
         let full =
