@@ -198,7 +198,7 @@ struct Driver {
     ctx: InstanceCtx,
     machine: Machine,
     sock: Arc<VrrpSocket>,
-    announcer: Option<Announcer>,
+    announcer: Option<Arc<Announcer>>,
     link: Link,
     src: IpAddr,
     epoch: Instant,
@@ -276,7 +276,7 @@ impl Driver {
             }
         };
         let announcer = match Announcer::new(&ctx.cfg.interface, linfo.index, &linfo.mac) {
-            Ok(a) => Some(a),
+            Ok(a) => Some(Arc::new(a)),
             Err(e) => {
                 tracing::warn!("({name}) cannot open gratuitous ARP socket: {e}");
                 None
@@ -799,29 +799,55 @@ impl Driver {
     }
 
     fn send_garp(&mut self, repeat: u32) {
-        let Some(ann) = &self.announcer else { return };
-        for _ in 0..repeat {
-            for (v, idx) in &self.vip_ifindex {
-                // GARPs go out on the VIP's own interface; only the
-                // instance's interface has an announcer.
-                if *idx != self.link.index {
-                    continue;
-                }
-                let what = if v.addr.is_ipv6() {
-                    "unsolicited neighbour advert"
-                } else {
-                    "gratuitous ARP"
-                };
-                match ann.send(v.addr) {
-                    Ok(()) => tracing::debug!(
-                        "Sending {what} on {} for {}",
-                        self.ctx.cfg.interface,
-                        v.addr
-                    ),
-                    Err(e) => tracing::debug!("({}) {what} for {}: {e}", self.ctx.cfg.name, v.addr),
+        let Some(ann) = self.announcer.clone() else {
+            return;
+        };
+        // GARPs go out on the VIP's own interface; only the instance's
+        // interface has an announcer.
+        let vips: Vec<IpAddr> = self
+            .vip_ifindex
+            .iter()
+            .filter(|(_, idx)| *idx == self.link.index)
+            .map(|(v, _)| v.addr)
+            .collect();
+        let gap4 = self.ctx.global.vrrp_garp_interval;
+        let gap6 = self.ctx.global.vrrp_gna_interval;
+        let iface = self.ctx.cfg.interface.clone();
+        let name = self.ctx.cfg.name.clone();
+        let send_one = move |ann: &Announcer, a: IpAddr| {
+            let what = if a.is_ipv6() {
+                "unsolicited neighbour advert"
+            } else {
+                "gratuitous ARP"
+            };
+            match ann.send(a) {
+                Ok(()) => tracing::debug!("Sending {what} on {iface} for {a}"),
+                Err(e) => tracing::debug!("({name}) {what} for {a}: {e}"),
+            }
+        };
+        if gap4.is_zero() && gap6.is_zero() {
+            for _ in 0..repeat {
+                for a in &vips {
+                    send_one(&ann, *a);
                 }
             }
+            return;
         }
+        // keepalived's vrrp_garp_interval / vrrp_gna_interval: a gap
+        // between the messages of a burst, sent in the background.
+        let cancel = self.ctx.cancel.clone();
+        self.ctx.tasks.spawn(async move {
+            for _ in 0..repeat {
+                for a in &vips {
+                    send_one(&ann, *a);
+                    let gap = if a.is_ipv6() { gap6 } else { gap4 };
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(gap) => {}
+                    }
+                }
+            }
+        });
     }
 
     fn notify(&self, state: State, priority: u8) {
