@@ -18,19 +18,42 @@ use super::model::*;
 use super::values::{self, atoi, hint, parse_hex, parse_time, Host, TimeError};
 use super::Loaded;
 
-/// One configuration file already lexed.
-pub struct Lexed {
-    pub name: String,
-    pub lines: Vec<Line>,
-}
-
-/// Parse and validate lexed files into a configuration.
-pub fn build(files: &[Lexed], host: &dyn Host, env: &dyn Env) -> Result<Loaded, Errors> {
+/// Parse and validate configuration texts `(file name, content)` into a
+/// configuration. Lines are lexed one at a time so that `setenv` and
+/// friends in `global` affect the expansion of the lines after them, as in
+/// HAProxy.
+pub fn build(
+    sources: &[(String, String)],
+    host: &dyn Host,
+    env: &dyn Env,
+) -> Result<Loaded, Errors> {
     let mut p = Parser::new(host, env);
-    for f in files {
-        p.file(f);
+    for (name, text) in sources {
+        p.file(name, text);
     }
     p.finish()
+}
+
+/// The process environment as modified by `setenv`, `presetenv`,
+/// `unsetenv` and `resetenv` so far.
+struct ParseEnv<'a> {
+    base: &'a dyn Env,
+    /// `Some(value)` set, `None` unset.
+    vars: std::collections::HashMap<String, Option<String>>,
+    /// After `resetenv`: only these base variables remain.
+    kept: Option<Vec<String>>,
+}
+
+impl Env for ParseEnv<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.vars.get(name) {
+            return v.clone();
+        }
+        match &self.kept {
+            Some(k) if !k.iter().any(|n| n == name) => None,
+            _ => self.base.get(name),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,7 +264,7 @@ enum Cur {
 
 struct Parser<'h> {
     host: &'h dyn Host,
-    env: &'h dyn Env,
+    env: ParseEnv<'h>,
     diags: Vec<Diag>,
     file_alert: bool,
     parse_failed: bool,
@@ -281,7 +304,11 @@ impl<'h> Parser<'h> {
     fn new(host: &'h dyn Host, env: &'h dyn Env) -> Self {
         Parser {
             host,
-            env,
+            env: ParseEnv {
+                base: env,
+                vars: std::collections::HashMap::new(),
+                kept: None,
+            },
             diags: Vec::new(),
             file_alert: false,
             parse_failed: false,
@@ -349,16 +376,36 @@ impl<'h> Parser<'h> {
         u32::try_from(v).unwrap_or(u32::MAX)
     }
 
-    fn file(&mut self, f: &Lexed) {
+    fn file(&mut self, name: &str, text: &str) {
         self.file_alert = false;
         self.cur = Cur::None;
         let mut stack: Vec<Block> = Vec::new();
-        for line in &f.lines {
-            self.cond_line(line, &mut stack);
+        let mut last_pos = None;
+        for (idx, raw) in text.lines().enumerate() {
+            let pos = Pos::new(name, (idx + 1) as u32);
+            let lexed = common::lexer::lex(name, raw, common::lexer::Dialect::Haproxy, &self.env);
+            match lexed {
+                Ok(lines) => {
+                    for mut line in lines {
+                        line.pos = pos.clone();
+                        for w in &mut line.words {
+                            w.pos = pos.clone();
+                        }
+                        self.cond_line(&line, &mut stack);
+                        last_pos = Some(pos.clone());
+                    }
+                }
+                Err(e) => {
+                    let d = super::lex_diag(&e, &pos, raw);
+                    self.diags.push(d);
+                    self.file_alert = true;
+                    self.parse_failed = true;
+                }
+            }
         }
         if !stack.is_empty() {
-            if let Some(last) = f.lines.last() {
-                self.alert_nopars(&last.pos, "non-terminated '.if' block.".to_string());
+            if let Some(last) = last_pos {
+                self.alert_nopars(&last, "non-terminated '.if' block.".to_string());
             }
         }
         self.end_section();
@@ -366,7 +413,7 @@ impl<'h> Parser<'h> {
             self.diags.push(Diag::raw(
                 Level::Alert,
                 None,
-                format!("Error(s) found in configuration file : {}", f.name),
+                format!("Error(s) found in configuration file : {name}"),
             ));
         }
     }
@@ -455,7 +502,7 @@ impl<'h> Parser<'h> {
     }
 
     fn eval_cond(&mut self, pos: &Pos, kw: &str, text: &str) -> bool {
-        match cond::eval(text, self.env) {
+        match cond::eval(text, &self.env) {
             Ok(v) => v,
             Err(at) => {
                 let caret = " ".repeat(kw.len() + at);
@@ -773,6 +820,24 @@ impl<'h> Parser<'h> {
                 Some(w) => self.global.log_tag = Some(w),
                 None => self.alert(&pos, "'log-tag' expects a tag for use in syslog."),
             },
+            "setenv" | "presetenv" => match a {
+                [n, v] => {
+                    if kw == "setenv" || self.env.get(&n.text).is_none() {
+                        self.env.vars.insert(n.text.clone(), Some(v.text.clone()));
+                    }
+                }
+                _ => self.alert_nopars(&pos, format!("'{kw}' expects a name and a value.")),
+            },
+            "unsetenv" => {
+                for n in a {
+                    self.env.vars.insert(n.text.clone(), None);
+                }
+            }
+            "resetenv" => {
+                let keep: Vec<String> = a.iter().map(|t| t.text.clone()).collect();
+                self.env.vars.retain(|k, _| keep.contains(k));
+                self.env.kept = Some(keep);
+            }
             "node" => self.global.node = Some(a0.unwrap_or_default()),
             "description" => {
                 let words: Vec<&str> = a.iter().map(|t| t.text.as_str()).collect();

@@ -38,6 +38,10 @@ pub const GLOBAL_SUPPORTED: &[&str] = &[
     "stats",
     "node",
     "description",
+    "setenv",
+    "presetenv",
+    "resetenv",
+    "unsetenv",
 ];
 
 /// Global keywords that only matter to SSL (binds and servers with `ssl`,
@@ -82,10 +86,6 @@ pub const GLOBAL_KNOWN_UNSUPPORTED: &[&str] = &[
     "quiet",
     "zero-warning",
     "debug",
-    "setenv",
-    "presetenv",
-    "resetenv",
-    "unsetenv",
     "localpeer",
     "lua-load",
     "lua-prepend-path",

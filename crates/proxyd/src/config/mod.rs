@@ -115,50 +115,19 @@ pub fn parse_sources(
     host: &dyn values::Host,
     env: &dyn common::lexer::Env,
 ) -> Result<Loaded, Errors> {
-    let mut lexed = Vec::new();
-    let mut diags = Vec::new();
-    for (name, text) in sources {
-        match common::lexer::lex(name, text, common::lexer::Dialect::Haproxy, env) {
-            Ok(lines) => lexed.push(build::Lexed {
-                name: name.clone(),
-                lines,
-            }),
-            Err(e) => {
-                diags.push(lex_diag(&e, text));
-                diags.push(Diag::raw(
-                    Level::Alert,
-                    None,
-                    format!("Error(s) found in configuration file : {name}"),
-                ));
-            }
-        }
-    }
-    if !diags.is_empty() {
-        diags.push(Diag::raw(
-            Level::Alert,
-            None,
-            "Fatal errors found in configuration.",
-        ));
-        return Err(Errors { diags });
-    }
-    build::build(&lexed, host, env)
+    build::build(sources, host, env)
 }
 
 /// A lexer error worded as HAProxy does, with the line and a caret when the
 /// column is known.
-fn lex_diag(e: &common::lexer::LexError, text: &str) -> Diag {
+fn lex_diag(e: &common::lexer::LexError, pos: &Pos, src: &str) -> Diag {
     use common::lexer::LexError;
-    let pos = e.pos();
     let col = match e {
         LexError::UnmatchedQuote { col, .. }
         | LexError::BadHexEscape { col, .. }
         | LexError::BadVariable { col, .. } => Some(*col),
         _ => None,
     };
-    let src = text
-        .lines()
-        .nth(pos.line.saturating_sub(1) as usize)
-        .unwrap_or("");
     let msg = match col {
         Some(col) => format!(
             "parsing [{pos}]: {e}:\n  {}\n  {}^",

@@ -1053,6 +1053,48 @@ backend b
 }
 
 #[test]
+fn setenv_family_affects_later_lines() {
+    struct E;
+    impl common::lexer::Env for E {
+        fn get(&self, name: &str) -> Option<String> {
+            match name {
+                "KEEP" => Some("1".into()),
+                "DROP" => Some("2".into()),
+                "PRE" => Some("19000".into()),
+                _ => None,
+            }
+        }
+    }
+    let src = format!(
+        "global
+ setenv PORT 18099
+ presetenv PRE 1
+ presetenv NEW 18100
+ unsetenv KEEP2
+ resetenv KEEP PORT PRE NEW
+{D}frontend f
+ bind :\"$PORT\"
+ bind :${{PRE}}
+ bind :$NEW
+.if defined(DROP)
+ bogus
+.endif
+.if defined(KEEP)
+ default_backend b
+.endif
+backend b
+ server s 127.0.0.1:80
+"
+    );
+    let l = parse_sources(&[("t.cfg".to_string(), src)], &FakeHost, &E).unwrap();
+    let f = &l.config.frontends[0];
+    let ports: Vec<u16> = f.binds.iter().map(|b| b.addrs[0].port()).collect();
+    assert_eq!(ports, vec![18099, 19000, 18100]);
+    assert_eq!(f.default_backend.as_deref(), Some("b"));
+    assert!(err("global\n setenv X\n").contains("'setenv' expects a name and a value."));
+}
+
+#[test]
 fn diffable_models() {
     let a = ok(STOCK).config;
     let mut b = ok(STOCK).config;
