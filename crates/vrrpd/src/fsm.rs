@@ -1822,6 +1822,8 @@ mod tests {
         up: Vec<bool>,
         now: Time,
         masters_seen: Vec<(Time, usize)>,
+        /// Whether each node holds the VIPs (AddVips .. RemoveVips).
+        vips: Vec<bool>,
     }
 
     impl Net {
@@ -1832,6 +1834,7 @@ mod tests {
                 up: vec![true; n],
                 now: Duration::ZERO,
                 masters_seen: Vec::new(),
+                vips: vec![false; n],
             };
             for i in 0..n {
                 net.deliver(i, Event::Startup);
@@ -1841,6 +1844,24 @@ mod tests {
 
         fn deliver(&mut self, i: usize, e: Event) {
             let acts = self.nodes[i].handle(e, self.now);
+            check_order(&acts);
+            for a in &acts {
+                match a {
+                    Action::AddVips => self.vips[i] = true,
+                    Action::RemoveVips => self.vips[i] = false,
+                    _ => {}
+                }
+            }
+            // Holding the VIPs is the same as being master, always.
+            assert_eq!(
+                self.vips[i],
+                self.nodes[i].state() == State::Master,
+                "node {i} at {:?}",
+                self.now
+            );
+            if !self.up[i] {
+                return;
+            }
             for a in acts {
                 if let Action::SendAdvert { priority } = a {
                     let c = self.nodes[i].config();
@@ -1892,6 +1913,28 @@ mod tests {
                 }
             }
             self.now = t;
+        }
+    }
+
+    /// Ordering rules within one batch of actions: VIPs are added right
+    /// after an advert and before GARPs; a priority 0 advert comes before
+    /// the VIPs are removed.
+    fn check_order(acts: &[Action]) {
+        let pos = |f: &dyn Fn(&Action) -> bool| acts.iter().position(f);
+        if let Some(add) = pos(&|a| *a == Action::AddVips) {
+            assert!(
+                acts[..add]
+                    .iter()
+                    .any(|a| matches!(a, Action::SendAdvert { priority } if *priority > 0)),
+                "{acts:?}"
+            );
+            if let Some(g) = pos(&|a| matches!(a, Action::SendGarp { .. })) {
+                assert!(g > add, "{acts:?}");
+            }
+        }
+        if let Some(zero) = pos(&|a| *a == Action::SendAdvert { priority: 0 }) {
+            let rm = pos(&|a| *a == Action::RemoveVips);
+            assert!(rm.is_some_and(|r| r > zero), "{acts:?}");
         }
     }
 
@@ -1947,15 +1990,109 @@ mod tests {
             net.run_to(ms(10_000));
             assert_eq!(net.masters(), [0]);
             // Node 0's link goes down: node 1 takes over.
-            net.deliver(0, Event::InterfaceDown);
             net.up[0] = false;
-            net.run_to(ms(12_000));
+            net.deliver(0, Event::InterfaceDown);
+            net.run_to(ms(14_000));
             assert_eq!(net.masters(), [1]);
             net.up[0] = true;
             net.deliver(0, Event::InterfaceUp);
             net.run_to(ms(40_000));
             assert_eq!(net.masters(), if preempt { [0] } else { [1] });
         }
+    }
+
+    /// Deterministic random simulation: three nodes, random link flaps,
+    /// tracker faults and priority changes; after every batch the VIPs are
+    /// held exactly by masters, and after a quiet period exactly one node
+    /// is master: the best (priority, address) among the healthy ones.
+    #[test]
+    fn random_simulation_converges() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut handovers = 0;
+        let mut empty = 0;
+        for round in 0..150 {
+            let v = if round % 2 == 0 {
+                Version::V2
+            } else {
+                Version::V3
+            };
+            let addrs = ["10.0.2.1", "10.0.2.2", "10.0.2.3"];
+            let cfgs: Vec<Config> = addrs
+                .iter()
+                .map(|a| {
+                    let mut c = node(v, 1 + rnd(254) as u8, a);
+                    if rnd(4) == 0 {
+                        c.preempt_delay = ms(1000 * rnd(5));
+                    }
+                    c
+                })
+                .collect();
+            let mut net = Net::new(cfgs);
+            let mut link = [true; 3];
+            let mut fault = [false; 3];
+            let mut t = 0u64;
+            while t < 40_000 {
+                t += 200 + rnd(3000);
+                net.run_to(ms(t));
+                let i = rnd(3) as usize;
+                let e = match rnd(5) {
+                    0 => {
+                        link[i] = !link[i];
+                        if link[i] {
+                            Event::InterfaceUp
+                        } else {
+                            Event::InterfaceDown
+                        }
+                    }
+                    1 => {
+                        fault[i] = !fault[i];
+                        Event::Fault(fault[i])
+                    }
+                    _ => Event::PriorityChanged(1 + rnd(254) as u8),
+                };
+                // A down link neither sends nor receives.
+                if matches!(e, Event::InterfaceDown) {
+                    net.up[i] = false;
+                }
+                net.deliver(i, e);
+                if link[i] {
+                    net.up[i] = true;
+                }
+            }
+            // Quiet period: more than the longest preempt delay plus a few
+            // down intervals.
+            net.run_to(ms(t + 30_000));
+            handovers += net.masters_seen.len();
+            let healthy: Vec<usize> = (0..3).filter(|&i| link[i] && !fault[i]).collect();
+            empty += usize::from(healthy.is_empty());
+            let masters = net.masters();
+            match healthy
+                .iter()
+                .max_by_key(|&&i| (net.nodes[i].priority(), net.nodes[i].config().primary_addr))
+            {
+                None => assert!(masters.is_empty(), "round {round}"),
+                Some(&best) => assert_eq!(masters, [best], "round {round}"),
+            }
+            for i in 0..3 {
+                let want = if !healthy.contains(&i) {
+                    State::Fault
+                } else if masters == [i] {
+                    State::Master
+                } else {
+                    State::Backup
+                };
+                assert_eq!(net.nodes[i].state(), want, "round {round} node {i}");
+            }
+        }
+        // The runs did exercise elections, and mostly with healthy nodes.
+        assert!(handovers > 300, "{handovers}");
+        assert!(empty < 30, "{empty}");
     }
 
     #[test]
