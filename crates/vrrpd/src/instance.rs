@@ -208,6 +208,7 @@ struct Driver {
     vip_ifindex: Vec<(config::Vip, u32)>,
     vips_present: bool,
     last_invalid_log: Option<Instant>,
+    last_recv_error_log: Option<Instant>,
     primary_up: bool,
     tracker_fault: bool,
     group_fault: bool,
@@ -312,6 +313,7 @@ impl Driver {
             vip_ifindex,
             vips_present: false,
             last_invalid_log: None,
+            last_recv_error_log: None,
             tracked_if_down,
             ctx,
         };
@@ -642,7 +644,20 @@ impl Driver {
                 return;
             }
             Err(e) => {
-                tracing::warn!("({}) receive error: {e}", self.ctx.cfg.name);
+                // E.g. the interface vanished: do not spin, do not flood.
+                *self
+                    .stats
+                    .invalid
+                    .entry("receive_error".to_string())
+                    .or_default() += 1;
+                let now = Instant::now();
+                if self
+                    .last_recv_error_log
+                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10))
+                {
+                    self.last_recv_error_log = Some(now);
+                    tracing::warn!("({}) receive error: {e}", self.ctx.cfg.name);
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 return;
             }
