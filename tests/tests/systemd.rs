@@ -87,6 +87,8 @@ frontend fe2
 
 const VRRPD_CONF: &str = "global_defs {
     router_id systemd_test
+    enable_script_security
+    script_user root
 }
 
 vrrp_script chk_proxyd {
@@ -822,6 +824,35 @@ fn scenario(c: &Container) -> Result<()> {
         has_vip(c)?,
         "the VIP left after a reload with the same config"
     );
+    // A broken file: the reload is refused, the error (file, line) shows.
+    c.write(
+        "/etc/keepalived/keepalived.conf",
+        &VRRPD_CONF.replace(
+            "    advert_int 1\n",
+            "    advert_int 1\n    bogus_vrrp_keyword 1\n",
+        ),
+    )?;
+    let out = c.sh("systemctl reload vrrpd 2>&1")?;
+    ensure!(
+        !out.status.success(),
+        "systemctl reload vrrpd accepted a broken config"
+    );
+    c.wait_for("the vrrpd config error in journalctl -u vrrpd", 20, |c| {
+        Ok(c.journal("-u vrrpd")?
+            .lines()
+            .any(|l| l.contains("keepalived.conf: Line 19") && l.contains("bogus_vrrp_keyword"))
+            .then_some(()))
+    })?;
+    ensure!(
+        c.is_active("vrrpd")? == "active",
+        "vrrpd not active after a refused reload"
+    );
+    ensure!(
+        c.main_pid("vrrpd")? == vpid,
+        "a refused reload replaced vrrpd's process"
+    );
+    ensure!(has_vip(c)?, "the VIP left after a refused reload");
+    c.write("/etc/keepalived/keepalived.conf", VRRPD_CONF)?;
     c.ok("systemctl stop vrrpd 2>&1")?;
     let state = c.is_active("vrrpd")?;
     ensure!(
