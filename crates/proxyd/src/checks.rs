@@ -692,10 +692,15 @@ async fn checker_task(c: Checked, first: Duration, spread_pct: u32, cancel: Canc
             delay = c.plan.inter;
             continue;
         }
+        c.server.health.set_in_progress(true);
         let result = tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                c.server.health.set_in_progress(false);
+                return;
+            }
             r = run_check(&c.plan) => r,
         };
+        c.server.health.set_in_progress(false);
         tracing::debug!(
             "health check of {}/{}: {} {:?}",
             c.backend.name,

@@ -411,6 +411,8 @@ pub struct ServerHealth {
     inner: Mutex<Inner>,
     /// Wakes the checker task for an immediate check (leaving maintenance).
     wake: tokio::sync::Notify,
+    /// A check is running (`* ` before the status in `show stat`).
+    in_progress: AtomicBool,
 }
 
 impl Default for ServerHealth {
@@ -433,7 +435,17 @@ impl ServerHealth {
                 down_time: Duration::ZERO,
             }),
             wake: tokio::sync::Notify::new(),
+            in_progress: AtomicBool::new(false),
         }
+    }
+
+    /// Mark a check as running or finished.
+    pub fn set_in_progress(&self, running: bool) {
+        self.in_progress.store(running, Ordering::Relaxed);
+    }
+
+    pub fn in_progress(&self) -> bool {
+        self.in_progress.load(Ordering::Relaxed)
     }
 
     /// Resolves when an immediate check is wanted (see [`Self::leave_maint`]).

@@ -268,7 +268,11 @@ fn server_row(be: &BackendState, s: &ServerState, algo: Algo, now: Instant) -> R
     if let (Some(p), false) = (h.params, h.paused) {
         let last = h.last.as_ref();
         let status = last.map(|l| l.status).unwrap_or(CheckStatus::Init);
-        r.set("check_status", status.code());
+        if s.health.in_progress() {
+            r.set("check_status", format!("* {}", status.code()));
+        } else {
+            r.set("check_status", status.code());
+        }
         if let Some(l) = last {
             if l.status.has_code() {
                 r.set("check_code", l.code.unwrap_or(0));
@@ -304,28 +308,37 @@ fn server_row(be: &BackendState, s: &ServerState, algo: Algo, now: Instant) -> R
     r
 }
 
-fn backend_row(be: &BackendState) -> Row {
+fn backend_row(be: &BackendState, show_counts: bool) -> Row {
     let settings = be.settings();
     let c = &be.counters;
     let servers = be.servers();
     let (act, bck) = be.servers_left();
-    let usable_weight = |backup: bool| -> u64 {
+    // The group the balancer uses: active servers, else the backups (only
+    // the first one without `option allbackups`), as HAProxy.
+    let in_group: Vec<&Arc<ServerState>> = if act > 0 {
         servers
             .iter()
-            .filter(|s| s.backup == backup && s.usable())
-            .map(|s| u64::from(s.effective_weight()))
-            .sum()
-    };
-    let weight = if act > 0 {
-        usable_weight(false)
+            .filter(|s| !s.backup && s.usable() && s.effective_weight() > 0)
+            .collect()
     } else {
-        usable_weight(true)
+        let b = servers
+            .iter()
+            .filter(|s| s.backup && s.usable() && s.effective_weight() > 0);
+        if settings.allbackups {
+            b.collect()
+        } else {
+            b.take(1).collect()
+        }
     };
-    let uweight: u64 = servers
+    let weight: u64 = in_group
         .iter()
-        .filter(|s| s.usable())
-        .map(|s| u64::from(s.weight()))
+        .map(|s| u64::from(s.effective_weight()))
         .sum();
+    let uweight: u64 = in_group.iter().map(|s| u64::from(s.weight())).sum();
+    let nbup = servers
+        .iter()
+        .filter(|s| s.is_up() && s.admin() != AdminState::Maint)
+        .count();
     let mut r = Row::new(&be.name, "BACKEND");
     r.set("qcur", c.qcur.get());
     r.set("qmax", c.qmax.get());
@@ -340,7 +353,16 @@ fn backend_row(be: &BackendState) -> Row {
     r.set("eresp", c.eresp.get());
     r.set("wretr", c.wretr.get());
     r.set("wredis", c.wredis.get());
-    r.set("status", if act + bck > 0 { "UP" } else { "DOWN" });
+    let status = if weight > 0 || servers.is_empty() {
+        "UP"
+    } else {
+        "DOWN"
+    };
+    if show_counts {
+        r.set("status", format!("{status} ({nbup}/{})", servers.len()));
+    } else {
+        r.set("status", status);
+    }
     r.set("weight", weight);
     r.set("act", act);
     r.set("bck", bck);
@@ -374,8 +396,131 @@ fn backend_row(be: &BackendState) -> Row {
     r
 }
 
-/// `show stat`: HAProxy's CSV.
+/// What `show stat [{<iid>|<proxy>} <type> <sid>] [no-maint] [up]` selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatFilter {
+    /// Proxy id, -1 = all.
+    pub iid: i64,
+    /// Bit mask: 1 frontends, 2 backends, 4 servers.
+    pub types: i64,
+    /// Server id, -1 = all.
+    pub sid: i64,
+    pub no_maint: bool,
+    pub up: bool,
+}
+
+impl Default for StatFilter {
+    fn default() -> Self {
+        StatFilter {
+            iid: -1,
+            types: 7,
+            sid: -1,
+            no_maint: false,
+            up: false,
+        }
+    }
+}
+
+/// C `atoi`: leading digits (with an optional sign), 0 otherwise.
+fn atoi(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let n: i64 = digits
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .take(18)
+        .fold(0, |acc, c| {
+            acc * 10 + i64::from(c.to_digit(10).unwrap_or(0))
+        });
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
+/// Parse the arguments of `show stat`.
+pub fn parse_stat_args(rt: &Runtime, args: &[&str]) -> Result<StatFilter, String> {
+    let mut f = StatFilter::default();
+    let mut rest = args;
+    if args.len() >= 3 {
+        let name = args[0];
+        let by_name = rt
+            .frontend(name)
+            .map(|fe| i64::from(fe.id))
+            .or_else(|| rt.backend(name).map(|be| i64::from(be.id)));
+        f.iid = by_name.unwrap_or_else(|| atoi(name));
+        if f.iid == 0 {
+            return Err("No such proxy.\n".into());
+        }
+        f.types = atoi(args[1]);
+        f.sid = atoi(args[2]);
+        rest = &args[3..];
+    }
+    for a in rest {
+        match *a {
+            "no-maint" => f.no_maint = true,
+            "up" => f.up = true,
+            "typed" | "json" | "desc" => {
+                return Err(format!(
+                    "proxyd does not support 'show stat {a}'; use plain 'show stat'.\n"
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(f)
+}
+
+fn frontend_row(fe: &crate::state::FrontendState, global_maxconn: u32, status: &str) -> Row {
+    let c = &fe.counters;
+    let mut r = Row::new(&fe.name, "FRONTEND");
+    r.set("scur", c.scur.get());
+    r.set("smax", c.smax.get());
+    let maxconn = fe.maxconn.load(std::sync::atomic::Ordering::Relaxed);
+    r.set("slim", if maxconn > 0 { maxconn } else { global_maxconn });
+    r.set("stot", c.stot.get());
+    r.set("bin", c.bin.get());
+    r.set("bout", c.bout.get());
+    r.set("dreq", c.dreq.get());
+    r.zeros(&["dresp", "ereq"]);
+    r.set("status", status);
+    r.set("iid", fe.id);
+    r.set("sid", 0);
+    r.set("type", 0);
+    r.zeros(&[
+        "rate",
+        "rate_lim",
+        "rate_max",
+        "req_rate",
+        "req_rate_max",
+        "req_tot",
+        "comp_in",
+        "comp_out",
+        "comp_byp",
+        "comp_rsp",
+        "conn_rate",
+        "conn_rate_max",
+        "dcon",
+        "dses",
+        "wrew",
+        "eint",
+    ]);
+    r.set("conn_tot", c.stot.get());
+    r.set("mode", "tcp");
+    r
+}
+
+/// `show stat`: HAProxy's CSV, proxies in declaration (id) order, each
+/// with its FRONTEND row, its server rows and its BACKEND row.
 pub fn show_stat(rt: &Runtime, now: Instant) -> String {
+    show_stat_filtered(rt, now, &StatFilter::default())
+}
+
+pub fn show_stat_filtered(rt: &Runtime, now: Instant, f: &StatFilter) -> String {
     let mut out = String::from("# ");
     out.push_str(&STAT_FIELDS.join(","));
     out.push_str(",\n");
@@ -387,50 +532,45 @@ pub fn show_stat(rt: &Runtime, now: Instant) -> String {
     } else {
         "OPEN"
     };
-    for fe in rt.frontends().iter() {
-        let c = &fe.counters;
-        let mut r = Row::new(&fe.name, "FRONTEND");
-        r.set("scur", c.scur.get());
-        r.set("smax", c.smax.get());
-        let maxconn = fe.maxconn.load(std::sync::atomic::Ordering::Relaxed);
-        r.set("slim", if maxconn > 0 { maxconn } else { global_maxconn });
-        r.set("stot", c.stot.get());
-        r.set("bin", c.bin.get());
-        r.set("bout", c.bout.get());
-        r.set("dreq", c.dreq.get());
-        r.zeros(&["dresp", "ereq"]);
-        r.set("status", status);
-        r.set("iid", fe.id);
-        r.set("sid", 0);
-        r.set("type", 0);
-        r.zeros(&[
-            "rate",
-            "rate_lim",
-            "rate_max",
-            "req_rate",
-            "req_rate_max",
-            "req_tot",
-            "comp_in",
-            "comp_out",
-            "comp_byp",
-            "comp_rsp",
-            "conn_rate",
-            "conn_rate_max",
-            "dcon",
-            "dses",
-            "wrew",
-            "eint",
-        ]);
-        r.set("conn_tot", c.stot.get());
-        r.set("mode", "tcp");
-        r.finish(&mut out);
-    }
-    for be in rt.backends().iter() {
-        let algo = be.settings().algo;
-        for s in be.servers().iter() {
-            server_row(be, s, algo, now).finish(&mut out);
+    let frontends = rt.frontends();
+    let backends = rt.backends();
+    let mut ids: Vec<u32> = frontends
+        .iter()
+        .map(|fe| fe.id)
+        .chain(backends.iter().map(|be| be.id))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        if f.iid != -1 && f.iid != i64::from(id) {
+            continue;
         }
-        backend_row(be).finish(&mut out);
+        if f.types & 1 != 0 {
+            for fe in frontends.iter().filter(|fe| fe.id == id) {
+                frontend_row(fe, global_maxconn, status).finish(&mut out);
+            }
+        }
+        for be in backends.iter().filter(|be| be.id == id) {
+            let algo = be.settings().algo;
+            if f.types & 4 != 0 {
+                for s in be.servers().iter() {
+                    if f.sid != -1 && f.sid != i64::from(s.id) {
+                        continue;
+                    }
+                    let maint = s.admin() == AdminState::Maint;
+                    if f.no_maint && maint {
+                        continue;
+                    }
+                    if f.up && (maint || (!s.is_up() && s.health.snapshot(now).health == 0)) {
+                        continue;
+                    }
+                    server_row(be, s, algo, now).finish(&mut out);
+                }
+            }
+            if f.types & 2 != 0 {
+                backend_row(be, f.up || f.no_maint).finish(&mut out);
+            }
+        }
     }
     out
 }
@@ -763,7 +903,7 @@ const HELP: &[HelpEntry] = &[
         admin: false,
     },
     HelpEntry {
-        usage: "show stat",
+        usage: "show stat [<iid> <type> <sid>] [up|no-maint]",
         desc: "report counters for each proxy and server (CSV)",
         admin: false,
     },
@@ -914,16 +1054,10 @@ pub fn execute(rt: &Runtime, session: &mut Session, cmd: &str) -> String {
             String::new()
         }
         ["show", "info", ..] => show_info(rt),
-        ["show", "stat", rest @ ..] => {
-            if let Some(f) = rest
-                .iter()
-                .find(|r| matches!(**r, "json" | "typed" | "desc"))
-            {
-                format!("proxyd does not support 'show stat {f}'; use plain 'show stat'.\n")
-            } else {
-                show_stat(rt, now)
-            }
-        }
+        ["show", "stat", rest @ ..] => match parse_stat_args(rt, rest) {
+            Ok(f) => show_stat_filtered(rt, now, &f),
+            Err(e) => e,
+        },
         ["show", "backend", ..] => show_backend(rt),
         ["show", "servers", "state", rest @ ..] => {
             match show_servers_state(rt, rest.first().copied(), now) {
@@ -1354,6 +1488,41 @@ mod tests {
     }
 
     #[test]
+    fn show_stat_filters() {
+        let rt = runtime();
+        let be = rt.backend("web-servers").unwrap();
+        let web2 = be.server("web2").unwrap();
+        let rows = |cmd: &str| -> Vec<String> {
+            run(&rt, cmd)
+                .lines()
+                .skip(1)
+                .filter(|l| !l.is_empty())
+                .map(|l| l.split(',').take(2).collect::<Vec<_>>().join("/"))
+                .collect()
+        };
+        assert_eq!(
+            rows("show stat\n"),
+            [
+                "mysite/FRONTEND",
+                "web-servers/web1",
+                "web-servers/web2",
+                "web-servers/BACKEND"
+            ]
+        );
+        assert_eq!(
+            rows("show stat -1 4 -1\n"),
+            ["web-servers/web1", "web-servers/web2"]
+        );
+        assert_eq!(rows("show stat web-servers 4 2\n"), ["web-servers/web2"]);
+        assert_eq!(rows("show stat 3 2 -1\n"), ["web-servers/BACKEND"]);
+        assert_eq!(rows("show stat mysite 1 -1\n"), ["mysite/FRONTEND"]);
+        set_admin_state(&be, &web2, AdminState::Maint);
+        assert_eq!(rows("show stat -1 4 -1 no-maint\n"), ["web-servers/web1"]);
+        assert_eq!(rows("show stat -1 4 -1 up\n"), ["web-servers/web1"]);
+        assert_eq!(run(&rt, "show stat nope 1 1\n"), "No such proxy.\n\n");
+    }
+
+    #[test]
     fn admin_commands() {
         let rt = runtime();
         let be = rt.backend("web-servers").unwrap();
@@ -1435,7 +1604,7 @@ mod tests {
         assert!(
             out.starts_with("Unknown command. Please enter one of the following commands only:\n")
         );
-        assert!(out.contains("  show stat                               : "));
+        assert!(out.contains("  show stat [<iid> <type> <sid>] [up|no-maint]: "));
         let out = run(&rt, "show\n");
         assert!(out.starts_with("Unknown command, but maybe one of the following ones is a better match:\n  show backend"));
         let out = run(&rt, "help\n");

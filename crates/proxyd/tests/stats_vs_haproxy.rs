@@ -304,6 +304,8 @@ fn same_lines_and_answers_as_haproxy() {
                             .and_then(|i| v.get(i))
                             .copied()
                             .unwrap_or("?")
+                            // "* " marks a check in progress: timing
+                            .trim_start_matches("* ")
                             .to_string()
                     })
                     .collect::<Vec<_>>()
@@ -312,6 +314,18 @@ fn same_lines_and_answers_as_haproxy() {
             .collect()
     };
     assert_eq!(key(&a), key(&b));
+    for cmd in [
+        "show stat -1 4 -1\n",
+        "show stat web-servers 2 -1\n",
+        "show stat -1 6 -1 up\n",
+        "show stat bk 4 2\n",
+    ] {
+        assert_eq!(
+            key(&ask(&hap.sock, cmd)),
+            key(&ask(&ours.sock, cmd)),
+            "{cmd:?}"
+        );
+    }
 
     // Both servers gone: the backend goes down, at emerg, on both.
     let m = marks(&hap, &ours);
