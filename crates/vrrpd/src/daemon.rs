@@ -311,7 +311,18 @@ impl Daemon {
         // Scripts: keep identical definitions (so kept instances keep their
         // receivers), restart changed ones, stop removed ones.
         let mut scripts = HashMap::new();
-        for def in &new.scripts {
+        // Only tracked objects run (keepalived skips unused scripts too).
+        let used_script = |n: &str| {
+            new.instances
+                .iter()
+                .any(|i| i.track_scripts.iter().any(|t| t.name == n))
+        };
+        let used_proc = |n: &str| {
+            new.instances
+                .iter()
+                .any(|i| i.track_processes.iter().any(|t| t.name == n))
+        };
+        for def in new.scripts.iter().filter(|d| used_script(&d.name)) {
             let p = self.script_program(def, default);
             let prog_user = p.uid.zip(p.gid);
             match self.scripts.remove(&def.name) {
@@ -331,7 +342,7 @@ impl Daemon {
         }
         self.scripts = scripts;
         let mut procs = HashMap::new();
-        for def in &new.track_processes {
+        for def in new.track_processes.iter().filter(|d| used_proc(&d.name)) {
             match self.procs.remove(&def.name) {
                 Some(e) if e.def == *def => {
                     procs.insert(def.name.clone(), e);

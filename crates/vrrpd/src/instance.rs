@@ -526,7 +526,16 @@ impl Driver {
         let sock = self.sock.clone();
         let mut trackers = self.ctx.trackers.clone();
         let mut group_rx = self.ctx.group.as_ref().map(|g| g.faults.subscribe());
+        let mut links_open = true;
         loop {
+            let links = &mut self.ctx.links;
+            let links_recv = async {
+                if links_open {
+                    links.recv().await
+                } else {
+                    std::future::pending().await
+                }
+            };
             let group_changed = async {
                 match &mut group_rx {
                     Some(rx) => {
@@ -562,15 +571,14 @@ impl Driver {
             tokio::select! {
                 biased;
                 _ = self.ctx.cancel.cancelled() => break,
-                r = sock.recv() => self.on_packet(r).await,
-                ev = self.ctx.links.recv() => match ev {
+                // The timer before packets: a flood must not starve adverts.
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.event(Event::Timer).await;
+                }
+                ev = links_recv => match ev {
                     Ok(ev) => self.on_link(ev).await,
                     Err(broadcast::error::RecvError::Lagged(_)) => self.resync_links().await,
-                    Err(broadcast::error::RecvError::Closed) => {
-                        // No more link events: wait for cancellation only.
-                        let (_tx, rx) = broadcast::channel(1);
-                        self.ctx.links = rx;
-                    }
+                    Err(broadcast::error::RecvError::Closed) => links_open = false,
                 },
                 _ = group_changed => self.apply_tracking().await,
                 i = tracker_changed => {
@@ -579,9 +587,7 @@ impl Driver {
                     }
                     self.apply_tracking().await;
                 }
-                _ = tokio::time::sleep_until(deadline) => {
-                    self.event(Event::Timer).await;
-                }
+                r = sock.recv() => self.on_packet(r).await,
             }
         }
         self.event(Event::Shutdown).await;
