@@ -43,6 +43,9 @@ use std::time::Duration;
 
 use crate::packet::{Advert, Version};
 
+#[cfg(test)]
+mod golden;
+
 /// Virtual time: a duration since an arbitrary epoch chosen by the shell
 /// (e.g. the daemon's start). Deterministic in tests.
 pub type Time = Duration;
