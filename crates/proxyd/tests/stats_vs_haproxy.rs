@@ -63,7 +63,12 @@ fn events(p: &Proxyd, from: usize) -> Vec<String> {
     p.log()
         .iter()
         .skip(from)
-        .filter(|l| l.starts_with('<') && (l.contains(">Server ") || l.contains(">backend ")))
+        .filter(|l| {
+            l.starts_with('<')
+                && (l.contains(">Server ")
+                    || l.contains(">backend ")
+                    || l.contains(">Health check "))
+        })
         .map(|l| normalise(l))
         .collect()
 }
@@ -104,8 +109,10 @@ fn extra_config(x: &Extra) -> String {
          \x20   server bad 127.0.0.1:{} check inter 100\n\
          backend bk\n\
          \x20   server a1 127.0.0.1:{} check inter 100\n\
-         \x20   server b1 127.0.0.1:{} check inter 100 backup\n",
-        x.pong.port, x.garbage.port, x.http200.port, x.http503.port, x.dead, x.backup.port
+         \x20   server b1 127.0.0.1:{} check inter 100 backup\n\
+         backend lhc\n    option log-health-checks\n\
+         \x20   server d1 127.0.0.1:{} check inter 100\n",
+        x.pong.port, x.garbage.port, x.http200.port, x.http503.port, x.dead, x.backup.port, x.dead
     )
 }
 
@@ -184,9 +191,11 @@ fn same_lines_and_answers_as_haproxy() {
     let hap = start_haproxy(dead, web2.port, &x);
     let ours = start_proxyd(dead, web2.port, &x);
 
-    // At boot: web1, tcpb/bad, httpb/bad and bk/a1 go DOWN, in any order.
+    // At boot: web1, tcpb/bad, httpb/bad, bk/a1 and lhc/d1 go DOWN, in
+    // any order; lhc logs its failed check too (log-health-checks), then
+    // the backend has no server left.
     wait_for(T, "boot DOWN lines", || {
-        (events(&hap.p, 0).len() >= 4 && events(&ours.p, 0).len() >= 4).then_some(())
+        (events(&hap.p, 0).len() >= 7 && events(&ours.p, 0).len() >= 7).then_some(())
     });
     std::thread::sleep(Duration::from_millis(200));
     let mut a = events(&hap.p, 0);
