@@ -396,6 +396,20 @@ fn reload_keeps_unchanged_and_rejects_bad() {
     assert!(wait(T, || !lab.has(0, "10.77.0.101")));
     assert!(lab.has(0, VIP));
     assert_eq!(a.count("(vif1) Entering"), 2, "{}", dump_logs(&[&a]));
+    // Change vif1: it restarts (BACKUP (init), then MASTER again).
+    std::fs::write(
+        &conf,
+        format!("{GLOBAL}{}", one.replace("priority 150", "priority 140")),
+    )
+    .unwrap();
+    a.signal(libc::SIGHUP);
+    assert!(a.wait_log("Reload finished", 3, T));
+    assert!(
+        a.wait_log("(vif1) Entering MASTER STATE", 2, T),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(wait(T, || lab.has(0, VIP)));
 }
 
 /// Send raw VRRP payloads from the switch namespace (10.77.0.9).
@@ -744,4 +758,45 @@ fn gratuitous_arp_on_takeover() {
         assert_eq!(&f[22..28], want.as_slice()); // sender MAC
         assert_eq!(&f[38..42], &[10, 77, 0, 100]); // target IP = VIP
     }
+}
+
+#[test]
+fn track_interface_weight_lowers_priority() {
+    let lab = Lab::new("trkif", 2);
+    // A second link (no dummy module on every kernel): a veth to the switch.
+    netns::veth_pair(&lab.nodes[0], "dum0", &lab.sw, "q0").unwrap();
+    netns::link_up(&lab.sw, "q0").unwrap();
+    netns::link_up(&lab.nodes[0], "dum0").unwrap();
+    let (a, b) = pair(
+        &lab,
+        &v2(
+            "vif1",
+            "MASTER",
+            150,
+            "    track_interface {\n        dum0 weight -60\n    }\n",
+        ),
+        &v2("vif1", "BACKUP", 100, ""),
+    );
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    netns::link_down(&lab.nodes[0], "dum0").unwrap();
+    assert!(
+        a.wait_log("(vif1) Changing effective priority from 150 to 90", 1, T),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(
+        wait(T, || master_of(&lab) == vec![1]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    netns::link_up(&lab.nodes[0], "dum0").unwrap();
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
 }
