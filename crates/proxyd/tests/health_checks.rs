@@ -328,3 +328,62 @@ fn check_port_override_and_on_marked_down_shutdown_sessions() {
         ),
     }
 }
+
+#[test]
+fn reload_keeps_health_state_and_applies_new_rise() {
+    let mut web1 = TestBackend::start(name_handler("web1"));
+    web1.stop(); // dead at boot
+    let web2 = TestBackend::start(name_handler("web2"));
+    let fe = free_port();
+    let dir = test_dir("health-reload");
+    let cfg = |rise: u32| {
+        format!(
+            "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             listen app\n    bind 127.0.0.1:{fe}\n\
+             \x20   server web1 127.0.0.1:{} check inter 100 rise {rise} fall 2\n\
+             \x20   server web2 127.0.0.1:{} check inter 100\n",
+            web1.port, web2.port
+        )
+    };
+    let p = Proxyd::start(&dir, &cfg(2));
+    p.wait_line(0, T, "web1 DOWN", |l| l.contains("Server app/web1 is DOWN"));
+
+    // Reload with rise 3: web1 stays DOWN (no second DOWN line, no UP).
+    std::fs::write(dir.join("proxyd.cfg"), cfg(3)).expect("rewrite config");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(p.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .expect("SIGHUP");
+    let reload = p.wait_line(0, T, "reload", |l| l.contains("Reloading configuration"));
+    wait_for(T, "checks after the reload", || {
+        (count(
+            &p.log(),
+            reload,
+            p.log().len(),
+            "health check of app/web1: L4CON",
+        ) >= 3)
+            .then_some(())
+    });
+    let log = p.log();
+    assert_eq!(
+        count(&log, reload, log.len(), "Server app/web1 is"),
+        0,
+        "{}",
+        p.dump()
+    );
+
+    // It comes back after the new rise (3 good checks).
+    let before = p.log().len();
+    web1.restart();
+    let up = p.wait_line(before, T, "web1 UP", |l| {
+        l.contains("Server app/web1 is UP")
+    });
+    let log = p.log();
+    assert_eq!(
+        count(&log, before, up, "health check of app/web1: L4OK"),
+        3,
+        "{}",
+        p.dump()
+    );
+}
