@@ -181,6 +181,9 @@ struct Draft {
     check_kind_pos: Option<Pos>,
     tcp_rules: Vec<TcpCheckRule>,
     tcp_rules_pos: Option<Pos>,
+    /// The check rules come from a defaults section: the proxy's own first
+    /// rule replaces them instead of adding to them.
+    rules_inherited: bool,
     http: HttpCheck,
     defsrv: SrvDefaults,
     servers: Vec<Server>,
@@ -223,6 +226,7 @@ impl Draft {
             check_kind_pos: None,
             tcp_rules: Vec::new(),
             tcp_rules_pos: None,
+            rules_inherited: false,
             http: default_http_check(),
             defsrv: SrvDefaults::default(),
             servers: Vec::new(),
@@ -705,6 +709,7 @@ impl<'h> Parser<'h> {
         d.id = None;
         d.binds.clear();
         d.servers.clear();
+        d.rules_inherited = true;
         self.cur = Cur::Proxy(Box::new(d));
     }
 
@@ -1715,6 +1720,12 @@ impl<'h> Parser<'h> {
         let pos = line.pos.clone();
         let a = args(line);
         let sub = a.first().map(|t| t.text.as_str()).unwrap_or("");
+        if d.kind != Kind::Defaults && d.rules_inherited {
+            d.rules_inherited = false;
+            d.tcp_rules.clear();
+            d.tcp_rules_pos = None;
+            d.http.expect = None;
+        }
         if d.tcp_rules_pos.is_none() {
             d.tcp_rules_pos = Some(pos.clone());
         }
@@ -1902,6 +1913,12 @@ impl<'h> Parser<'h> {
         let pos = line.pos.clone();
         let a = args(line);
         let sub = a.first().map(|t| t.text.as_str()).unwrap_or("");
+        if d.kind != Kind::Defaults && d.rules_inherited {
+            d.rules_inherited = false;
+            d.tcp_rules.clear();
+            d.tcp_rules_pos = None;
+            d.http.expect = None;
+        }
         match sub {
             "comment" => {}
             "expect" => {

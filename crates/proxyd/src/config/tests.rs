@@ -499,6 +499,52 @@ fn tcp_check_rules() {
 }
 
 #[test]
+fn check_rules_from_defaults_are_replaced_not_extended() {
+    let l = ok(&with_defaults(
+        " option tcp-check
+ tcp-check send PING
+ tcp-check expect string PONG
+backend inherits
+ server s 127.0.0.1:80 check
+backend own
+ tcp-check send HELLO
+ server s 127.0.0.1:80 check
+",
+    ));
+    let rules = |b: &Backend| match &b.check {
+        CheckSpec::TcpCheck(r) => r.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(rules(&l.config.backends[0]).len(), 2);
+    assert_eq!(
+        rules(&l.config.backends[1]),
+        vec![TcpCheckRule::Send(b"HELLO".to_vec())]
+    );
+    let l = ok(&with_defaults(
+        " option httpchk GET /
+ http-check expect status 200
+backend inherits
+ server s 127.0.0.1:80 check
+backend own
+ http-check expect status 204
+ server s 127.0.0.1:80 check
+",
+    ));
+    let expect = |b: &Backend| match &b.check {
+        CheckSpec::HttpChk(h) => h.expect.clone(),
+        other => panic!("{other:?}"),
+    };
+    let st = |c| {
+        Some(HttpExpect {
+            negate: false,
+            kind: HttpExpectKind::Status(vec![(c, c)]),
+        })
+    };
+    assert_eq!(expect(&l.config.backends[0]), st(200));
+    assert_eq!(expect(&l.config.backends[1]), st(204));
+}
+
+#[test]
 fn tcp_check_rules_without_option_warn() {
     let l = ok(&with_defaults(
         "backend b\n tcp-check send x\n server s 127.0.0.1:80 check\n",
