@@ -470,3 +470,40 @@ fn reload_after_chroot_and_user_drop() {
     assert_eq!(request(fe2).unwrap(), "b");
     let _ = std::fs::remove_dir_all(&jail);
 }
+
+#[test]
+fn ipv6_listener_and_udp_syslog_target() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: no ::1");
+        return;
+    }
+    let b = Backend::start("b");
+    let fe = free_port();
+    let syslog = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    syslog.set_read_timeout(Some(T)).unwrap();
+    let cfg = format!(
+        "global\n    log stderr local0\n\ndefaults\n    mode tcp\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\nlisten l6\n    bind [::1]:{fe}\n    log {} local1\n    option tcplog\n{}",
+        syslog.local_addr().unwrap(),
+        servers(&[(&b, "")])
+    );
+    let _p = Proxyd::start("ipv6", &cfg);
+    let mut s = TcpStream::connect(("::1", fe)).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut got = String::new();
+    s.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "b\n");
+    let mut buf = [0u8; 2048];
+    // skip non-session lines, if any
+    let line = loop {
+        let n = syslog.recv(&mut buf).unwrap();
+        let l = String::from_utf8_lossy(&buf[..n]).to_string();
+        if l.contains(" l6 l6/b ") {
+            break l;
+        }
+    };
+    // local1.info = 17*8+6
+    assert!(line.starts_with("<142>"), "{line}");
+    assert!(line.contains("proxyd["), "{line}");
+    assert!(line.contains("]: ::1:"), "{line}");
+}
