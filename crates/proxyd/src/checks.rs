@@ -838,6 +838,56 @@ mod tests {
         assert_eq!(r.info, "Connection refused");
     }
 
+    /// A listener whose accept queue is full: SYNs are dropped, so a
+    /// connect hangs until the check's timeout.
+    fn full_listener() -> (std::net::TcpListener, Vec<std::net::TcpStream>, SocketAddr) {
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        sock.listen(0).unwrap();
+        let l: std::net::TcpListener = sock.into();
+        let addr = l.local_addr().unwrap();
+        let mut fill = Vec::new();
+        for _ in 0..4 {
+            let s =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            s.set_nonblocking(true).unwrap();
+            let _ = s.connect(&addr.into());
+            fill.push(s.into());
+        }
+        (l, fill, addr)
+    }
+
+    #[tokio::test]
+    async fn connect_timeout_is_l4tout() {
+        let (_l, _fill, addr) = full_listener();
+        let mut p = plan(CheckKind::Connect, addr);
+        p.inter = Duration::from_millis(300);
+        p.timeout_check = None;
+        let r = run_check(&p).await;
+        assert_eq!(
+            (r.status, r.info.as_str()),
+            (CheckStatus::L4Tout, ""),
+            "{r:?}"
+        );
+        assert!(r
+            .reason_suffix()
+            .starts_with(", reason: Layer4 timeout, check duration: "));
+        // tcp-check: HAProxy's message keeps its leading space
+        let mut p = plan(CheckKind::TcpCheck(vec![]), addr);
+        p.inter = Duration::from_millis(300);
+        p.timeout_check = None;
+        let r = run_check(&p).await;
+        assert_eq!(
+            (r.status, r.info.as_str()),
+            (
+                CheckStatus::L4Tout,
+                " at initial connection step of tcp-check"
+            )
+        );
+    }
+
     #[tokio::test]
     async fn tcp_check_send_expect() {
         let rules = vec![send("PING\r\n"), expect("PONG")];
