@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -338,81 +338,28 @@ async fn run(
         server: None,
         logged: false,
     };
+    // the client-side timeout also runs while queued and connecting,
+    // from the accept (termination cQ / cC)
+    let phase = AtomicU8::new(b'Q');
     let tq = Instant::now();
-    let acquired = be.acquire(peer.ip(), None, &ctx.hard).await;
-    let mut slot: ServerSlot = match acquired {
-        Ok((slot, _)) => slot,
-        Err(AcquireError::NoServer) => {
-            out.term = Term::new(b'S', b'C');
-            return out;
-        }
-        Err(AcquireError::QueueTimeout) => {
-            out.tw = Some(ms(tq.elapsed()));
-            out.term = Term::new(b's', b'Q');
-            return out;
-        }
-        Err(AcquireError::Cancelled) => {
-            out.tw = Some(ms(tq.elapsed()));
-            out.term = Term::new(b'K', b'Q');
-            return out;
-        }
-    };
-    out.tw = Some(ms(tq.elapsed()));
-    let tc0 = Instant::now();
-    let server = loop {
-        out.server = Some(slot.server.clone());
-        match connect(slot.server.addr, settings.connect_timeout, &ctx.hard).await {
-            Ok(s) => break s,
-            Err(ConnectError::Killed) => {
-                out.term = Term::new(b'K', b'C');
-                return out;
-            }
-            Err(e) => {
-                slot.server.counters.econ.inc();
-                be.counters.econ.inc();
-                if out.retries >= settings.retries {
-                    out.term = match e {
-                        ConnectError::Timeout => Term::new(b's', b'C'),
-                        _ => Term::new(b'S', b'C'),
-                    };
-                    return out;
+    let est = establish(ctx, be, &settings, peer, &mut out, &phase);
+    let established = match fe.timeout_client {
+        Some(t) => tokio::select! {
+            r = est => r,
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(meta.t0 + t)) => {
+                let ph = phase.load(Ordering::Relaxed);
+                if ph == b'Q' {
+                    out.tw = Some(ms(tq.elapsed()));
                 }
-                out.retries += 1;
-                if settings.redispatch && out.retries == settings.retries {
-                    // last retry: let the balancer choose another server
-                    let old = slot.server.clone();
-                    drop(slot);
-                    match be.acquire(peer.ip(), Some(&old), &ctx.hard).await {
-                        Ok((s, _)) => slot = s,
-                        Err(_) => {
-                            out.term = Term::new(b'S', b'C');
-                            return out;
-                        }
-                    }
-                    if !Arc::ptr_eq(&slot.server, &old) {
-                        old.counters.wredis.inc();
-                        be.counters.wredis.inc();
-                        out.redispatched = true;
-                    }
-                } else {
-                    slot.server.counters.wretr.inc();
-                    be.counters.wretr.inc();
-                    // HAProxy's turn-around: min(timeout connect, 1s)
-                    let pause = settings
-                        .connect_timeout
-                        .map_or(Duration::from_secs(1), |t| t.min(Duration::from_secs(1)));
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = ctx.hard.cancelled() => {
-                            out.term = Term::new(b'K', b'C');
-                            return out;
-                        }
-                    }
-                }
+                out.term = Term::new(b'c', ph);
+                None
             }
-        }
+        },
+        None => est.await,
     };
-    out.tc = Some(ms(tc0.elapsed()));
+    let Some((slot, server)) = established else {
+        return out;
+    };
     if fe.logasap {
         log_session(ctx, fe, Some(be), meta, &out, true);
         out.logged = true;
@@ -447,6 +394,96 @@ async fn run(
     }
     drop(slot);
     out
+}
+
+/// Queue for a server and connect to it, with retries and redispatch.
+/// On failure `out.term` says why.
+async fn establish(
+    ctx: &Ctx,
+    be: &Arc<BackendState>,
+    settings: &crate::state::BackendSettings,
+    peer: SocketAddr,
+    out: &mut Outcome,
+    phase: &AtomicU8,
+) -> Option<(ServerSlot, TcpStream)> {
+    let tq = Instant::now();
+    phase.store(b'Q', Ordering::Relaxed);
+    let acquired = be.acquire(peer.ip(), None, &ctx.hard).await;
+    let mut slot: ServerSlot = match acquired {
+        Ok((slot, _)) => slot,
+        Err(AcquireError::NoServer) => {
+            out.term = Term::new(b'S', b'C');
+            return None;
+        }
+        Err(AcquireError::QueueTimeout) => {
+            out.tw = Some(ms(tq.elapsed()));
+            out.term = Term::new(b's', b'Q');
+            return None;
+        }
+        Err(AcquireError::Cancelled) => {
+            out.tw = Some(ms(tq.elapsed()));
+            out.term = Term::new(b'K', b'Q');
+            return None;
+        }
+    };
+    out.tw = Some(ms(tq.elapsed()));
+    phase.store(b'C', Ordering::Relaxed);
+    let tc0 = Instant::now();
+    let server = loop {
+        out.server = Some(slot.server.clone());
+        match connect(slot.server.addr, settings.connect_timeout, &ctx.hard).await {
+            Ok(s) => break s,
+            Err(ConnectError::Killed) => {
+                out.term = Term::new(b'K', b'C');
+                return None;
+            }
+            Err(e) => {
+                slot.server.counters.econ.inc();
+                be.counters.econ.inc();
+                if out.retries >= settings.retries {
+                    out.term = match e {
+                        ConnectError::Timeout => Term::new(b's', b'C'),
+                        _ => Term::new(b'S', b'C'),
+                    };
+                    return None;
+                }
+                out.retries += 1;
+                if settings.redispatch && out.retries == settings.retries {
+                    // last retry: let the balancer choose another server
+                    let old = slot.server.clone();
+                    drop(slot);
+                    match be.acquire(peer.ip(), Some(&old), &ctx.hard).await {
+                        Ok((s, _)) => slot = s,
+                        Err(_) => {
+                            out.term = Term::new(b'S', b'C');
+                            return None;
+                        }
+                    }
+                    if !Arc::ptr_eq(&slot.server, &old) {
+                        old.counters.wredis.inc();
+                        be.counters.wredis.inc();
+                        out.redispatched = true;
+                    }
+                } else {
+                    slot.server.counters.wretr.inc();
+                    be.counters.wretr.inc();
+                    // HAProxy's turn-around: min(timeout connect, 1s)
+                    let pause = settings
+                        .connect_timeout
+                        .map_or(Duration::from_secs(1), |t| t.min(Duration::from_secs(1)));
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = ctx.hard.cancelled() => {
+                            out.term = Term::new(b'K', b'C');
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    out.tc = Some(ms(tc0.elapsed()));
+    Some((slot, server))
 }
 
 fn log_session(

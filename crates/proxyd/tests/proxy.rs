@@ -507,3 +507,21 @@ fn ipv6_listener_and_udp_syslog_target() {
     assert!(line.contains("proxyd["), "{line}");
     assert!(line.contains("]: ::1:"), "{line}");
 }
+
+#[test]
+fn client_timeout_while_queued() {
+    let b = Backend::start("b");
+    let fe = free_port();
+    // timeout tunnel governs the data phase; timeout client still runs
+    // while a session waits in the queue
+    let cfg = format!(
+        "{}listen l\n    bind 127.0.0.1:{fe}\n    timeout client 300\n    timeout tunnel 30s\n    timeout queue 20s\n{}",
+        head(""),
+        servers(&[(&b, "maxconn 1")])
+    );
+    let p = Proxyd::start("cq", &cfg);
+    let mut first = open_session(fe).unwrap();
+    assert!(open_session(fe).is_err());
+    assert!(p.wait_log(" cQ ", T), "{}", p.log());
+    first.echo(b"still served").unwrap();
+}
