@@ -1148,3 +1148,54 @@ fn diffable_models() {
     b.backends[0].servers[1].weight = 5;
     assert_ne!(a, b);
 }
+
+/// Robustness: every fixture with each line cut after each of its words,
+/// and with odd characters appended, parses without panicking.
+#[test]
+fn truncated_and_mangled_lines_never_panic() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/haproxy");
+    let mut files = Vec::new();
+    for kind in ["good", "bad", "unsupported"] {
+        if let Ok(rd) = std::fs::read_dir(root.join(kind)) {
+            files.extend(
+                rd.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "cfg")),
+            );
+        }
+    }
+    assert!(
+        files.len() > 30,
+        "fixtures not found under {}",
+        root.display()
+    );
+    let mut parses = 0;
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let mut variants: Vec<String> = (0..words.len())
+                .map(|n| format!("\t{}", words[..n].join(" ")))
+                .collect();
+            for junk in ["[", "]:", "@", "-", "\"", "999999999999"] {
+                variants.push(format!("{line}{junk}"));
+            }
+            variants.push(format!("{line} !"));
+            for v in variants {
+                let mut copy = lines.clone();
+                copy[i] = &v;
+                let src = copy.join("\n");
+                let _ = parse_sources(
+                    &[("f.cfg".to_string(), src)],
+                    &FakeHost,
+                    &common::lexer::NoEnv,
+                );
+                parses += 1;
+            }
+        }
+    }
+    assert!(parses > 1000);
+}
