@@ -908,6 +908,21 @@ const HELP: &[HelpEntry] = &[
         admin: false,
     },
     HelpEntry {
+        usage: "show version",
+        desc: "show the version of the running process",
+        admin: false,
+    },
+    HelpEntry {
+        usage: "clear counters [all]",
+        desc: "reset the maximum counters (or all of them)",
+        admin: true,
+    },
+    HelpEntry {
+        usage: "shutdown sessions server <bk>/<srv>",
+        desc: "close every session established on a server",
+        admin: true,
+    },
+    HelpEntry {
         usage: "help [<command>]",
         desc: "list matching or all commands",
         admin: false,
@@ -1120,6 +1135,26 @@ pub fn execute(rt: &Runtime, session: &mut Session, cmd: &str) -> String {
                 _ => "usage: set server <backend>/<server> health | state | weight\n".into(),
             }
         }
+        ["show", "version", ..] => format!("{}\n", env!("CARGO_PKG_VERSION")),
+        ["clear", "counters", rest @ ..] => {
+            if !admin {
+                return PERMISSION_DENIED.into();
+            }
+            clear_counters(rt, rest.first() == Some(&"all"));
+            String::new()
+        }
+        ["shutdown", "sessions", "server", ..] => {
+            if !admin {
+                return PERMISSION_DENIED.into();
+            }
+            match find_server(rt, args.get(3)) {
+                Err(e) => e,
+                Ok((_, s)) => {
+                    s.shutdown_sessions();
+                    String::new()
+                }
+            }
+        }
         ["disable", "server", ..] => {
             if !admin {
                 return PERMISSION_DENIED.into();
@@ -1147,6 +1182,31 @@ pub fn execute(rt: &Runtime, session: &mut Session, cmd: &str) -> String {
             }
         }
         _ => unknown(session.level, &args),
+    }
+}
+
+fn clear(c: &crate::state::Counters, all: bool) {
+    c.smax.set(c.scur.get());
+    c.qmax.set(c.qcur.get());
+    if all {
+        for k in [
+            &c.stot, &c.bin, &c.bout, &c.econ, &c.eresp, &c.wretr, &c.wredis, &c.lbtot, &c.dreq,
+        ] {
+            k.set(0);
+        }
+    }
+}
+
+/// `clear counters [all]`: the maximum values, or every cumulated counter.
+fn clear_counters(rt: &Runtime, all: bool) {
+    for fe in rt.frontends().iter() {
+        clear(&fe.counters, all);
+    }
+    for be in rt.backends().iter() {
+        clear(&be.counters, all);
+        for s in be.servers().iter() {
+            clear(&s.counters, all);
+        }
     }
 }
 
@@ -1578,6 +1638,31 @@ mod tests {
         let mut user = Session::new(StatsLevel::User);
         let (out, _) = process_input(&rt, &mut user, b"set server web-servers/web2 state maint\n");
         assert_eq!(out, b"Permission denied\n\n");
+    }
+
+    #[test]
+    fn clear_and_shutdown() {
+        let rt = runtime();
+        let be = rt.backend("web-servers").unwrap();
+        let web1 = be.server("web1").unwrap();
+        web1.counters.open();
+        web1.counters.open();
+        web1.counters.close();
+        assert_eq!(run(&rt, "clear counters\n"), "\n");
+        assert_eq!((web1.counters.smax.get(), web1.counters.stot.get()), (1, 2));
+        assert_eq!(run(&rt, "clear counters all\n"), "\n");
+        assert_eq!(web1.counters.stot.get(), 0);
+        let t = web1.kill_token();
+        assert_eq!(
+            run(&rt, "shutdown sessions server web-servers/web1\n"),
+            "\n"
+        );
+        assert!(t.is_cancelled());
+        assert_eq!(
+            run(&rt, "shutdown sessions server web-servers/nope\n"),
+            "No such server.\n\n"
+        );
+        assert!(run(&rt, "show version\n").ends_with("\n\n"));
     }
 
     #[test]
