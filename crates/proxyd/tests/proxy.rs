@@ -525,3 +525,79 @@ fn client_timeout_while_queued() {
     assert!(p.wait_log(" cQ ", T), "{}", p.log());
     first.echo(b"still served").unwrap();
 }
+
+/// `show stat` through the stats socket: (svname -> (status, stot)).
+fn show_stat(sock: &std::path::Path, backend: &str) -> Vec<(String, String, String)> {
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    s.write_all(b"show stat\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (px, sv, st, stot) = (col("pxname"), col("svname"), col("status"), col("stot"));
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f.len() > stot && f[px] == backend)
+        .map(|f| (f[sv].to_string(), f[st].to_string(), f[stot].to_string()))
+        .collect()
+}
+
+#[test]
+fn reload_keeps_health_and_counters_and_drains_removed_servers() {
+    let mut a = Backend::start("a");
+    let b = Backend::start("b");
+    let c = Backend::start("c");
+    let fe = free_port();
+    let dir = temp_dir("statsock");
+    let sock = dir.join("s.sock");
+    let cfg = |list: &str| {
+        format!(
+            "global\n    log stderr local0\n    stats socket {} level admin\n\ndefaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\nlisten l\n    bind 127.0.0.1:{fe}\n{list}",
+            sock.display()
+        )
+    };
+    let all = servers(&[(&a, "check inter 100 fall 1 rise 2"), (&b, ""), (&c, "")]);
+    let p = Proxyd::start("keep", &cfg(&all));
+    // a session on c, which the reload removes
+    let mut on_c = loop {
+        let s = open_session(fe).unwrap();
+        if s.name == "c" {
+            break s;
+        }
+    };
+    a.kill();
+    assert!(p.wait_log("Server l/a is DOWN", T), "{}", p.log());
+    for _ in 0..4 {
+        assert_ne!(request(fe).unwrap(), "a");
+    }
+    let before = show_stat(&sock, "l");
+    let stot_b = before.iter().find(|r| r.0 == "b").unwrap().2.clone();
+    assert_ne!(stot_b, "0");
+    p.write_cfg(&cfg(&servers(&[
+        (&a, "check inter 100 fall 1 rise 2"),
+        (&b, ""),
+    ])));
+    p.signal(libc::SIGHUP);
+    assert!(p.wait_log("Configuration reloaded", T), "{}", p.log());
+    let after = show_stat(&sock, "l");
+    let row = |n: &str| after.iter().find(|r| r.0 == n).cloned();
+    assert!(row("c").is_none(), "{after:?}");
+    // a kept its DOWN state (no new DOWN transition), b its counters
+    assert!(row("a").unwrap().1.starts_with("DOWN"), "{after:?}");
+    assert_eq!(row("b").unwrap().2, stot_b);
+    for _ in 0..3 {
+        assert_eq!(request(fe).unwrap(), "b");
+    }
+    assert_eq!(p.count("Server l/a is DOWN"), 1, "{}", p.log());
+    // the session on the removed server still flows
+    on_c.echo(b"removed but draining").unwrap();
+    drop(on_c);
+    let _ = std::fs::remove_dir_all(&dir);
+}
