@@ -48,7 +48,15 @@ impl Backend {
     }
 
     pub fn start_on(name: &str, port: u16) -> Backend {
-        let l = TcpListener::bind(("127.0.0.1", port)).expect("bind backend");
+        // a just-released port may be briefly held (e.g. by an outgoing
+        // connection's ephemeral port): retry for a while
+        let mut l = TcpListener::bind(("127.0.0.1", port));
+        let end = Instant::now() + Duration::from_secs(10);
+        while l.is_err() && Instant::now() < end {
+            thread::sleep(Duration::from_millis(50));
+            l = TcpListener::bind(("127.0.0.1", port));
+        }
+        let l = l.expect("bind backend");
         let addr = l.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
