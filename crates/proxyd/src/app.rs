@@ -823,7 +823,8 @@ fn bind_new(
                     Ok(l) => out.push((*addr, l)),
                     Err(e) => {
                         return Err(format!(
-                            "Starting frontend {}: cannot bind socket ({}) [{}]",
+                            "Binding [{}] for frontend {}: cannot bind socket ({}) for [{}]",
+                            b.pos,
                             f.name,
                             e.raw_os_error().map_or_else(
                                 || e.to_string(),
@@ -874,6 +875,7 @@ pub fn main(opts: Options) -> anyhow::Result<i32> {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("[ALERT]    ({pid}) : {e}");
+                eprintln!("[ALERT]    ({pid}) : [proxyd.main()] Some protocols failed to start their listeners! Exiting.");
                 return Ok(1);
             }
         };

@@ -434,7 +434,7 @@ fn bind_conflict_is_fatal() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("Starting frontend l: cannot bind socket (Address already in use)"),
+        err.contains("for frontend l: cannot bind socket (Address already in use) for [127.0.0.1:"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
