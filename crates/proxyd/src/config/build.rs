@@ -869,6 +869,12 @@ impl<'h> Parser<'h> {
             _ if GLOBAL_SSL_ACCEPTED.contains(&kw.as_str()) => {
                 // Only matters to `ssl` binds and servers, which are rejected.
             }
+            _ if GLOBAL_PERF_WARN.contains(&kw.as_str()) => {
+                self.warn(
+                    &pos,
+                    format!("'{kw}' only tunes HAProxy's internals; accepted, it has no effect in proxyd."),
+                );
+            }
             _ if GLOBAL_KNOWN_UNSUPPORTED.contains(&kw.as_str()) => {
                 self.unsupported(&pos, &kw, "global");
             }
@@ -876,6 +882,7 @@ impl<'h> Parser<'h> {
                 let mut all: Vec<&str> = GLOBAL_SUPPORTED.to_vec();
                 all.extend_from_slice(GLOBAL_SSL_ACCEPTED);
                 all.extend_from_slice(GLOBAL_KNOWN_UNSUPPORTED);
+                all.extend_from_slice(GLOBAL_PERF_WARN);
                 let h = hint(&kw, &all);
                 self.alert(
                     &pos,

@@ -703,6 +703,15 @@ fn global_settings() {
 }
 
 #[test]
+fn performance_tuning_is_accepted_with_a_warning() {
+    let l = ok("global\n tune.bufsize 32768\n cpu-map auto:1/1-4 0-3\n ssl-engine rdrand\n");
+    let w = warnings(&l);
+    assert!(w.contains("parsing [t.cfg:2] : 'tune.bufsize' only tunes HAProxy's internals; accepted, it has no effect in proxyd."), "{w}");
+    assert!(w.contains("'cpu-map'"), "{w}");
+    assert!(!w.contains("ssl-engine"), "{w}");
+}
+
+#[test]
 fn no_listener() {
     let l = ok(&with_defaults("backend b\n server s 127.0.0.1:80\n"));
     assert!(!l.config.has_listeners());
