@@ -1707,7 +1707,14 @@ impl<'h> Parser<'h> {
                     d.http_only.push((key, pos));
                 }
             }
-            _ if OPTIONS_PERF_ACCEPTED.contains(&opt.as_str()) => {}
+            _ if OPTIONS_PERF_ACCEPTED.contains(&opt.as_str()) => {
+                if d.kind != Kind::Defaults || !negate {
+                    self.warn(
+                        &pos,
+                        format!("'option {opt}' only tunes HAProxy's internals; accepted, it has no effect in proxyd."),
+                    );
+                }
+            }
             _ if OPTIONS_KNOWN_UNSUPPORTED.contains(&opt.as_str()) => {
                 self.unsupported(&pos, &format!("option {opt}"), d.kind.word());
             }

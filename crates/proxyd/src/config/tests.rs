@@ -709,6 +709,10 @@ fn performance_tuning_is_accepted_with_a_warning() {
     assert!(w.contains("parsing [t.cfg:2] : 'tune.bufsize' only tunes HAProxy's internals; accepted, it has no effect in proxyd."), "{w}");
     assert!(w.contains("'cpu-map'"), "{w}");
     assert!(!w.contains("ssl-engine"), "{w}");
+    let l = ok(&with_defaults(
+        " option splice-auto\nbackend b\n server s 127.0.0.1:80\n",
+    ));
+    assert!(warnings(&l).contains("'option splice-auto' only tunes HAProxy's internals"));
 }
 
 #[test]
