@@ -637,6 +637,12 @@ pub fn collect(cfg: &Config, rt: &Runtime) -> Vec<Checked> {
             srv.health.set_opts(opts);
             if !srv_cfg.check || be_cfg.disabled {
                 srv.health.configure(None);
+                // No check any more (reload): nothing would bring a DOWN
+                // server back, and an unchecked server is UP.
+                if !srv.is_up() {
+                    be.set_server_up(&srv, true);
+                    note_availability(&be);
+                }
                 continue;
             }
             srv.health.configure(Some(health_params(srv_cfg)));
@@ -1128,6 +1134,96 @@ mod tests {
             health_check_message("web-servers", "web9", false, &ko, &snap(&g), false),
             "Health check for server web-servers/web9 failed, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms, status: 0/2 DOWN."
         );
+    }
+
+    fn runtime_for(cfg: &Config) -> Arc<Runtime> {
+        use crate::state::{BackendSettings, ServerConf};
+        let rt = Runtime::new(100, 1);
+        let backends = cfg
+            .backends
+            .iter()
+            .map(|b| {
+                let servers = b
+                    .servers
+                    .iter()
+                    .map(|s| {
+                        Arc::new(ServerState::new(&ServerConf {
+                            name: s.name.clone(),
+                            id: s.id,
+                            addr: s.addr,
+                            backup: s.backup,
+                            maxconn: 0,
+                            maxqueue: 0,
+                            weight: s.weight,
+                            check: s.check,
+                            disabled: s.disabled,
+                        }))
+                    })
+                    .collect();
+                BackendState::new(&b.name, b.id, BackendSettings::default(), servers)
+            })
+            .collect();
+        rt.set_proxies(vec![], backends);
+        rt
+    }
+
+    fn load(text: &str) -> Config {
+        let dir = std::env::temp_dir().join(format!("proxyd-checks-unit-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(format!("{}.cfg", text.len()));
+        std::fs::write(&path, text).unwrap();
+        let cfg = crate::config::load(&[path.clone()]).unwrap().config;
+        let _ = std::fs::remove_file(&path);
+        cfg
+    }
+
+    #[test]
+    fn collect_configures_and_keeps_state() {
+        let base = "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n\
+                    backend b\n    option tcp-check\n    tcp-check send PING\\r\\n\n    tcp-check expect string PONG\n";
+        let cfg = load(&format!(
+            "{base}    server s1 127.0.0.1:1 check inter 3s fastinter 1s downinter 7s rise 4 fall 2 port 9 on-marked-down shutdown-sessions\n    server s2 127.0.0.1:2 disabled check\n    server s3 127.0.0.1:3\n"
+        ));
+        let rt = runtime_for(&cfg);
+        let checked = collect(&cfg, &rt);
+        assert_eq!(checked.len(), 2);
+        let c = &checked[0];
+        assert_eq!(c.plan.target, "127.0.0.1:9".parse().unwrap());
+        assert_eq!(c.plan.inter, Duration::from_secs(3));
+        assert!(matches!(&c.plan.kind, CheckKind::TcpCheck(r) if r.len() == 2));
+        assert!(c.opts.shutdown_sessions);
+        let s1 = &c.server;
+        let p = s1.health.snapshot(Instant::now()).params.unwrap();
+        assert_eq!(
+            (p.rise, p.fall, p.fastinter, p.downinter),
+            (4, 2, Duration::from_secs(1), Duration::from_secs(7))
+        );
+        // the disabled server starts in maintenance, checks paused
+        assert!(checked[1].server.health.is_paused());
+        // s3 is not checked
+        assert!(!rt
+            .backend("b")
+            .unwrap()
+            .server("s3")
+            .unwrap()
+            .health
+            .is_checked());
+
+        // s1 goes DOWN; a reload with the same config keeps that
+        let be = rt.backend("b").unwrap();
+        let r = CheckResult::new(CheckStatus::L4Con, "", Duration::ZERO);
+        let t = s1.health.record(r.clone(), Instant::now()).unwrap();
+        apply_transition(&be, s1, t, Reason::Check(&r), c.opts);
+        assert!(!s1.is_up());
+        collect(&cfg, &rt);
+        assert!(!s1.is_up());
+        assert_eq!(s1.health.snapshot(Instant::now()).health, 0);
+
+        // a reload without `check` brings it back UP
+        let cfg2 = load(&format!("{base}    server s1 127.0.0.1:1\n    server s2 127.0.0.1:2 disabled check\n    server s3 127.0.0.1:3\n"));
+        assert_eq!(collect(&cfg2, &rt).len(), 1);
+        assert!(s1.is_up());
+        assert!(!s1.health.is_checked());
     }
 
     #[test]
