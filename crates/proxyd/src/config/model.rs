@@ -57,6 +57,30 @@ impl Config {
         self.backends.iter().find(|b| b.name == name)
     }
 
+    /// A frontend's maxconn as HAProxy applies it: its own `maxconn`, else
+    /// the global one (`global_maxconn` is the effective global value,
+    /// derived from `ulimit -n` by the runtime when not configured).
+    pub fn frontend_maxconn(&self, fe: &Frontend, global_maxconn: u32) -> u32 {
+        fe.maxconn.unwrap_or(global_maxconn)
+    }
+
+    /// A backend's `fullconn` as HAProxy computes it when not set: 10% of
+    /// the sum of the maxconn of the frontends that route to it, rounded up
+    /// (HAProxy 2.6 `show stat` reports it as the backend's `slim`), at
+    /// least 1.
+    pub fn backend_fullconn(&self, be: &Backend, global_maxconn: u32) -> u32 {
+        if let Some(f) = be.fullconn {
+            return f;
+        }
+        let total: u64 = self
+            .frontends
+            .iter()
+            .filter(|f| f.default_backend.as_deref() == Some(be.name.as_str()))
+            .map(|f| u64::from(self.frontend_maxconn(f, global_maxconn)))
+            .sum();
+        u32::try_from(total.div_ceil(10)).unwrap_or(u32::MAX).max(1)
+    }
+
     /// True when at least one enabled frontend has at least one bind
     /// address, or there is a stats socket (HAProxy counts it as a
     /// listener). `haproxy -c` exits 2 when there is no listener.

@@ -716,6 +716,20 @@ fn performance_tuning_is_accepted_with_a_warning() {
 }
 
 #[test]
+fn effective_maxconn_and_fullconn() {
+    let l = ok(&with_defaults(
+        "frontend f\n bind :80\n default_backend b\nfrontend g\n bind :81\n maxconn 100\n default_backend b\nbackend b\nbackend c\n fullconn 7\nbackend d\n",
+    ));
+    let c = &l.config;
+    assert_eq!(c.frontend_maxconn(&c.frontends[0], 9985), 9985);
+    assert_eq!(c.frontend_maxconn(&c.frontends[1], 9985), 100);
+    // (9985 + 100) / 10 rounded up, as HAProxy's `slim` of the backend.
+    assert_eq!(c.backend_fullconn(&c.backends[0], 9985), 1009);
+    assert_eq!(c.backend_fullconn(&c.backends[1], 9985), 7);
+    assert_eq!(c.backend_fullconn(&c.backends[2], 9985), 1);
+}
+
+#[test]
 fn no_listener() {
     let l = ok(&with_defaults("backend b\n server s 127.0.0.1:80\n"));
     assert!(!l.config.has_listeners());
