@@ -1,9 +1,44 @@
 //! haproxy.cfg parsing into a typed, validated configuration.
 //!
 //! * [`model`]: the typed configuration the runtime consumes.
-//! * [`load`]: read files (or directories of `*.cfg`), parse and validate.
+//! * [`load`]: read files (or directories of `*.cfg`, lexical order), parse
+//!   and validate; [`parse_sources`] does the same on texts (tests, chroot).
 //! * [`check::run_check`]: `proxyd -c` semantics (HAProxy's output and exit
-//!   codes).
+//!   codes: 0 valid, 1 errors, 2 valid but no listener).
+//!
+//! What is understood (HAProxy 2.6 semantics and wording):
+//! * sections `global`, `defaults [NAME] [from NAME]`, `frontend`, `backend`,
+//!   `listen` (split into a frontend and a backend of the same name), each
+//!   proxy taking the last defaults section or the one named by `from`;
+//!   several files or directories; conditional blocks `.if/.elif/.else/.endif`
+//!   and `.notice/.warning/.alert/.diag`; `setenv`-family expansion;
+//! * global: `log`, `chroot`, `user`/`group`/`uid`/`gid`, `daemon`,
+//!   `master-worker`, `maxconn`, `pidfile`, `nbthread`, `hard-stop-after`,
+//!   `stats socket|timeout|maxconn`, `spread-checks`, `log-tag`,
+//!   `log-send-hostname`, `node`, `description`; SSL/compression/Lua-only
+//!   keywords accepted without effect; `tune.*`-style keywords accepted with
+//!   a warning;
+//! * proxies: `mode tcp`, `bind` (ranges, lists, `name`, `maxconn`,
+//!   `backlog`, `v4v6`, `v6only`), `maxconn`, `backlog`, `default_backend`,
+//!   `balance roundrobin|static-rr|leastconn|first|source`, `timeout
+//!   client|client-fin|connect|server|server-fin|tunnel|queue|check`,
+//!   `retries`, `fullconn`, `log`/`no log`/`log global`, options `tcplog`
+//!   (`httplog` falls back with HAProxy's warning), `dontlognull`,
+//!   `logasap`, `redispatch`, `allbackups`, `log-health-checks`,
+//!   `tcp-check`, `httpchk`; `tcp-check connect|send|send-binary|expect
+//!   [!] string|binary|comment`, `http-check send|expect [!] status|string`;
+//!   `server`/`default-server` with `check`, `inter`, `fastinter`,
+//!   `downinter`, `rise`, `fall`, `weight`, `backup`, `disabled`,
+//!   `maxconn`, `maxqueue`, `port`, `addr`, `id`, `on-marked-down
+//!   shutdown-sessions`, `on-marked-up shutdown-backup-sessions`;
+//!   `disabled`, `id`, `description`, `errorfile` (checked like HAProxy);
+//!   HTTP-only options, which HAProxy ignores in tcp mode too.
+//!
+//! Anything HAProxy knows that would behave differently here (`mode http`
+//! proxies, `ssl` binds, ACLs, `use_backend`, `http-request`, stick tables,
+//! `send-proxy`, `rstring` expects, other sections...) is a fatal error
+//! naming `file:line` and the keyword; unknown keywords get HAProxy's
+//! "did you mean" hint.
 
 mod build;
 pub mod check;
