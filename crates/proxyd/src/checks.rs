@@ -1172,7 +1172,9 @@ mod tests {
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join(format!("{}.cfg", text.len()));
         std::fs::write(&path, text).unwrap();
-        let cfg = crate::config::load(&[path.clone()]).unwrap().config;
+        let cfg = crate::config::load(std::slice::from_ref(&path))
+            .unwrap()
+            .config;
         let _ = std::fs::remove_file(&path);
         cfg
     }
