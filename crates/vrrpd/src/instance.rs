@@ -198,7 +198,8 @@ struct Driver {
     ctx: InstanceCtx,
     machine: Machine,
     sock: Arc<VrrpSocket>,
-    announcer: Option<Arc<Announcer>>,
+    /// Gratuitous ARP / NA senders by interface index (with its name).
+    announcers: BTreeMap<u32, (String, Arc<Announcer>)>,
     link: Link,
     src: IpAddr,
     epoch: Instant,
@@ -276,13 +277,28 @@ impl Driver {
                 }
             }
         };
-        let announcer = match Announcer::new(&ctx.cfg.interface, linfo.index, &linfo.mac) {
-            Ok(a) => Some(Arc::new(a)),
-            Err(e) => {
-                tracing::warn!("({name}) cannot open gratuitous ARP socket: {e}");
-                None
+        // One announcer per interface carrying VIPs (`dev` may differ).
+        let mut announcers = BTreeMap::new();
+        let mut ifs: Vec<u32> = vip_ifindex.iter().map(|(_, i)| *i).collect();
+        ifs.sort_unstable();
+        ifs.dedup();
+        for idx in ifs {
+            let l = if idx == linfo.index {
+                Ok(linfo.clone())
+            } else {
+                ctx.netlink.link_by_index(idx).await
+            };
+            match l.map_err(|e| e.to_string()).and_then(|l| {
+                Announcer::new(&l.name, l.index, &l.mac)
+                    .map(|a| (l.name.clone(), a))
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok((n, a)) => {
+                    announcers.insert(idx, (n, Arc::new(a)));
+                }
+                Err(e) => tracing::warn!("({name}) cannot open gratuitous ARP socket: {e}"),
             }
-        };
+        }
         let machine = Machine::new(Self::fsm_config(&ctx.cfg, src));
         let mut tracked_if_down = BTreeMap::new();
         for t in &ctx.cfg.track_interfaces {
@@ -298,7 +314,7 @@ impl Driver {
         let mut d = Driver {
             machine,
             sock,
-            announcer,
+            announcers,
             primary_up: linfo.is_up(),
             tracker_fault: false,
             group_fault: false,
@@ -820,22 +836,23 @@ impl Driver {
     }
 
     fn send_garp(&mut self, repeat: u32) {
-        let Some(ann) = self.announcer.clone() else {
-            return;
-        };
-        // GARPs go out on the VIP's own interface; only the instance's
-        // interface has an announcer.
-        let vips: Vec<IpAddr> = self
+        // Each VIP is announced on its own interface.
+        let vips: Vec<(IpAddr, String, Arc<Announcer>)> = self
             .vip_ifindex
             .iter()
-            .filter(|(_, idx)| *idx == self.link.index)
-            .map(|(v, _)| v.addr)
+            .filter_map(|(v, idx)| {
+                self.announcers
+                    .get(idx)
+                    .map(|(n, a)| (v.addr, n.clone(), a.clone()))
+            })
             .collect();
+        if vips.is_empty() {
+            return;
+        }
         let gap4 = self.ctx.global.vrrp_garp_interval;
         let gap6 = self.ctx.global.vrrp_gna_interval;
-        let iface = self.ctx.cfg.interface.clone();
         let name = self.ctx.cfg.name.clone();
-        let send_one = move |ann: &Announcer, a: IpAddr| {
+        let send_one = move |ann: &Announcer, iface: &str, a: IpAddr| {
             let what = if a.is_ipv6() {
                 "unsolicited neighbour advert"
             } else {
@@ -848,8 +865,8 @@ impl Driver {
         };
         if gap4.is_zero() && gap6.is_zero() {
             for _ in 0..repeat {
-                for a in &vips {
-                    send_one(&ann, *a);
+                for (a, iface, ann) in &vips {
+                    send_one(ann, iface, *a);
                 }
             }
             return;
@@ -859,8 +876,8 @@ impl Driver {
         let cancel = self.ctx.cancel.clone();
         self.ctx.tasks.spawn(async move {
             for _ in 0..repeat {
-                for a in &vips {
-                    send_one(&ann, *a);
+                for (a, iface, ann) in &vips {
+                    send_one(ann, iface, *a);
                     let gap = if a.is_ipv6() { gap6 } else { gap4 };
                     tokio::select! {
                         _ = cancel.cancelled() => return,
