@@ -387,3 +387,49 @@ fn reload_keeps_health_state_and_applies_new_rise() {
         p.dump()
     );
 }
+
+#[test]
+fn on_marked_up_shutdown_backup_sessions() {
+    // web1's check port is dead at boot: traffic goes to the backup.
+    let web1 = TestBackend::start(echo_handler());
+    let mut web1_check = TestBackend::start(name_handler("check"));
+    web1_check.stop();
+    let backup = TestBackend::start(echo_handler());
+    let fe = free_port();
+    let dir = test_dir("health-omu");
+    let cfg = format!(
+        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\
+         listen app\n    bind 127.0.0.1:{fe}\n\
+         \x20   server web1 127.0.0.1:{} check port {} inter 100 rise 1 fall 1 on-marked-up shutdown-backup-sessions\n\
+         \x20   server bk 127.0.0.1:{} check inter 100 backup\n",
+        web1.port, web1_check.port, backup.port
+    );
+    let p = Proxyd::start(&dir, &cfg);
+    p.wait_line(0, T, "web1 DOWN", |l| {
+        l.contains("Server app/web1 is DOWN") && l.contains("Running on backup.")
+    });
+    let mut c = TcpStream::connect(("127.0.0.1", fe)).expect("connect");
+    c.set_read_timeout(Some(T)).expect("timeout");
+    c.write_all(b"ping").expect("write");
+    let mut buf = [0u8; 4];
+    c.read_exact(&mut buf).expect("echo from the backup");
+    wait_for(T, "session on the backup", || {
+        (backup.accepted.load(std::sync::atomic::Ordering::Relaxed) > 0).then_some(())
+    });
+
+    // web1 comes UP: the backup's session is cut.
+    let from = p.log().len();
+    web1_check.restart();
+    p.wait_line(from, T, "web1 UP", |l| l.contains("Server app/web1 is UP"));
+    let mut rest = Vec::new();
+    match c.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "backup session not cut: {e}"
+        ),
+    }
+}
