@@ -86,18 +86,46 @@ fn cmdline(pid: i32) -> Vec<String> {
         .collect()
 }
 
-fn scan(spec: &ProcessSpec) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut out: Vec<i32> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
-        .filter(|p| *p != me && spec.matches(*p) && probe::is_alive(*p))
-        .collect();
-    out.sort_unstable();
-    out
+/// Scans /proc for matching processes. Processes that did not match are
+/// remembered with their `comm`, and only looked at again when it changes
+/// (an exec), so a scan costs one small read per process.
+#[derive(Default)]
+struct Scanner {
+    not_matching: HashMap<i32, String>,
+}
+
+impl Scanner {
+    fn scan(&mut self, spec: &ProcessSpec) -> Vec<i32> {
+        let me = std::process::id() as i32;
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut seen = HashMap::with_capacity(self.not_matching.len());
+        for pid in dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        {
+            if pid == me {
+                continue;
+            }
+            let Some(comm) = probe::comm(pid) else {
+                continue;
+            };
+            if self.not_matching.get(&pid) == Some(&comm) {
+                seen.insert(pid, comm);
+                continue;
+            }
+            if spec.matches(pid) && probe::is_alive(pid) {
+                out.push(pid);
+            } else {
+                seen.insert(pid, comm);
+            }
+        }
+        self.not_matching = seen;
+        out.sort_unstable();
+        out
+    }
 }
 
 /// Track processes matching `spec`; publishes the live count on the returned
@@ -107,14 +135,16 @@ pub fn spawn_tracker(
     cancel: CancellationToken,
     tracker: &common::TaskTracker,
 ) -> watch::Receiver<usize> {
-    let initial = scan(&spec);
+    let mut scanner = Scanner::default();
+    let initial = scanner.scan(&spec);
     let (tx, rx) = watch::channel(initial.len());
-    tracker.spawn(run(spec, initial, tx, cancel));
+    tracker.spawn(run(spec, scanner, initial, tx, cancel));
     rx
 }
 
 async fn run(
     spec: ProcessSpec,
+    mut scanner: Scanner,
     initial: Vec<i32>,
     tx: watch::Sender<usize>,
     cancel: CancellationToken,
@@ -174,7 +204,7 @@ async fn run(
                 });
             }
             _ = tick.tick() => {
-                for pid in scan(&spec) {
+                for pid in scanner.scan(&spec) {
                     if let std::collections::hash_map::Entry::Vacant(e) = live.entry(pid) {
                         e.insert(watch_pid(pid, dead_tx.clone()));
                         change(&mut pending, &mut shown, 1);
