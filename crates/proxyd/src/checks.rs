@@ -404,10 +404,6 @@ impl<'a> Run<'a> {
                         return self.result(CheckStatus::L7Rsp, info);
                     }
                     if let Err(r) = self.read_some(&Step::None, None).await {
-                        if r.status == CheckStatus::L7Rsp {
-                            // EOF with an empty buffer cannot happen here
-                            // (the head was read); keep the error anyway.
-                        }
                         return r;
                     }
                 }

@@ -220,8 +220,7 @@ pub fn server_status(server: &ServerState, h: &HealthSnapshot) -> String {
     }
 }
 
-fn server_row(be: &BackendState, s: &ServerState, algo: Algo, now: Instant) -> Row {
-    let _ = algo;
+fn server_row(be: &BackendState, s: &ServerState, now: Instant) -> Row {
     let h = s.health.snapshot(now);
     let c = &s.counters;
     let mut r = Row::new(&be.name, &s.name);
@@ -551,7 +550,6 @@ pub fn show_stat_filtered(rt: &Runtime, now: Instant, f: &StatFilter) -> String 
             }
         }
         for be in backends.iter().filter(|be| be.id == id) {
-            let algo = be.settings().algo;
             if f.types & 4 != 0 {
                 for s in be.servers().iter() {
                     if f.sid != -1 && f.sid != i64::from(s.id) {
@@ -564,7 +562,7 @@ pub fn show_stat_filtered(rt: &Runtime, now: Instant, f: &StatFilter) -> String 
                     if f.up && (maint || (!s.is_up() && s.health.snapshot(now).health == 0)) {
                         continue;
                     }
-                    server_row(be, s, algo, now).finish(&mut out);
+                    server_row(be, s, now).finish(&mut out);
                 }
             }
             if f.types & 2 != 0 {
@@ -1079,12 +1077,9 @@ pub fn execute(rt: &Runtime, session: &mut Session, cmd: &str) -> String {
                 Ok(s) | Err(s) => s,
             }
         }
-        ["get", "weight", rest @ ..] => match find_server(rt, args.get(2)) {
+        ["get", "weight", ..] => match find_server(rt, args.get(2)) {
             Err(e) => e,
-            Ok((_, s)) => {
-                let _ = rest;
-                format!("{} (initial {})\n", s.weight(), s.initial_weight())
-            }
+            Ok((_, s)) => format!("{} (initial {})\n", s.weight(), s.initial_weight()),
         },
         ["set", "weight", ..] => {
             if !admin {
