@@ -242,6 +242,19 @@ fn remove_stale_roots(tmp: &Path) {
     }
 }
 
+/// Where container roots go: /dev/shm when it is a roomy tmpfs (extracting
+/// and removing a root there takes no disk I/O), else the temp dir.
+fn work_dir() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if let Ok(st) = nix::sys::statvfs::statvfs(shm) {
+        let free = st.blocks_available().saturating_mul(st.fragment_size());
+        if free >= 2 << 30 {
+            return shm.to_path_buf();
+        }
+    }
+    std::env::temp_dir()
+}
+
 /// Parent pid from /proc/PID/stat (the field after the parenthesised name).
 fn ppid_of(pid: u32) -> Option<u32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -271,7 +284,7 @@ impl Container {
 
     /// Extract the image into a fresh directory (not booted yet).
     fn prepare(image: &Path) -> Result<(PathBuf, String)> {
-        let tmp = std::env::temp_dir();
+        let tmp = work_dir();
         remove_stale_roots(&tmp);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let machine = format!("proxyd-systemd-{}-{n}", std::process::id());
@@ -861,6 +874,17 @@ fn scenario(c: &Container) -> Result<()> {
     ensure!(
         has_vip(c)?,
         "the VIP left after a reload with the same config"
+    );
+    // SIGUSR1's dump lands in the unit's private /tmp, readable through
+    // /proc/MAINPID/root (docs/systemd.md).
+    c.ok("systemctl kill -s USR1 --kill-who=main vrrpd")?;
+    c.wait_for("vrrpd.data in vrrpd's private /tmp", 20, |c| {
+        let dump = c.text(&format!("cat /proc/{vpid}/root/tmp/vrrpd.data 2>/dev/null"))?;
+        Ok(dump.contains("VI_1").then_some(()))
+    })?;
+    ensure!(
+        c.sh("test -e /tmp/vrrpd.data")?.status.code() == Some(1),
+        "vrrpd.data is in the shared /tmp, not the unit's private one"
     );
     // A broken file: the reload is refused, the error (file, line) shows.
     c.write(
