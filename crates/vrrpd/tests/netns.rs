@@ -800,3 +800,38 @@ fn track_interface_weight_lowers_priority() {
         dump_logs(&[&a, &b])
     );
 }
+
+/// SIGTERM while a check script hangs: vrrpd kills the script's process
+/// group, waits for it and exits 0 promptly; no script process is left.
+#[test]
+fn sigterm_with_hanging_script_leaves_nothing() {
+    let lab = Lab::new("hang", 1);
+    let name = format!("vthang{}", std::process::id());
+    let bin = lab.dir.path().join(&name);
+    std::fs::copy("/bin/sleep", &bin).unwrap();
+    let conf = format!(
+        "vrrp_script chk {{\n    script \"{} 300\"\n    interval 1\n    timeout 200\n}}\n{}",
+        bin.display(),
+        v2(
+            "vif1",
+            "BACKUP",
+            100,
+            "    track_script {\n        chk\n    }\n"
+        )
+    );
+    let mut a = lab.vrrpd(0, &format!("{GLOBAL}{conf}"));
+    assert!(
+        wait(T, || !common::probe::live_pids_by_name(&name).is_empty()),
+        "{}",
+        dump_logs(&[&a])
+    );
+    let st = a.stop().expect("exit status");
+    assert!(st.success(), "{st:?}\n{}", dump_logs(&[&a]));
+    assert!(
+        wait(Duration::from_secs(5), || common::probe::pids_by_name(
+            &name
+        )
+        .is_empty()),
+        "script process (or its zombie) left behind"
+    );
+}
