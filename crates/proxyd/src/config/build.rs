@@ -2273,7 +2273,21 @@ impl<'h> Parser<'h> {
                         ok = false;
                         break;
                     };
-                    let n = self.int(&pos, k, &v);
+                    // HAProxy reads these with atol(): a negative weight,
+                    // rise, fall or id is an error, other negatives count as 0.
+                    let negative = v
+                        .strip_prefix('-')
+                        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+                    let n = if !negative {
+                        self.int(&pos, k, &v)
+                    } else if k == "weight" {
+                        u64::MAX
+                    } else {
+                        if !matches!(k, "rise" | "fall" | "id") {
+                            self.warn(&pos, format!("'{k}' : '{v}' is negative, read as 0."));
+                        }
+                        0
+                    };
                     match k {
                         "rise" | "fall" if n == 0 => {
                             self.alert_srv(&pos, format!("{who} : '{k}' has to be > 0.."));
