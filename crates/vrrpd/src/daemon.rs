@@ -54,6 +54,7 @@ struct InstEntry {
     cancel: CancellationToken,
     status: watch::Receiver<Status>,
     handle: JoinHandle<()>,
+    commands: tokio::sync::mpsc::UnboundedSender<instance::Command>,
 }
 
 struct Daemon {
@@ -297,11 +298,25 @@ impl Daemon {
         let mut keep = Vec::new();
         let names: Vec<String> = self.instances.keys().cloned().collect();
         for name in names {
-            let unchanged = match (self.instances.get(&name), new.instance(&name)) {
-                (Some(e), Some(n)) => e.cfg == *n && e.deps == self.deps_of(&new, n),
+            let deps = new.instance(&name).map(|n| self.deps_of(&new, n));
+            let keep_it = match (self.instances.get_mut(&name), new.instance(&name)) {
+                (Some(e), Some(n)) if Some(&e.deps) == deps.as_ref() => {
+                    if e.cfg == *n {
+                        true
+                    } else if instance::can_reconfigure(&e.cfg, n) {
+                        // Changed in place: the state and VIPs stay.
+                        let _ = e
+                            .commands
+                            .send(instance::Command::Reconfigure(Box::new(n.clone())));
+                        e.cfg = n.clone();
+                        true
+                    } else {
+                        false
+                    }
+                }
                 _ => false,
             };
-            if unchanged {
+            if keep_it {
                 keep.push(name);
             } else if let Some(e) = self.instances.remove(&name) {
                 tracing::info!("({name}) stopping (removed or changed by reload)");
@@ -427,7 +442,9 @@ impl Daemon {
                 faults: f.clone(),
             })
         });
+        let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
         let ctx = InstanceCtx {
+            commands: cmd_rx,
             group,
             cfg: inst.clone(),
             global: cfg.global.clone(),
@@ -446,6 +463,7 @@ impl Daemon {
             cancel,
             status: status_rx,
             handle,
+            commands: cmd_tx,
         }
     }
 

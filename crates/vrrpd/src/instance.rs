@@ -142,8 +142,45 @@ pub struct GroupLink {
     pub faults: GroupFaults,
 }
 
+/// Requests from the daemon to a running instance.
+#[derive(Debug)]
+pub enum Command {
+    /// Apply a changed configuration in place (see [`can_reconfigure`]).
+    Reconfigure(Box<Instance>),
+}
+
+/// Can `new` replace `old` without restarting the instance? Identity,
+/// addressing and tracking must stay the same; priority, timers, preempt,
+/// auth, notify scripts, GARP settings and the VIP list may change.
+pub fn can_reconfigure(old: &Instance, new: &Instance) -> bool {
+    let devs = |i: &Instance| {
+        let mut d: Vec<Option<String>> = i
+            .vips
+            .iter()
+            .chain(i.vips_excluded.iter())
+            .map(|v| v.dev.clone().filter(|d| *d != i.interface))
+            .collect();
+        d.sort();
+        d.dedup();
+        d
+    };
+    old.interface == new.interface
+        && old.vrid == new.vrid
+        && old.version == new.version
+        && old.family == new.family
+        && old.unicast_src_ip == new.unicast_src_ip
+        && old.unicast_peers == new.unicast_peers
+        && old.track_scripts == new.track_scripts
+        && old.track_processes == new.track_processes
+        && old.track_interfaces == new.track_interfaces
+        && old.dont_track_primary == new.dont_track_primary
+        && old.v3_checksum_as_v2 == new.v3_checksum_as_v2
+        && devs(old) == devs(new)
+}
+
 /// Everything an instance task needs.
 pub struct InstanceCtx {
+    pub commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
     pub group: Option<GroupLink>,
     pub cfg: Instance,
     pub global: config::GlobalDefs,
@@ -597,6 +634,9 @@ impl Driver {
                     Err(broadcast::error::RecvError::Closed) => links_open = false,
                 },
                 _ = group_changed => self.apply_tracking().await,
+                Some(cmd) = self.ctx.commands.recv() => match cmd {
+                    Command::Reconfigure(new) => self.reconfigure(*new).await,
+                },
                 i = tracker_changed => {
                     if i == usize::MAX {
                         trackers.retain(|t| !t.closed());
@@ -615,6 +655,60 @@ impl Driver {
         if self.vips_present {
             self.remove_vips().await;
         }
+        self.publish();
+    }
+
+    /// Apply a changed configuration, keeping the state and, if master,
+    /// the VIPs that stay (only the difference is added / removed).
+    async fn reconfigure(&mut self, new: Instance) {
+        let name = new.name.clone();
+        let fcfg = Self::fsm_config(&new, self.src);
+        let now = self.now();
+        let Some(actions) = self.machine.reconfigure(fcfg, now) else {
+            tracing::warn!("({name}) cannot apply the new configuration in place");
+            return;
+        };
+        tracing::info!("({name}) configuration changed, applied in place");
+        let old = self.vip_ifindex.clone();
+        let idx_of = |v: &config::Vip| -> u32 {
+            match &v.dev {
+                Some(d) if *d != new.interface => old
+                    .iter()
+                    .find(|(o, _)| o.dev.as_deref() == Some(d.as_str()))
+                    .map_or(self.link.index, |(_, i)| *i),
+                _ => self.link.index,
+            }
+        };
+        let vips: Vec<(config::Vip, u32)> = new
+            .vips
+            .iter()
+            .chain(new.vips_excluded.iter())
+            .map(|v| (v.clone(), idx_of(v)))
+            .collect();
+        if self.vips_present {
+            for (v, idx) in old.iter().filter(|o| !vips.contains(o)) {
+                if let Err(e) = self.ctx.netlink.del_address(*idx, v.addr, v.prefix).await {
+                    tracing::error!("({name}) cannot remove {}/{}: {e}", v.addr, v.prefix);
+                }
+            }
+            for (v, idx) in vips.iter().filter(|n| !old.contains(n)) {
+                let label = v.label.as_deref();
+                if let Err(e) = self
+                    .ctx
+                    .netlink
+                    .add_address(*idx, v.addr, v.prefix, label)
+                    .await
+                {
+                    tracing::error!("({name}) cannot add {}/{}: {e}", v.addr, v.prefix);
+                }
+            }
+        }
+        self.vip_ifindex = vips;
+        self.ctx.cfg = new;
+        for a in actions {
+            self.execute(a).await;
+        }
+        self.apply_tracking().await;
         self.publish();
     }
 

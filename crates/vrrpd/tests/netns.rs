@@ -396,20 +396,44 @@ fn reload_keeps_unchanged_and_rejects_bad() {
     assert!(wait(T, || !lab.has(0, "10.77.0.101")));
     assert!(lab.has(0, VIP));
     assert_eq!(a.count("(vif1) Entering"), 2, "{}", dump_logs(&[&a]));
-    // Change vif1: it restarts (BACKUP (init), then MASTER again).
+    // Change vif1's priority and VIPs: applied in place (no transition,
+    // the kept VIP never goes away, the new one is added).
+    let changed = one.replace("priority 150", "priority 140").replace(
+        &format!("        {VIP}\n"),
+        &format!("        {VIP}\n        10.77.0.102\n"),
+    );
+    std::fs::write(&conf, format!("{GLOBAL}{changed}")).unwrap();
+    a.signal(libc::SIGHUP);
+    assert!(a.wait_log("Reload finished", 3, T));
+    assert!(
+        a.wait_log("(vif1) Changing effective priority from 150 to 140", 1, T),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(
+        wait(T, || lab.has(0, "10.77.0.102")),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(lab.has(0, VIP));
+    assert_eq!(a.count("(vif1) Entering"), 2, "{}", dump_logs(&[&a]));
+    // A new VRID is another router: vif1 restarts.
     std::fs::write(
         &conf,
-        format!("{GLOBAL}{}", one.replace("priority 150", "priority 140")),
+        format!(
+            "{GLOBAL}{}",
+            changed.replace("virtual_router_id 51", "virtual_router_id 53")
+        ),
     )
     .unwrap();
     a.signal(libc::SIGHUP);
-    assert!(a.wait_log("Reload finished", 3, T));
+    assert!(a.wait_log("Reload finished", 4, T));
     assert!(
         a.wait_log("(vif1) Entering MASTER STATE", 2, T),
         "{}",
         dump_logs(&[&a])
     );
-    assert!(wait(T, || lab.has(0, VIP)));
+    assert!(wait(T, || lab.has(0, VIP) && lab.has(0, "10.77.0.102")));
 }
 
 /// Send raw VRRP payloads from the switch namespace (10.77.0.9).
