@@ -278,3 +278,53 @@ fn stdout_verdict_and_quiet_mode() {
         "Warnings were found.\nConfiguration file is valid\n"
     );
 }
+
+/// Exit code and stderr of `BIN -c ARGS...` run from `dir`.
+fn check_in(bin: &str, dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(bin)
+        .arg("-c")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run checker");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Several `-f` files and a directory (its `*.cfg` in lexical order) form
+/// one configuration, for both: Debian's stock file plus the seed in a
+/// second file, read one way or the other.
+#[test]
+fn several_files_and_directories_agree() {
+    if skip() {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/haproxy/split");
+    let proxyd = env!("CARGO_BIN_EXE_proxyd");
+    let cases: [&[&str]; 4] = [
+        &["-f", "haproxy.cfg", "-f", "seed.cfg"],
+        &["-f", "."],
+        &["-f", "seed.cfg"],
+        &["-f", "seed.cfg", "-f", "haproxy.cfg"],
+    ];
+    for args in cases {
+        let (hc, herr) = check_in(HAPROXY, &dir, args);
+        let (pc, perr) = check_in(proxyd, &dir, args);
+        assert_eq!(
+            hc, pc,
+            "{args:?}: haproxy exit {hc}, proxyd exit {pc}\nhaproxy:\n{herr}\nproxyd:\n{perr}"
+        );
+    }
+    // The seed alone lacks the stock defaults: the same warnings as HAProxy.
+    let (_, perr) = check_in(proxyd, &dir, &["-f", "seed.cfg"]);
+    assert!(
+        perr.contains("missing timeouts for frontend 'mysite'."),
+        "{perr}"
+    );
+    assert!(
+        perr.contains("log format ignored for frontend 'mysite' since it has no log address."),
+        "{perr}"
+    );
+}
