@@ -935,6 +935,24 @@ fn scenario(c: &Container) -> Result<()> {
         "proxyd is {state} after stop, not inactive"
     );
 
+    // --- a broken config fails the start, with file:line -----------------
+    step("a broken config fails the start");
+    c.write("/etc/haproxy/haproxy.cfg", &proxyd_cfg(true, true))?;
+    let before = count(c)?;
+    let out = c.sh("systemctl start proxyd 2>&1")?;
+    ensure!(
+        !out.status.success(),
+        "systemctl start accepted a broken config"
+    );
+    c.wait_for(
+        "the start's config error in journalctl -u proxyd",
+        20,
+        |c| Ok((count(c)? > before).then_some(())),
+    )?;
+    // Stop the restart attempts (Restart=on-failure), then clean up.
+    c.ok("systemctl stop proxyd; systemctl reset-failed proxyd")?;
+    c.write("/etc/haproxy/haproxy.cfg", &proxyd_cfg(true, false))?;
+
     // --- uninstall (twice: idempotent) ---------------------------------------
     step("uninstall (twice: idempotent)");
     c.ok("/root/src/deploy/uninstall.sh 2>&1")?;
