@@ -272,6 +272,17 @@ fn stdout_verdict_and_quiet_mode() {
             assert_eq!(stdout_of(HAPROXY, f, true), (*code, String::new()));
         }
     }
+    // `-q` with errors: nothing at all on either stream, exit 1.
+    for f in fixtures("bad").iter().take(3) {
+        for bin in [proxyd, HAPROXY] {
+            let (c, err) = check_in(
+                bin,
+                f.parent().expect("dir"),
+                &["-q", "-f", &f.file_name().expect("name").to_string_lossy()],
+            );
+            assert_eq!((c, err.as_str()), (1, ""), "{bin} -c -q {}", f.display());
+        }
+    }
     let warned = pick("missing-timeouts-warning.cfg");
     assert_eq!(
         stdout_of(proxyd, &warned, false).1,

@@ -6,7 +6,7 @@ use super::diag::Level;
 
 /// Check `files`; print diagnostics to stderr and the verdict to stdout,
 /// as `haproxy -c` does. Returns HAProxy's exit code: 0 valid, 1 errors,
-/// 2 valid but no listener. `quiet` (`-q`) prints only alerts.
+/// 2 valid but no listener. `quiet` (`-q`) prints nothing, as HAProxy.
 pub fn run_check(files: &[PathBuf], quiet: bool) -> i32 {
     let (code, stderr, stdout) = check_output(files, quiet, std::process::id());
     for l in &stderr {
@@ -63,8 +63,10 @@ pub fn check_output(files: &[PathBuf], quiet: bool, pid: u32) -> (i32, Vec<Strin
             (0, err, out)
         }
         Err(e) => {
-            for d in &e.diags {
-                if !quiet || d.level == Level::Alert {
+            // Like `haproxy -c -q`, quiet mode prints nothing at all: the
+            // exit code is the answer.
+            if !quiet {
+                for d in &e.diags {
                     err.push(d.render(pid));
                 }
             }
@@ -127,6 +129,8 @@ mod tests {
         );
 
         let (c, e, o) = check_output(std::slice::from_ref(&bad), true, 7);
+        assert_eq!((c, e.len(), o.len()), (1, 0, 0));
+        let (c, e, o) = check_output(std::slice::from_ref(&bad), false, 7);
         assert_eq!(c, 1);
         assert!(o.is_empty());
         assert!(e[0].contains("unknown keyword 'bogus' in 'backend' section"));
