@@ -347,7 +347,9 @@ pub struct Backend {
     pub timeout_server_fin: Option<Duration>,
     /// `None` = same as `timeout connect` (HAProxy's rule).
     pub timeout_queue: Option<Duration>,
-    /// `None` = `inter` is the only timeout.
+    /// `timeout check`. HAProxy: when set, a check connects within
+    /// min(`timeout connect`, `inter`) and then gets this much more to
+    /// read; when `None`, `inter` bounds the whole check.
     pub timeout_check: Option<Duration>,
     pub retries: u32,
     /// `option redispatch`.
