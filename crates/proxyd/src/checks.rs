@@ -631,6 +631,7 @@ pub fn collect(cfg: &Config, rt: &Runtime) -> Vec<Checked> {
                 log_health_checks: be_cfg.log_health_checks,
             };
             srv.health.set_opts(opts);
+            srv.health.set_check_port(srv_cfg.check_port.unwrap_or(0));
             if !srv_cfg.check || be_cfg.disabled {
                 srv.health.configure(None);
                 // No check any more (reload): nothing would bring a DOWN

@@ -388,6 +388,8 @@ pub struct TransitionOpts {
 struct Inner {
     fsm: Option<HealthFsm>,
     opts: TransitionOpts,
+    /// `port` given for checks (0 = none), for `show servers state`.
+    check_port: u16,
     /// Operational state of an unchecked server (maintenance only).
     unchecked_up: bool,
     last_change: Instant,
@@ -430,6 +432,7 @@ impl ServerHealth {
             inner: Mutex::new(Inner {
                 fsm: params.map(HealthFsm::new),
                 opts: TransitionOpts::default(),
+                check_port: 0,
                 unchecked_up: true,
                 last_change: Instant::now(),
                 down_time: Duration::ZERO,
@@ -471,6 +474,15 @@ impl ServerHealth {
 
     pub fn opts(&self) -> TransitionOpts {
         self.lock().opts
+    }
+
+    /// The check `port` override (0 = none), as `show servers state` shows.
+    pub fn set_check_port(&self, port: u16) {
+        self.lock().check_port = port;
+    }
+
+    pub fn check_port(&self) -> u16 {
+        self.lock().check_port
     }
 
     pub fn is_checked(&self) -> bool {

@@ -712,11 +712,15 @@ pub fn show_servers_state(
                 .as_ref()
                 .map(|l| l.status)
                 .unwrap_or(CheckStatus::Init);
-            let (st, res) = if h.params.is_some() {
-                check_status_num(status)
+            // an unchecked server shows INI, no result, and health = rise
+            // (HAProxy's default 2) unless it is in maintenance
+            let (st, res, health) = if h.params.is_some() {
+                let (st, res) = check_status_num(status);
+                (st, res, h.health)
             } else {
-                (0, 0)
+                (1, 0, if h.paused { 0 } else { 2 })
             };
+            let check_port = s.health.check_port();
             let chk_state = match (h.params.is_some(), h.paused) {
                 (false, _) => 0,
                 (true, false) => 0x6,
@@ -724,7 +728,7 @@ pub fn show_servers_state(
             };
             let _ = writeln!(
                 out,
-                "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 - {} - 0 0 - - 0",
+                "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 - {} - 0 {} - - {}",
                 be.id,
                 be.name,
                 s.id,
@@ -737,9 +741,11 @@ pub fn show_servers_state(
                 unix_now().saturating_sub(s.last_change.get()),
                 st,
                 res,
-                h.health,
+                health,
                 chk_state,
                 s.addr.port(),
+                check_port,
+                check_port,
             );
         }
     }

@@ -345,6 +345,21 @@ fn same_lines_and_answers_as_haproxy() {
         );
     }
 
+    // show servers state, but the time since the last change
+    let state = |sock: &Path| -> Vec<String> {
+        ask(sock, "show servers state\n")
+            .lines()
+            .map(|l| {
+                let mut w: Vec<&str> = l.split(' ').collect();
+                if w.len() > 9 && !l.starts_with('#') {
+                    w[9] = "T";
+                }
+                w.join(" ")
+            })
+            .collect()
+    };
+    assert_eq!(state(&hap.sock), state(&ours.sock));
+
     // Both servers gone: the backend goes down, at emerg, on both.
     let m = marks(&hap, &ours);
     drop(_web1);
