@@ -601,3 +601,22 @@ fn reload_keeps_health_and_counters_and_drains_removed_servers() {
     drop(on_c);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn hard_stop_after_bounds_the_soft_stop() {
+    let b = Backend::start("b");
+    let fe = free_port();
+    let cfg = format!(
+        "global\n    log stderr local0\n    hard-stop-after 300ms\n\ndefaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\nlisten l\n    bind 127.0.0.1:{fe}\n{}",
+        servers(&[(&b, "")])
+    );
+    let mut p = Proxyd::start("hardstop", &cfg);
+    let mut s = open_session(fe).unwrap();
+    s.echo(b"x").unwrap();
+    p.signal(libc::SIGUSR1);
+    let st = p
+        .wait_exit(T)
+        .expect("hard-stop-after did not end the process");
+    assert!(st.success(), "{st:?}");
+    assert!(p.log().contains(" KD "), "{}", p.log());
+}
