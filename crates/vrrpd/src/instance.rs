@@ -58,6 +58,8 @@ pub struct Status {
     pub vips_present: bool,
     pub trackers: Vec<String>,
     pub stats: Stats,
+    /// The state machine's own view (timers, faults), once running.
+    pub machine: Option<fsm::Snapshot>,
 }
 
 /// One tracked object as seen by an instance: its current "ok" status
@@ -216,6 +218,7 @@ pub fn initial_status(cfg: &Instance) -> Status {
         vips_present: false,
         trackers: Vec::new(),
         stats: Stats::default(),
+        machine: None,
     }
 }
 
@@ -1077,6 +1080,7 @@ impl Driver {
                 })
                 .collect(),
             stats: self.stats.clone(),
+            machine: Some(m.snapshot()),
         };
         self.ctx.status.send_replace(st);
     }
