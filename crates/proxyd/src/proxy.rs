@@ -383,7 +383,10 @@ async fn run(
     let end = tokio::select! {
         e = relay(&mut client, &mut server, &timeouts, &counters, &bytes) => e,
         _ = ctx.hard.cancelled() => Term::new(b'K', b'D'),
-        _ = kill_srv.cancelled() => Term::new(if slot.server.backup { b'U' } else { b'D' }, b'D'),
+        // killed by the health checks: `D` when the server went DOWN
+        // (on-marked-down shutdown-sessions), `U` when it is still UP (a
+        // backup whose sessions end because an active server came up)
+        _ = kill_srv.cancelled() => Term::new(if slot.server.is_up() { b'U' } else { b'D' }, b'D'),
     };
     out.term = end;
     out.bin = bytes.up.load(Ordering::Relaxed);

@@ -620,3 +620,27 @@ fn hard_stop_after_bounds_the_soft_stop() {
     assert!(st.success(), "{st:?}");
     assert!(p.log().contains(" KD "), "{}", p.log());
 }
+
+#[test]
+fn marked_down_shuts_sessions() {
+    let mut a = Backend::start("a");
+    let fe = free_port();
+    let cfg = format!(
+        "{}listen l\n    bind 127.0.0.1:{fe}\n{}",
+        head(""),
+        servers(&[(
+            &a,
+            "check inter 100 fall 1 rise 1 on-marked-down shutdown-sessions"
+        )])
+    );
+    let p = Proxyd::start("shutsess", &cfg);
+    let mut s = open_session(fe).unwrap();
+    s.echo(b"x").unwrap();
+    // the listener goes away (checks fail), the established session stays
+    // up on the backend side: proxyd must cut it
+    a.kill();
+    assert!(p.wait_log("Server l/a is DOWN", T), "{}", p.log());
+    let mut rest = Vec::new();
+    let _ = s.stream.read_to_end(&mut rest);
+    assert!(p.wait_log(" DD ", T), "{}", p.log());
+}
