@@ -140,7 +140,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         groups: HashMap::new(),
         config: Config::default(),
     };
-    tracing::info!("Starting VRRP child process, pid={}", std::process::id());
+    tracing::info!(
+        "Starting vrrpd v{}, pid={}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    );
     d.apply(config).await;
     common::notify::ready();
     common::notify::status("instances started");
@@ -176,7 +180,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     for p in &d.opts.pid_files {
         let _ = std::fs::remove_file(p);
     }
-    tracing::info!("Stopped");
+    tracing::info!("Stopped vrrpd v{}", env!("CARGO_PKG_VERSION"));
     Ok(0)
 }
 
