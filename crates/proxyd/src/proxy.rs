@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::model::LogFormat;
+use crate::lb::Algo;
 use crate::logsink::LogSink;
 use crate::state::{AcquireError, BackendState, Counters, FrontendState, Runtime, ServerSlot};
 use crate::tcplog::{format_connect, format_tcplog, SessionLog, Term, Tm};
@@ -470,10 +471,17 @@ async fn establish(
                 } else {
                     slot.server.counters.wretr.inc();
                     be.counters.wretr.inc();
-                    // HAProxy's turn-around: min(timeout connect, 1s)
-                    let pause = settings
-                        .connect_timeout
-                        .map_or(Duration::from_secs(1), |t| t.min(Duration::from_secs(1)));
+                    // HAProxy's turn-around before retrying the same
+                    // server: min(timeout connect, 1s), skipped by the
+                    // round-robin algorithms while other servers are up
+                    let rr = matches!(settings.algo, Algo::RoundRobin | Algo::StaticRr);
+                    let pause = if rr && be.servers_left().0 > 1 {
+                        Duration::ZERO
+                    } else {
+                        settings
+                            .connect_timeout
+                            .map_or(Duration::from_secs(1), |t| t.min(Duration::from_secs(1)))
+                    };
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
                         _ = ctx.hard.cancelled() => {
