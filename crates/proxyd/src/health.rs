@@ -281,6 +281,12 @@ impl HealthFsm {
         self.down_transitions
     }
 
+    /// `clear counters all`.
+    pub fn clear_counters(&mut self) {
+        self.failed_checks = 0;
+        self.down_transitions = 0;
+    }
+
     /// Record a check result. Returns the operational transition it caused.
     /// Results arriving while paused are ignored.
     pub fn record(&mut self, result: CheckResult) -> Option<Transition> {
@@ -474,6 +480,13 @@ impl ServerHealth {
 
     pub fn opts(&self) -> TransitionOpts {
         self.lock().opts
+    }
+
+    /// Reset `chkfail` and `chkdown` (`clear counters all`).
+    pub fn clear_counters(&self) {
+        if let Some(f) = self.lock().fsm.as_mut() {
+            f.clear_counters();
+        }
     }
 
     /// The check `port` override (0 = none), as `show servers state` shows.

@@ -721,10 +721,17 @@ pub fn show_servers_state(
                 (1, 0, if h.paused { 0 } else { 2 })
             };
             let check_port = s.health.check_port();
-            let chk_state = match (h.params.is_some(), h.paused) {
+            let mut chk_state = match (h.params.is_some(), h.paused) {
                 (false, _) => 0,
                 (true, false) => 0x6,
                 (true, true) => 0xe,
+            };
+            // a running check has no result yet (CHK_ST_INPROGRESS)
+            let res = if h.params.is_some() && s.health.in_progress() {
+                chk_state |= 0x1;
+                0
+            } else {
+                res
             };
             let _ = writeln!(
                 out,
@@ -1207,6 +1214,9 @@ fn clear_counters(rt: &Runtime, all: bool) {
         clear(&be.counters, all);
         for s in be.servers().iter() {
             clear(&s.counters, all);
+            if all {
+                s.health.clear_counters();
+            }
         }
     }
 }
