@@ -59,6 +59,10 @@ pub trait Candidate {
     fn served(&self) -> u32;
     /// 0 means unlimited.
     fn maxconn(&self) -> u32;
+    /// Numeric server id (`first` fills servers by increasing id).
+    fn id(&self) -> u32 {
+        0
+    }
     /// Whether the server's own queue can take one more session
     /// (`maxqueue` not reached).
     fn queue_room(&self) -> bool {
@@ -255,8 +259,9 @@ impl Balancer {
             Algo::First => servers
                 .iter()
                 .enumerate()
-                .position(|(i, c)| ok(i, c))
-                .map_or(Pick::Full, Pick::Server),
+                .filter(|(i, c)| ok(*i, c))
+                .min_by_key(|(i, c)| (c.id(), *i))
+                .map_or(Pick::Full, |(i, _)| Pick::Server(i)),
             Algo::Source => {
                 // Map-based hash over the weights of the whole eligible
                 // pool (full servers included, so that a client keeps its
@@ -342,6 +347,7 @@ mod tests {
         served: u32,
         maxconn: u32,
         qfull: bool,
+        id: u32,
     }
 
     fn s(w: u32) -> S {
@@ -353,6 +359,7 @@ mod tests {
             served: 0,
             maxconn: 0,
             qfull: false,
+            id: 0,
         }
     }
     fn b(w: u32) -> S {
@@ -383,6 +390,9 @@ mod tests {
         }
         fn queue_room(&self) -> bool {
             !self.qfull
+        }
+        fn id(&self) -> u32 {
+            self.id
         }
     }
 
@@ -537,6 +547,19 @@ mod tests {
         assert_eq!(lb.pick(&srv, 0, None), Pick::Server(2));
         srv[2].served = 2;
         assert_eq!(lb.pick(&srv, 0, None), Pick::Full);
+    }
+
+    #[test]
+    fn first_follows_ids() {
+        let mut srv = vec![s(1), s(1), s(1)];
+        srv[0].id = 3;
+        srv[1].id = 1;
+        srv[2].id = 2;
+        srv.iter_mut().for_each(|x| x.maxconn = 1);
+        let mut lb = Balancer::new(Algo::First, false);
+        assert_eq!(lb.pick(&srv, 0, None), Pick::Server(1));
+        srv[1].served = 1;
+        assert_eq!(lb.pick(&srv, 0, None), Pick::Server(2));
     }
 
     #[test]

@@ -294,6 +294,9 @@ impl Candidate for Arc<ServerState> {
     fn maxconn(&self) -> u32 {
         self.maxconn
     }
+    fn id(&self) -> u32 {
+        self.id
+    }
     fn queue_room(&self) -> bool {
         self.maxqueue == 0 || self.counters.qcur.get() < u64::from(self.maxqueue)
     }
