@@ -644,3 +644,56 @@ pub fn render_stats(st: &[Status]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status() -> Status {
+        let mut s = Status {
+            name: "vif1".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            version: 2,
+            state: "MASTER".into(),
+            base_priority: 101,
+            effective_priority: 103,
+            source: Some("10.0.2.4".into()),
+            master: None,
+            master_priority: None,
+            advert_int_ms: 1000,
+            master_down_interval_ms: 3605,
+            vips: vec!["10.0.2.100/32".into()],
+            vips_present: true,
+            trackers: vec!["script chk_proxyd GOOD weight 2".into()],
+            stats: Default::default(),
+            machine: None,
+        };
+        s.stats.adverts_sent = 7;
+        s.stats.invalid.insert("auth_failure".into(), 2);
+        s
+    }
+
+    #[test]
+    fn data_dump_is_readable() {
+        let t = render_data(&Config::default(), &[status()]);
+        for want in [
+            " VRRP Instance = vif1",
+            "   State = MASTER",
+            "   Effective priority = 103",
+            "   Virtual IP = 1 (set)",
+            "     10.0.2.100/32",
+            "   Tracking script chk_proxyd GOOD weight 2",
+        ] {
+            assert!(t.contains(want), "{want}\n{t}");
+        }
+    }
+
+    #[test]
+    fn stats_dump_counts() {
+        let t = render_stats(&[status()]);
+        assert!(t.contains("    Sent: 7"), "{t}");
+        assert!(t.contains("    Total: 2"), "{t}");
+        assert!(t.contains("    auth_failure: 2"), "{t}");
+    }
+}
