@@ -644,3 +644,39 @@ fn marked_down_shuts_sessions() {
     let _ = s.stream.read_to_end(&mut rest);
     assert!(p.wait_log(" DD ", T), "{}", p.log());
 }
+
+#[test]
+fn sd_notify_ready_reloading_stopping() {
+    let b = Backend::start("b");
+    let fe = free_port();
+    let dir = temp_dir("notify");
+    let sock_path = dir.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(T)).unwrap();
+    let cfg = format!(
+        "{}listen l\n    bind 127.0.0.1:{fe}\n{}",
+        head(""),
+        servers(&[(&b, "")])
+    );
+    let mut p = Proxyd::start_env(
+        "notify",
+        &cfg,
+        &["-Ws"],
+        &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())],
+    );
+    let mut buf = [0u8; 512];
+    let mut next = || {
+        let n = sock.recv(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    assert!(next().contains("READY=1"));
+    // listeners are bound when READY is sent
+    assert_eq!(request(fe).unwrap(), "b");
+    p.signal(libc::SIGHUP);
+    assert!(next().contains("RELOADING=1"));
+    assert!(next().contains("READY=1"));
+    p.signal(libc::SIGTERM);
+    assert!(next().contains("STOPPING=1"));
+    assert!(p.wait_exit(T).unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

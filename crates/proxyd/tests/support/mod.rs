@@ -198,6 +198,11 @@ impl Proxyd {
     }
 
     pub fn start_args(tag: &str, cfg: &str, extra: &[&str]) -> Proxyd {
+        Proxyd::start_env(tag, cfg, extra, &[])
+    }
+
+    /// Start with extra arguments and environment variables.
+    pub fn start_env(tag: &str, cfg: &str, extra: &[&str], env: &[(&str, &str)]) -> Proxyd {
         let dir = temp_dir(tag);
         let path = dir.join("proxyd.cfg");
         std::fs::write(&path, cfg).expect("write cfg");
@@ -209,6 +214,7 @@ impl Proxyd {
             .env_remove("NOTIFY_SOCKET")
             .env_remove("JOURNAL_STREAM")
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
