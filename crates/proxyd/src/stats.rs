@@ -273,11 +273,16 @@ fn server_row(be: &BackendState, s: &ServerState, now: Instant) -> Row {
             r.set("check_status", status.code());
         }
         if let Some(l) = last {
+            // while a check runs HAProxy has already reset its code and
+            // description (the status stays until the new result)
+            let running = s.health.in_progress();
             if l.status.has_code() {
-                r.set("check_code", l.code.unwrap_or(0));
+                r.set("check_code", if running { 0 } else { l.code.unwrap_or(0) });
             }
             r.set("check_duration", l.duration.as_millis());
-            r.set("last_chk", &l.info);
+            if !running {
+                r.set("last_chk", &l.info);
+            }
         }
         r.set("check_desc", status.description());
         r.set("check_rise", p.rise);
