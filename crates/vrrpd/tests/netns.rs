@@ -862,3 +862,75 @@ fn sigterm_with_hanging_script_leaves_nothing() {
         "script process (or its zombie) left behind"
     );
 }
+
+/// A flood of invalid adverts (bad password) for 3 s: the master keeps
+/// advertising, the backup never takes over.
+#[test]
+fn flood_of_invalid_packets_changes_nothing() {
+    use vrrpd::packet::{encode, Advert, Auth, Options, Version};
+    let lab = Lab::new("flood", 2);
+    let (mut a, b) = pair(
+        &lab,
+        &v2("vif1", "MASTER", 150, ""),
+        &v2("vif1", "BACKUP", 100, ""),
+    );
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    let b_masters = b.count("Entering MASTER STATE");
+    let src: std::net::IpAddr = SW_IP.parse().unwrap();
+    let dst: std::net::IpAddr = "224.0.0.18".parse().unwrap();
+    let bad = encode(
+        &Advert {
+            version: Version::V2,
+            vrid: 51,
+            priority: 254,
+            interval_cs: 100,
+            auth: Auth::pass(b"wrong"),
+            addrs: vec![VIP.parse().unwrap()],
+        },
+        src,
+        dst,
+        &Options::default(),
+    )
+    .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        let sw = lab.sw.path();
+        std::thread::spawn(move || {
+            common::netns::run_in_netns(&sw, move || {
+                use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+                let src: std::net::Ipv4Addr = SW_IP.parse().unwrap();
+                let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).unwrap();
+                s.set_multicast_if_v4(&src).unwrap();
+                s.set_multicast_ttl_v4(255).unwrap();
+                let to = SockAddr::from(std::net::SocketAddrV4::new(
+                    std::net::Ipv4Addr::new(224, 0, 0, 18),
+                    0,
+                ));
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if s.send_to(&bad, &to).is_ok() {
+                        n += 1;
+                    }
+                    if n % 64 == 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                n
+            })
+            .unwrap()
+        })
+    };
+    let steady = holds_for(Duration::from_secs(3), || master_of(&lab) == vec![0]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = flood.join().unwrap();
+    assert!(steady, "{}", dump_logs(&[&a, &b]));
+    assert!(sent > 1000, "only {sent} packets");
+    assert_eq!(b.count("Entering MASTER STATE"), b_masters);
+    let stats = a.dump_file(libc::SIGUSR2, "vrrpd.stats");
+    assert!(stats.contains("auth_failure:"), "{stats}");
+}
