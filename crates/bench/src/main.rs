@@ -13,6 +13,13 @@ mod measure;
 mod ns;
 mod report;
 
+// The splice relay lives in proxyd; compiled here too so that its tests
+// run with the bench's until proxyd's lib.rs declares the module.
+#[cfg(test)]
+#[path = "../../proxyd/src/splice.rs"]
+#[allow(dead_code)]
+mod splice;
+
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -65,7 +72,12 @@ pub struct ProxyOpts {
     /// HAProxy binary.
     #[arg(long, default_value = "/usr/sbin/haproxy")]
     pub haproxy: PathBuf,
-    /// Also write the markdown report to this file.
+    /// A second proxyd binary measured in the same run (before/after
+    /// comparisons of a change); adds "proxyd (alt)" columns.
+    #[arg(long)]
+    pub alt: Option<PathBuf>,
+    /// Also write the markdown report, with the date, the command and the
+    /// machine, to this file (e.g. docs/performance-run.md).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Only these measurements (comma list of keepalive,close,bulk,idle).

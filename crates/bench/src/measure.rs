@@ -20,6 +20,8 @@ pub enum Impl {
     Direct,
     Haproxy,
     Proxyd,
+    /// A second proxyd build (`--alt`), for before/after comparisons.
+    Alt,
 }
 
 impl Impl {
@@ -28,6 +30,7 @@ impl Impl {
             Impl::Direct => "direct (nginx)",
             Impl::Haproxy => "HAProxy",
             Impl::Proxyd => "proxyd",
+            Impl::Alt => "proxyd (alt)",
         }
     }
 }
@@ -41,7 +44,13 @@ pub struct Sample {
     pub cpu_s_per_100k: Option<f64>,
     pub close_rps: Option<f64>,
     pub close_p99_ms: Option<f64>,
+    pub close_cpu_s_per_100k: Option<f64>,
     pub bulk_mbps: Option<f64>,
+    pub bulk_cpu_s_per_gib: Option<f64>,
+    /// wrk socket errors and non-2xx/3xx responses, both runs together.
+    pub errors: Option<f64>,
+    /// Backend (nginx) CPU share of one core during the keep-alive run.
+    pub backend_cpu: Option<f64>,
     pub idle_rss_mib: Option<f64>,
 }
 
@@ -84,7 +93,7 @@ pub fn run_proxy_bench(opts: ProxyOpts) -> Result<()> {
     };
     let nofile = raise_nofile();
     // Each idle proxied connection costs the proxy two descriptors.
-    let max_idle = (nofile.saturating_sub(200) / 2) as usize;
+    let max_idle = (nofile.saturating_sub(300) / 2) as usize;
     let mut opts = opts;
     if opts.idle > max_idle {
         eprintln!(
@@ -103,18 +112,20 @@ pub fn run_proxy_bench(opts: ProxyOpts) -> Result<()> {
     write_backend_files(&dir, opts.bulk_mib)?;
     let mut nginx = start_nginx(&ns, &dir)?;
     wait_port(&ns, BACKEND_PORT, "nginx", &mut nginx)?;
-    let cfg = write_proxy_cfg(&dir, opts.idle + 100)?;
+    // maxconn leaves HAProxy room under the limit (it wants 2 x maxconn + ~20).
+    let cfg = write_proxy_cfg(&dir, opts.idle + 50)?;
 
     let mut samples: Vec<(Impl, Sample)> = Vec::new();
-    eprintln!("bench: baseline direct to nginx");
-    let direct = measure_one(&ns, &opts, Impl::Direct, None, &want)?;
-    samples.push((Impl::Direct, direct));
+    let nginx_pid = nginx.pid();
     for rep in 0..opts.reps {
-        let order = if rep % 2 == 0 {
-            [Impl::Haproxy, Impl::Proxyd]
-        } else {
-            [Impl::Proxyd, Impl::Haproxy]
-        };
+        // direct-to-nginx is measured every repetition too, in the rotation
+        let mut order = vec![Impl::Direct, Impl::Haproxy, Impl::Proxyd];
+        if opts.alt.is_some() {
+            order.push(Impl::Alt);
+        }
+        // rotate so that every implementation takes every position in turn
+        let k = rep % order.len();
+        order.rotate_left(k);
         for imp in order {
             eprintln!(
                 "bench: repetition {}/{}: {}",
@@ -122,8 +133,15 @@ pub fn run_proxy_bench(opts: ProxyOpts) -> Result<()> {
                 opts.reps,
                 imp.label()
             );
-            let mut d = match imp {
-                Impl::Haproxy => start_proxy(&ns, &opts.haproxy, &cfg, "haproxy")?,
+            if imp == Impl::Direct {
+                let s = measure_one(&ns, &opts, imp, None, nginx_pid, &want)?;
+                eprintln!("bench:   {s:?}");
+                samples.push((imp, s));
+                continue;
+            }
+            let mut d = match (imp, &opts.alt) {
+                (Impl::Haproxy, _) => start_proxy(&ns, &opts.haproxy, &cfg, "haproxy")?,
+                (Impl::Alt, Some(alt)) => start_proxy(&ns, alt, &cfg, "proxyd-alt")?,
                 _ => start_proxy(&ns, &proxyd, &cfg, "proxyd")?,
             };
             if let Err(e) = wait_port(&ns, PROXY_PORT, imp.label(), &mut d) {
@@ -131,7 +149,7 @@ pub fn run_proxy_bench(opts: ProxyOpts) -> Result<()> {
                     .unwrap_or_default();
                 bail!("{e:#}\n{log}");
             }
-            let s = measure_one(&ns, &opts, imp, Some(&d), &want)?;
+            let s = measure_one(&ns, &opts, imp, Some(&d), nginx_pid, &want)?;
             eprintln!("bench:   {s:?}");
             d.stop();
             samples.push((imp, s));
@@ -143,7 +161,12 @@ pub fn run_proxy_bench(opts: ProxyOpts) -> Result<()> {
     let text = report.markdown();
     println!("{text}");
     if let Some(out) = &opts.out {
-        std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
+        let doc = format!(
+            "{}\n{text}",
+            crate::report::provenance(&machine_description(), &command_line())
+        );
+        std::fs::write(out, doc).with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("bench: report written to {}", out.display());
     }
     Ok(())
 }
@@ -245,6 +268,7 @@ fn measure_one(
     opts: &ProxyOpts,
     imp: Impl,
     d: Option<&Daemon>,
+    backend_pid: i32,
     want: &dyn Fn(&str) -> bool,
 ) -> Result<Sample> {
     let port = if imp == Impl::Direct {
@@ -255,26 +279,39 @@ fn measure_one(
     let url = format!("http://127.0.0.1:{port}/index.html");
     let mut s = Sample::default();
     let pid = d.map(Daemon::pid);
+    let mut errors = None;
     if want("keepalive") {
         let cpu0 = pid.map(cpu_seconds).transpose()?;
+        let b0 = cpu_seconds(backend_pid)?;
+        let t0 = Instant::now();
         let w = wrk(ns, opts, &url, false)?;
+        let b1 = cpu_seconds(backend_pid)?;
         let cpu1 = pid.map(cpu_seconds).transpose()?;
+        s.backend_cpu = Some((b1 - b0) / t0.elapsed().as_secs_f64());
         s.ka_rps = Some(w.rps);
         s.ka_p50_ms = w.p50_ms;
         s.ka_p99_ms = w.p99_ms;
-        if let (Some(a), Some(b)) = (cpu0, cpu1) {
-            if w.requests > 0 {
-                s.cpu_s_per_100k = Some((b - a) / w.requests as f64 * 100_000.0);
-            }
-        }
+        s.cpu_s_per_100k = per_100k(cpu0, cpu1, w.requests);
+        errors = Some(w.errors as f64);
     }
     if want("close") {
+        let cpu0 = pid.map(cpu_seconds).transpose()?;
         let w = wrk(ns, opts, &url, true)?;
+        let cpu1 = pid.map(cpu_seconds).transpose()?;
         s.close_rps = Some(w.rps);
         s.close_p99_ms = w.p99_ms;
+        s.close_cpu_s_per_100k = per_100k(cpu0, cpu1, w.requests);
+        errors = Some(errors.unwrap_or(0.0) + w.errors as f64);
     }
+    s.errors = errors;
     if want("bulk") {
-        s.bulk_mbps = Some(bulk(ns, port)?);
+        let cpu0 = pid.map(cpu_seconds).transpose()?;
+        let (mbps, bytes) = bulk(ns, port)?;
+        let cpu1 = pid.map(cpu_seconds).transpose()?;
+        s.bulk_mbps = Some(mbps);
+        if let (Some(a), Some(b)) = (cpu0, cpu1) {
+            s.bulk_cpu_s_per_gib = Some((b - a) / (bytes / (1024.0 * 1024.0 * 1024.0)));
+        }
     }
     if want("idle") {
         if let Some(pid) = pid {
@@ -284,9 +321,18 @@ fn measure_one(
     Ok(s)
 }
 
+fn per_100k(cpu0: Option<f64>, cpu1: Option<f64>, requests: u64) -> Option<f64> {
+    match (cpu0, cpu1) {
+        (Some(a), Some(b)) if requests > 0 => Some((b - a) / requests as f64 * 100_000.0),
+        _ => None,
+    }
+}
+
 struct WrkResult {
     rps: f64,
     requests: u64,
+    /// Socket errors (connect, read, write, timeout) plus non-2xx/3xx responses.
+    errors: u64,
     p50_ms: Option<f64>,
     p99_ms: Option<f64>,
 }
@@ -328,15 +374,38 @@ fn parse_wrk(out: &str) -> Result<WrkResult> {
     let Some(rps) = rps else {
         bail!("no Requests/sec line")
     };
-    if out.contains("Socket errors") || out.contains("Non-2xx") {
-        eprintln!("bench: wrk reported errors:\n{out}");
+    let errors = wrk_errors(out);
+    if errors > 0 {
+        eprintln!("bench: wrk reported {errors} errors:\n{out}");
     }
     Ok(WrkResult {
         rps,
         requests,
+        errors,
         p50_ms: p50,
         p99_ms: p99,
     })
+}
+
+/// `Socket errors: connect 0, read 3, write 0, timeout 1` and
+/// `Non-2xx or 3xx responses: 5`, summed.
+fn wrk_errors(out: &str) -> u64 {
+    let mut total = 0;
+    for line in out.lines() {
+        let l = line.trim();
+        if let Some(v) = l.strip_prefix("Socket errors:") {
+            for part in v.split(',') {
+                total += part
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        } else if let Some(v) = l.strip_prefix("Non-2xx or 3xx responses:") {
+            total += v.trim().parse::<u64>().unwrap_or(0);
+        }
+    }
+    total
 }
 
 /// wrk prints `635.91us`, `1.23ms`, `2.00s`.
@@ -355,7 +424,8 @@ pub fn parse_duration_ms(v: &str) -> Option<f64> {
     num.parse::<f64>().ok().map(|x| x * mul)
 }
 
-fn bulk(ns: &BenchNs, port: u16) -> Result<f64> {
+/// Download the bulk object once; (MB/s, bytes).
+fn bulk(ns: &BenchNs, port: u16) -> Result<(f64, f64)> {
     let url = format!("http://127.0.0.1:{port}/bulk.bin");
     let out = ns.run(&[
         "curl",
@@ -378,7 +448,7 @@ fn bulk(ns: &BenchNs, port: u16) -> Result<f64> {
     if size < 1.0 {
         bail!("bulk transfer moved nothing");
     }
-    Ok(speed / 1_000_000.0)
+    Ok((speed / 1_000_000.0, size))
 }
 
 /// utime + stime of a process (all threads), in seconds.
@@ -475,7 +545,7 @@ fn build_report(opts: &ProxyOpts, samples: &[(Impl, Sample)]) -> Report {
         median(&v)
     };
     type Getter = fn(&Sample) -> Option<f64>;
-    let metrics: [(&str, &str, bool, Getter); 8] = [
+    let metrics: [(&str, &str, bool, Getter); 12] = [
         ("keep-alive requests/s", "req/s", true, |s| s.ka_rps),
         ("keep-alive p50 latency", "ms", false, |s| s.ka_p50_ms),
         ("keep-alive p99 latency", "ms", false, |s| s.ka_p99_ms),
@@ -489,14 +559,32 @@ fn build_report(opts: &ProxyOpts, samples: &[(Impl, Sample)]) -> Report {
             s.close_p99_ms
         }),
         ("bulk transfer", "MB/s", true, |s| s.bulk_mbps),
+        ("proxy CPU per GiB of bulk", "s", false, |s| {
+            s.bulk_cpu_s_per_gib
+        }),
         ("proxy CPU per 100k keep-alive requests", "s", false, |s| {
             s.cpu_s_per_100k
+        }),
+        ("proxy CPU per 100k new connections", "s", false, |s| {
+            s.close_cpu_s_per_100k
         }),
         (
             "proxy RSS with idle proxied connections",
             "MiB",
             false,
             |s| s.idle_rss_mib,
+        ),
+        (
+            "wrk socket errors + non-2xx (both runs)",
+            "count",
+            false,
+            |s| s.errors,
+        ),
+        (
+            "backend (nginx) CPU during keep-alive run",
+            "cores",
+            false,
+            |s| s.backend_cpu,
         ),
     ];
     let rows = metrics
@@ -508,6 +596,7 @@ fn build_report(opts: &ProxyOpts, samples: &[(Impl, Sample)]) -> Report {
             direct: pick(Impl::Direct, g),
             haproxy: pick(Impl::Haproxy, g),
             proxyd: pick(Impl::Proxyd, g),
+            alt: opts.alt.as_ref().and_then(|_| pick(Impl::Alt, g)),
         })
         .collect();
     Report {
@@ -518,6 +607,7 @@ fn build_report(opts: &ProxyOpts, samples: &[(Impl, Sample)]) -> Report {
         threads: opts.threads,
         bulk_mib: opts.bulk_mib,
         idle: opts.idle,
+        has_alt: opts.alt.is_some(),
         haproxy_version: Command::new(&opts.haproxy)
             .arg("-v")
             .output()
@@ -532,6 +622,35 @@ fn build_report(opts: &ProxyOpts, samples: &[(Impl, Sample)]) -> Report {
     }
 }
 
+/// `nproc`, CPU model and kernel of this machine, for the report.
+pub fn machine_description() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|k| k.trim().to_string())
+        .unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default();
+    format!("{cores} cores ({model}), Linux {kernel}, load average {load} at the end of the run")
+}
+
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    let mut v = vec!["bench".to_string()];
+    v.extend(args.into_iter().skip(1));
+    v.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,6 +663,13 @@ mod tests {
         assert!((w.rps - 12345.6).abs() < 1e-9);
         assert!((w.p50_ms.unwrap() - 0.63591).abs() < 1e-9);
         assert!((w.p99_ms.unwrap() - 3.5).abs() < 1e-9);
+        assert_eq!(w.errors, 0);
+    }
+
+    #[test]
+    fn wrk_errors_are_summed() {
+        let out = "  1000 requests in 1.00s, 1.00MB read\n  Socket errors: connect 1, read 2, write 3, timeout 4\n  Non-2xx or 3xx responses: 5\nRequests/sec:  1000.00\n";
+        assert_eq!(parse_wrk(out).unwrap().errors, 15);
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Row {
     pub direct: Option<f64>,
     pub haproxy: Option<f64>,
     pub proxyd: Option<f64>,
+    /// The second proxyd build (`--alt`), when given.
+    pub alt: Option<f64>,
 }
 
 pub struct Report {
@@ -33,6 +35,7 @@ pub struct Report {
     pub threads: u32,
     pub bulk_mib: u64,
     pub idle: usize,
+    pub has_alt: bool,
     pub haproxy_version: String,
 }
 
@@ -65,11 +68,16 @@ impl Report {
             "Reference: {}. Client, proxy and nginx backend share the machine's cores.\n",
             self.haproxy_version
         );
+        let (alt_head, alt_sep) = if self.has_alt {
+            (" proxyd (alt) | alt/proxyd |", "---|---|")
+        } else {
+            ("", "")
+        };
         let _ = writeln!(
             s,
-            "| metric | unit | direct | HAProxy | proxyd | proxyd/HAProxy | better | proxyd/direct |"
+            "| metric | unit | direct | HAProxy | proxyd | proxyd/HAProxy | better | proxyd/direct |{alt_head}"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|{alt_sep}");
         for r in &self.rows {
             let better = match (r.proxyd, r.haproxy) {
                 (Some(p), Some(h)) => {
@@ -81,9 +89,14 @@ impl Report {
                 }
                 _ => "-",
             };
+            let alt = if self.has_alt {
+                format!(" {} | {} |", fmt(r.alt), ratio(r.alt, r.proxyd))
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |{alt}",
                 r.name,
                 r.unit,
                 fmt(r.direct),
@@ -94,8 +107,60 @@ impl Report {
                 ratio(r.proxyd, r.direct)
             );
         }
+        s.push_str(&self.bottleneck_note());
         s
     }
+
+    /// Say when the backend rather than the proxy limits a figure.
+    fn bottleneck_note(&self) -> String {
+        let get = |name: &str| self.rows.iter().find(|r| r.name.starts_with(name));
+        let mut s = String::new();
+        if let Some(r) = get("backend (nginx) CPU") {
+            let busiest = [r.haproxy, r.proxyd, r.alt]
+                .into_iter()
+                .flatten()
+                .fold(0.0f64, f64::max);
+            // nginx runs one worker: it saturates at one core.
+            let _ = writeln!(
+                s,
+                "\nBackend check: nginx (one worker, so at most 1 core) used {} cores when wrk hit it directly and at most {busiest:.2} behind a proxy{}.",
+                fmt(r.direct),
+                if busiest >= 0.9 {
+                    ": the backend may limit the proxied keep-alive figures"
+                } else {
+                    ", so it was not the bottleneck of the proxied runs"
+                }
+            );
+        }
+        if let Some(r) = get("wrk socket errors") {
+            let any = [r.direct, r.haproxy, r.proxyd, r.alt]
+                .into_iter()
+                .flatten()
+                .any(|e| e > 0.0);
+            let _ = writeln!(
+                s,
+                "{}",
+                if any {
+                    "wrk reported socket errors or non-2xx responses (see the errors row): those figures count failures."
+                } else {
+                    "wrk reported no socket errors and no non-2xx responses."
+                }
+            );
+        }
+        s
+    }
+}
+
+/// The header of a report file: date, command and machine.
+pub fn provenance(machine: &str, command: &str) -> String {
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "- date: {date}\n- command: `{command}`\n- machine: {machine}; client (wrk/curl), proxies and backend (nginx) all share these cores, so absolute figures move with the load; the ratios within one interleaved run are what counts.\n"
+    )
 }
 
 #[cfg(test)]
@@ -119,6 +184,7 @@ mod tests {
                 direct: Some(40000.0),
                 haproxy: Some(20000.0),
                 proxyd: Some(22000.0),
+                alt: None,
             }],
             reps: 3,
             duration: 10,
@@ -126,6 +192,7 @@ mod tests {
             threads: 2,
             bulk_mib: 1000,
             idle: 10000,
+            has_alt: false,
             haproxy_version: "HAProxy version 2.6".into(),
         };
         let md = r.markdown();

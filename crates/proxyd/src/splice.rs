@@ -1,0 +1,414 @@
+//! Zero-copy relay of one direction of a TCP session with splice(2).
+//!
+//! Bytes move socket -> pipe -> socket inside the kernel: no copy through
+//! user space, and on loopback/NICs with page-based skbs the pages
+//! themselves are moved. Each direction owns one [`Pipe`] at a time; pipes
+//! come from a small per-thread pool and go back to it when they are empty
+//! (a pipe that still holds bytes, e.g. after a write error, is closed
+//! instead). The pipe is grown with `F_SETPIPE_SZ` so that one call moves
+//! up to [`PIPE_SIZE`] bytes.
+//!
+//! The I/O is driven by tokio's readiness (`readable()`/`writable()` then
+//! `try_io`), with `SPLICE_F_NONBLOCK | SPLICE_F_MOVE`, so it mixes with
+//! ordinary reads and writes on the same socket (the other direction of
+//! the session keeps using the other half of the socket).
+//!
+//! Two levels of API:
+//! - [`Pipe::fill`] and [`Pipe::drain`]: one read and one complete write,
+//!   each a future the caller can wrap in its own inactivity timeout and
+//!   cancel at any point without losing track of the bytes (the pipe
+//!   counts what it holds);
+//! - [`relay`]: the whole direction until EOF, then a write shutdown on the
+//!   other side, reporting bytes to a callback as they move.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+/// Size asked for each pipe (`F_SETPIPE_SZ`); the kernel may give less
+/// (`/proc/sys/fs/pipe-max-size`, per-user pipe page limits), which only
+/// means more calls.
+pub const PIPE_SIZE: usize = 1024 * 1024;
+
+/// Empty pipes kept per thread for reuse.
+const POOL_MAX: usize = 64;
+
+thread_local! {
+    static POOL: RefCell<Vec<(OwnedFd, OwnedFd, usize)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A pipe used as the in-kernel buffer of one direction.
+#[derive(Debug)]
+pub struct Pipe {
+    /// (read end, write end); `None` only while being dropped.
+    fds: Option<(OwnedFd, OwnedFd)>,
+    /// Capacity in bytes as reported by `F_GETPIPE_SZ`.
+    cap: usize,
+    /// Bytes currently in the pipe (spliced in, not yet spliced out).
+    pending: usize,
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+impl Pipe {
+    /// A pipe from this thread's pool, or a new one.
+    pub fn get() -> io::Result<Pipe> {
+        if let Some((r, w, cap)) = POOL.with(|p| p.borrow_mut().pop()) {
+            return Ok(Pipe {
+                fds: Some((r, w)),
+                cap,
+                pending: 0,
+            });
+        }
+        Pipe::new()
+    }
+
+    /// A new pipe (not from the pool), grown towards [`PIPE_SIZE`].
+    pub fn new() -> io::Result<Pipe> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 writes two descriptors into the array we own.
+        cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+        // SAFETY: both descriptors were just created and are owned by nobody else.
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // Growing may fail (limits): keep the default size then.
+        // SAFETY: fcntl on a descriptor we own.
+        let _ = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE as libc::c_int) };
+        // SAFETY: as above.
+        let cap = cvt(unsafe { libc::fcntl(w.as_raw_fd(), libc::F_GETPIPE_SZ) })
+            .map(|c| c as usize)
+            .unwrap_or(64 * 1024);
+        Ok(Pipe {
+            fds: Some((r, w)),
+            cap,
+            pending: 0,
+        })
+    }
+
+    /// Capacity of the pipe in bytes.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Bytes read from the source and not yet written to the destination.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    fn raw(&self) -> (RawFd, RawFd) {
+        match &self.fds {
+            Some((r, w)) => (r.as_raw_fd(), w.as_raw_fd()),
+            None => (-1, -1),
+        }
+    }
+
+    /// Wait until `from` is readable and move what it has (up to the free
+    /// room of the pipe) into the pipe. Returns the byte count, 0 at EOF
+    /// (or, only if called with a full pipe, when there is no room).
+    ///
+    /// Cancel-safe: bytes moved are counted in the pipe before returning.
+    pub async fn fill(&mut self, from: &TcpStream) -> io::Result<usize> {
+        let room = self.cap.saturating_sub(self.pending);
+        if room == 0 {
+            return Ok(0);
+        }
+        let (_, pw) = self.raw();
+        let sfd = from.as_raw_fd();
+        loop {
+            from.readable().await?;
+            match from.try_io(Interest::READABLE, || splice(sfd, pw, room)) {
+                Ok(n) => {
+                    self.pending += n;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Write everything the pipe holds to `to`, waiting for writability as
+    /// needed. Returns the byte count written.
+    ///
+    /// Cancel-safe: the pipe's count follows each partial write.
+    pub async fn drain(&mut self, to: &TcpStream) -> io::Result<usize> {
+        let (pr, _) = self.raw();
+        let sfd = to.as_raw_fd();
+        let mut written = 0;
+        while self.pending > 0 {
+            to.writable().await?;
+            let want = self.pending;
+            match to.try_io(Interest::WRITABLE, || splice(pr, sfd, want)) {
+                Ok(0) => {
+                    // the pipe said it had bytes and gave none: broken state
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "splice moved no bytes out of a non-empty pipe",
+                    ));
+                }
+                Ok(n) => {
+                    self.pending -= n.min(self.pending);
+                    written += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(written)
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        let Some((r, w)) = self.fds.take() else {
+            return;
+        };
+        if self.pending != 0 {
+            // stale bytes would leak into the next session: close it
+            return;
+        }
+        POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < POOL_MAX {
+                p.push((r, w, self.cap));
+            }
+        });
+    }
+}
+
+/// One non-blocking splice(2) of up to `len` bytes.
+fn splice(fd_in: RawFd, fd_out: RawFd, len: usize) -> io::Result<usize> {
+    // SAFETY: splice with null offsets on descriptors that stay open for
+    // the duration of the call (borrowed from the stream and the pipe).
+    let r = unsafe {
+        libc::splice(
+            fd_in,
+            std::ptr::null_mut(),
+            fd_out,
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Where a relay failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// Getting a pipe failed (descriptor limit...).
+    #[error("no pipe: {0}")]
+    Pipe(io::Error),
+    /// Reading from the source failed.
+    #[error("read: {0}")]
+    Read(io::Error),
+    /// Writing to the destination failed.
+    #[error("write: {0}")]
+    Write(io::Error),
+}
+
+/// Relay `from` -> `to` until EOF on `from`, then shut down the write side
+/// of `to` (half-close). `on_bytes` is called with each chunk written.
+/// Returns the total byte count.
+pub async fn relay(
+    from: &TcpStream,
+    to: &TcpStream,
+    mut on_bytes: impl FnMut(u64),
+) -> Result<u64, RelayError> {
+    let mut pipe = Pipe::get().map_err(RelayError::Pipe)?;
+    let mut total = 0u64;
+    loop {
+        let n = pipe.fill(from).await.map_err(RelayError::Read)?;
+        if n == 0 {
+            shutdown_write(to).map_err(RelayError::Write)?;
+            return Ok(total);
+        }
+        let w = pipe.drain(to).await.map_err(RelayError::Write)?;
+        total += w as u64;
+        on_bytes(w as u64);
+    }
+}
+
+/// Shut down the write side of `s` (sends FIN once queued data is out).
+pub fn shutdown_write(s: &TcpStream) -> io::Result<()> {
+    match socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write) {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        r => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (c, a) = tokio::join!(TcpStream::connect(addr), l.accept());
+        (c.unwrap(), a.unwrap().0)
+    }
+
+    fn pattern(i: u64) -> u8 {
+        (i.wrapping_mul(2_654_435_761) >> 13) as u8
+    }
+
+    /// source -> [a | relay | b] -> sink, `len` bytes of a pattern, checked.
+    async fn transfer(len: u64) {
+        let (mut src, a) = pair().await;
+        let (b, mut sink) = pair().await;
+        let counted = std::cell::Cell::new(0u64);
+        let writer = async move {
+            let mut off = 0u64;
+            let mut buf = vec![0u8; 64 * 1024];
+            while off < len {
+                let n = (len - off).min(buf.len() as u64) as usize;
+                for (i, x) in buf[..n].iter_mut().enumerate() {
+                    *x = pattern(off + i as u64);
+                }
+                src.write_all(&buf[..n]).await.unwrap();
+                off += n as u64;
+            }
+            src.shutdown().await.unwrap();
+            src
+        };
+        let reader = async move {
+            let mut got = 0u64;
+            let mut buf = vec![0u8; 100_000];
+            loop {
+                let n = sink.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                for (i, x) in buf[..n].iter().enumerate() {
+                    assert_eq!(*x, pattern(got + i as u64), "byte {}", got + i as u64);
+                }
+                got += n as u64;
+            }
+            (got, sink)
+        };
+        let relayed = relay(&a, &b, |n| counted.set(counted.get() + n));
+        let (_src, (got, _sink), total) = tokio::join!(writer, reader, relayed);
+        let total = total.unwrap();
+        assert_eq!(got, len);
+        assert_eq!(total, len);
+        assert_eq!(counted.get(), len);
+    }
+
+    #[tokio::test]
+    async fn large_transfer_is_exact() {
+        transfer(64 * 1024 * 1024 + 12_345).await;
+    }
+
+    #[tokio::test]
+    async fn empty_transfer_half_closes() {
+        transfer(0).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn both_directions_concurrently_with_half_close() {
+        // client <-> [c_side | two relays | s_side] <-> server
+        let (mut client, c_side) = pair().await;
+        let (s_side, mut server) = pair().await;
+        let c_side = std::sync::Arc::new(c_side);
+        let s_side = std::sync::Arc::new(s_side);
+        let (c1, s1) = (c_side.clone(), s_side.clone());
+        let up = tokio::spawn(async move { relay(&c1, &s1, |_| {}).await.unwrap() });
+        let (c2, s2) = (c_side.clone(), s_side.clone());
+        let down = tokio::spawn(async move { relay(&s2, &c2, |_| {}).await.unwrap() });
+        const UP: usize = 3 * 1024 * 1024 + 7;
+        const DOWN: usize = 20 * 1024 * 1024 + 1;
+        // the client sends its request and half-closes; the server reads it
+        // all (EOF), then answers a large body on the half-closed session.
+        client.write_all(&vec![7u8; UP]).await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut req = Vec::new();
+        server.read_to_end(&mut req).await.unwrap();
+        assert_eq!(req.len(), UP);
+        assert!(req.iter().all(|&x| x == 7));
+        let srv = tokio::spawn(async move {
+            server.write_all(&vec![9u8; DOWN]).await.unwrap();
+            server.shutdown().await.unwrap();
+            server
+        });
+        let mut resp = Vec::new();
+        client.read_to_end(&mut resp).await.unwrap();
+        assert_eq!(resp.len(), DOWN);
+        assert!(resp.iter().all(|&x| x == 9));
+        assert_eq!(up.await.unwrap(), UP as u64);
+        assert_eq!(down.await.unwrap(), DOWN as u64);
+        drop(srv.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn write_error_is_reported_and_pipe_not_pooled() {
+        let (mut src, a) = pair().await;
+        let (b, sink) = pair().await;
+        // the destination's peer is gone: writes fail with EPIPE/ECONNRESET
+        drop(sink);
+        let feeder = tokio::spawn(async move {
+            let buf = vec![1u8; 256 * 1024];
+            for _ in 0..64 {
+                if src.write_all(&buf).await.is_err() {
+                    break;
+                }
+            }
+            src
+        });
+        let r = relay(&a, &b, |_| {}).await;
+        assert!(matches!(r, Err(RelayError::Write(_))), "{r:?}");
+        drop(feeder.await.unwrap());
+        // pooled pipes are always empty
+        POOL.with(|p| {
+            for (r, _, _) in p.borrow().iter() {
+                let mut n: libc::c_int = 0;
+                // SAFETY: FIONREAD on a pipe we own, into a local int.
+                unsafe { libc::ioctl(r.as_raw_fd(), libc::FIONREAD, &mut n) };
+                assert_eq!(n, 0);
+            }
+        });
+    }
+
+    #[tokio::test]
+    async fn pipes_are_reused() {
+        let p = Pipe::get().unwrap();
+        let (r, _) = p.raw();
+        assert!(p.capacity() >= 4096);
+        drop(p);
+        let q = Pipe::get().unwrap();
+        assert_eq!(q.raw().0, r, "an empty pipe goes back to the pool");
+    }
+
+    #[tokio::test]
+    async fn fill_and_drain_step_by_step() {
+        let (mut src, a) = pair().await;
+        let (b, mut sink) = pair().await;
+        let mut pipe = Pipe::new().unwrap();
+        src.write_all(b"hello").await.unwrap();
+        let n = pipe.fill(&a).await.unwrap();
+        assert_eq!(n, 5);
+        assert_eq!(pipe.pending(), 5);
+        assert_eq!(pipe.drain(&b).await.unwrap(), 5);
+        assert_eq!(pipe.pending(), 0);
+        let mut got = [0u8; 5];
+        sink.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello");
+        drop(src);
+        assert_eq!(pipe.fill(&a).await.unwrap(), 0, "EOF");
+    }
+}
