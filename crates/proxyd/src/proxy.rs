@@ -754,7 +754,15 @@ async fn relay(
     tokio::pin!(up, down);
     let mut up_done = false;
     let mut down_done = false;
+    // Once one direction is shut, the `*-fin` timeouts apply. The pump
+    // still running may be parked on a timer armed with the longer normal
+    // timeout, so the relay watches the fin deadlines itself (one timer
+    // per half-closed session).
+    let fin_sleep = tokio::time::sleep(Duration::from_secs(86_400));
+    tokio::pin!(fin_sleep);
+    let mut fin_armed = false;
     while !(up_done && down_done) {
+        let was_half = up_done || down_done;
         tokio::select! {
             r = &mut up, if !up_done => match r {
                 Ok(()) => { up_done = true; sh.half.store(true, Ordering::Relaxed); }
@@ -764,7 +772,180 @@ async fn relay(
                 Ok(()) => { down_done = true; sh.half.store(true, Ordering::Relaxed); }
                 Err(t) => return t,
             },
+            _ = fin_sleep.as_mut(), if fin_armed => {
+                let now = tokio::time::Instant::now();
+                for (side, cause) in [(&sh.client, b'c'), (&sh.server, b's')] {
+                    if let Some(t) = side.fin {
+                        if side.deadline(t) <= now {
+                            return Term::new(cause, b'D');
+                        }
+                    }
+                }
+                fin_armed = false;
+            }
+        }
+        if (up_done || down_done) && !(up_done && down_done) && (!was_half || !fin_armed) {
+            let next = [&sh.client, &sh.server]
+                .iter()
+                .filter_map(|side| side.fin.map(|t| side.deadline(t)))
+                .min();
+            if let Some(d) = next {
+                fin_sleep.as_mut().reset(d);
+                fin_armed = true;
+            }
         }
     }
     Term::NORMAL
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connected pair of loopback TCP streams.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (b, _) = l.accept().await.unwrap();
+        (a, b)
+    }
+
+    struct Setup {
+        /// the client's end
+        client: TcpStream,
+        /// the server's end
+        server: TcpStream,
+        /// proxyd's ends
+        p_client: TcpStream,
+        p_server: TcpStream,
+    }
+
+    async fn setup() -> Setup {
+        let (client, p_client) = pair().await;
+        let (p_server, server) = pair().await;
+        Setup {
+            client,
+            server,
+            p_client,
+            p_server,
+        }
+    }
+
+    fn ms_opt(v: u64) -> Option<Duration> {
+        Some(Duration::from_millis(v))
+    }
+
+    async fn run_relay(mut s: Setup, t: Timeouts) -> (Term, u64, u64, TcpStream, TcpStream) {
+        let c = Counters::default();
+        let counters = [&c, &c, &c];
+        let bytes = Bytes::default();
+        let term = relay(&mut s.p_client, &mut s.p_server, &t, &counters, &bytes).await;
+        assert_eq!(c.bin.get(), 3 * bytes.up.load(Ordering::Relaxed));
+        (
+            term,
+            bytes.up.load(Ordering::Relaxed),
+            bytes.down.load(Ordering::Relaxed),
+            s.client,
+            s.server,
+        )
+    }
+
+    #[tokio::test]
+    async fn half_close_then_normal_end() {
+        let mut s = setup().await;
+        s.client.write_all(b"request").await.unwrap();
+        s.client.shutdown().await.unwrap();
+        let mut server = s.server;
+        let mut client = s.client;
+        s.server = pair().await.0; // placeholder, the real ends are moved
+        s.client = pair().await.0;
+        let srv = tokio::spawn(async move {
+            let mut got = Vec::new();
+            server.read_to_end(&mut got).await.unwrap();
+            // answers after the client's FIN arrived
+            server.write_all(b"response").await.unwrap();
+            server.shutdown().await.unwrap();
+            got
+        });
+        let cli = tokio::spawn(async move {
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let (term, up, down, _, _) = run_relay(
+            s,
+            Timeouts {
+                client: ms_opt(5000),
+                client_fin: ms_opt(5000),
+                server: ms_opt(5000),
+                server_fin: ms_opt(5000),
+            },
+        )
+        .await;
+        assert_eq!(term, Term::NORMAL);
+        assert_eq!((up, down), (7, 8));
+        assert_eq!(srv.await.unwrap(), b"request");
+        assert_eq!(cli.await.unwrap(), b"response");
+    }
+
+    #[tokio::test]
+    async fn client_idle_timeout() {
+        let s = setup().await;
+        let t = Timeouts {
+            client: ms_opt(150),
+            client_fin: ms_opt(150),
+            server: ms_opt(60_000),
+            server_fin: ms_opt(60_000),
+        };
+        let (term, ..) = run_relay(s, t).await;
+        assert_eq!(term, Term::new(b'c', b'D'));
+    }
+
+    #[tokio::test]
+    async fn server_fin_timeout_after_client_fin() {
+        let mut s = setup().await;
+        s.client.shutdown().await.unwrap();
+        let t = Timeouts {
+            client: ms_opt(60_000),
+            client_fin: ms_opt(60_000),
+            server: ms_opt(60_000),
+            server_fin: ms_opt(150),
+        };
+        let (term, ..) = run_relay(s, t).await;
+        assert_eq!(term, Term::new(b's', b'D'));
+    }
+
+    #[tokio::test]
+    async fn activity_in_the_other_direction_keeps_the_client_side_alive() {
+        let mut s = setup().await;
+        // the server streams for a while; the client sends nothing but
+        // receives: client side stays active, no cD
+        let mut server = std::mem::replace(&mut s.server, pair().await.0);
+        let feeder = tokio::spawn(async move {
+            for _ in 0..8 {
+                server.write_all(&[b'x'; 1000]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            server.shutdown().await.unwrap();
+            server
+        });
+        let mut client = std::mem::replace(&mut s.client, pair().await.0);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let _ = client.read_to_end(&mut got).await;
+            client.shutdown().await.unwrap();
+            got.len()
+        });
+        let t = Timeouts {
+            client: ms_opt(150),
+            client_fin: ms_opt(150),
+            server: ms_opt(60_000),
+            server_fin: ms_opt(60_000),
+        };
+        let (term, _, down, _, _) = run_relay(s, t).await;
+        let _server = feeder.await.unwrap();
+        assert_eq!(reader.await.unwrap(), 8000);
+        assert_eq!(down, 8000);
+        assert_eq!(term, Term::NORMAL);
+    }
 }
