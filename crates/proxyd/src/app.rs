@@ -38,7 +38,7 @@ use crate::lb::Algo;
 use crate::logsink::{event, LogSink};
 use crate::proxy::{accept_loop, bind_socket, Ctx, Frontend, FrontendSlot};
 use crate::state::{
-    BackendSettings, BackendState, FrontendState, Runtime, ServerConf, ServerState,
+    AdminState, BackendSettings, BackendState, FrontendState, Runtime, ServerConf, ServerState,
 };
 
 /// What the command line asks for.
@@ -114,7 +114,12 @@ fn same_server(old: &ServerState, new: &ServerConf) -> bool {
 }
 
 /// Build (or update in place) the backends of `cfg`.
-fn build_backends(cfg: &Config, rt: &Runtime, tag: &str) -> Vec<Arc<BackendState>> {
+fn build_backends(
+    cfg: &Config,
+    old_cfg: &Config,
+    rt: &Runtime,
+    tag: &str,
+) -> Vec<Arc<BackendState>> {
     let mut out = Vec::with_capacity(cfg.backends.len());
     for b in &cfg.backends {
         let settings = backend_settings(b);
@@ -131,6 +136,21 @@ fn build_backends(cfg: &Config, rt: &Runtime, tag: &str) -> Vec<Arc<BackendState
                                 if old.initial_weight() != conf.weight {
                                     old.set_initial_weight(conf.weight);
                                     be.set_server_weight(&old, conf.weight);
+                                }
+                                // `disabled` added or removed in the file
+                                let was_disabled = old_cfg
+                                    .backend(&b.name)
+                                    .and_then(|ob| ob.server(&s.name))
+                                    .is_some_and(|os| os.disabled);
+                                if was_disabled != conf.disabled {
+                                    be.set_server_admin(
+                                        &old,
+                                        if conf.disabled {
+                                            AdminState::Maint
+                                        } else {
+                                            AdminState::Ready
+                                        },
+                                    );
                                 }
                                 old
                             }
@@ -290,7 +310,7 @@ impl App {
     /// Install `config`, with `bound` the newly opened listeners.
     fn apply(&mut self, config: Config, bound: Vec<(SocketAddr, std::net::TcpListener)>) {
         self.tag = syslog_tag(&config.global);
-        let backends = build_backends(&config, &self.rt, &self.tag);
+        let backends = build_backends(&config, &self.config, &self.rt, &self.tag);
         let be_by_name: HashMap<&str, Arc<BackendState>> = backends
             .iter()
             .map(|b| (b.name.as_str(), b.clone()))
