@@ -31,6 +31,29 @@ impl Tm {
     /// stays valid after a chroot).
     pub fn local(t: SystemTime) -> Tm {
         let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        // localtime_r takes a process-wide lock in glibc: convert once per
+        // second and thread, like HAProxy's date cache
+        thread_local! {
+            static CACHE: std::cell::Cell<(u64, Tm)> = const {
+                std::cell::Cell::new((u64::MAX, Tm {
+                    year: 0, month: 0, day: 0, hour: 0, min: 0, sec: 0, millis: 0,
+                }))
+            };
+        }
+        let whole = d.as_secs();
+        let (cached_secs, cached) = CACHE.with(|c| c.get());
+        if cached_secs == whole {
+            return Tm {
+                millis: d.subsec_millis(),
+                ..cached
+            };
+        }
+        let tm = Tm::convert(d);
+        CACHE.with(|c| c.set((whole, tm)));
+        tm
+    }
+
+    fn convert(d: std::time::Duration) -> Tm {
         let secs = libc::time_t::try_from(d.as_secs()).unwrap_or(0);
         // SAFETY: localtime_r only writes into the struct we pass, and
         // `secs` is a valid time_t.
@@ -406,6 +429,10 @@ mod tests {
         let t =
             Tm::local(SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_795_653_000_123));
         assert_eq!(t.millis, 123);
+        // cached within the same second, millis refreshed
+        let t2 =
+            Tm::local(SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_795_653_000_456));
+        assert_eq!(Tm { millis: 123, ..t2 }, t);
         assert!((1..=12).contains(&t.month));
         assert!(t.year >= 2026);
     }
