@@ -2,6 +2,7 @@
 //! link events.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use futures::stream::{StreamExt, TryStreamExt};
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
@@ -71,9 +72,14 @@ pub struct IfAddr {
 }
 
 /// A handle on the rtnetlink socket (its connection runs as a tokio task).
+///
+/// Every instance shares this one socket. The kernel runs at most one dump
+/// per netlink socket and answers a second concurrent dump request with
+/// EBUSY, so the get (dump) requests are serialised through `dumps`.
 #[derive(Clone)]
 pub struct Netlink {
     handle: Handle,
+    dumps: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn errno(e: &rtnetlink::Error) -> Option<i32> {
@@ -88,10 +94,14 @@ impl Netlink {
     pub fn new() -> Result<Netlink, NetlinkError> {
         let (conn, handle, _) = rtnetlink::new_connection()?;
         tokio::spawn(conn);
-        Ok(Netlink { handle })
+        Ok(Netlink {
+            handle,
+            dumps: Arc::new(tokio::sync::Mutex::new(())),
+        })
     }
 
     pub async fn link_by_name(&self, name: &str) -> Result<LinkInfo, NetlinkError> {
+        let _dump = self.dumps.lock().await;
         let mut s = self.handle.link().get().match_name(name).execute();
         match s.try_next().await {
             Ok(Some(m)) => Ok(LinkInfo::from_message(&m)),
@@ -105,6 +115,7 @@ impl Netlink {
 
     /// Every interface.
     pub async fn links(&self) -> Result<Vec<LinkInfo>, NetlinkError> {
+        let _dump = self.dumps.lock().await;
         let mut s = self.handle.link().get().execute();
         let mut out = Vec::new();
         while let Some(m) = s.try_next().await? {
@@ -114,6 +125,7 @@ impl Netlink {
     }
 
     pub async fn link_by_index(&self, index: u32) -> Result<LinkInfo, NetlinkError> {
+        let _dump = self.dumps.lock().await;
         let mut s = self.handle.link().get().match_index(index).execute();
         match s.try_next().await {
             Ok(Some(m)) => Ok(LinkInfo::from_message(&m)),
@@ -127,6 +139,7 @@ impl Netlink {
 
     /// Addresses of an interface, in kernel order (primary first).
     pub async fn addresses(&self, index: u32) -> Result<Vec<IfAddr>, NetlinkError> {
+        let _dump = self.dumps.lock().await;
         let mut s = self
             .handle
             .address()

@@ -934,3 +934,43 @@ fn flood_of_invalid_packets_changes_nothing() {
     let stats = a.dump_file(libc::SIGUSR2, "vrrpd.stats");
     assert!(stats.contains("auth_failure:"), "{stats}");
 }
+
+/// Active-active: two instances on one interface with crossed priorities.
+/// Both start at once (their start-up netlink dumps share one socket and
+/// used to collide with EBUSY, delaying one instance) and each node masters
+/// one VIP.
+#[test]
+fn two_instances_on_one_interface_start_together() {
+    let lab = Lab::new("aa", 2);
+    let vip2 = "10.77.0.101";
+    let conf = |p1: u8, p2: u8| {
+        let two = Inst {
+            name: "vif2",
+            state: "BACKUP",
+            prio: p2,
+            vrid: 52,
+            extra: "    advert_int 1\n".into(),
+        }
+        .render()
+        .replace(VIP, vip2);
+        format!("{GLOBAL}{}{two}", v2("vif1", "BACKUP", p1, ""))
+    };
+    let a = lab.vrrpd(0, &conf(150, 100));
+    let b = lab.vrrpd(1, &conf(100, 150));
+    assert!(
+        wait(T, || lab.holders(VIP) == vec![0]
+            && lab.holders(vip2) == vec![1]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    for d in [&a, &b] {
+        assert!(d.wait_log("(vif1) Entering BACKUP STATE (init)", 1, T));
+        assert!(d.wait_log("(vif2) Entering BACKUP STATE (init)", 1, T));
+        let log = d.log_text();
+        assert!(
+            !log.contains("cannot start yet") && !log.contains("cannot open VRRP socket"),
+            "{}",
+            dump_logs(&[d])
+        );
+    }
+}
