@@ -200,16 +200,22 @@ impl Balancer {
         match self.algo {
             Algo::RoundRobin | Algo::StaticRr => {
                 // Smooth weighted round robin: every candidate gains its
-                // weight, the richest wins and pays the total.
+                // weight, the richest wins and pays the total. An avoided
+                // server (redispatch) still takes part in the arithmetic,
+                // so that the rotation continues as if it had been passed
+                // over, as HAProxy's round-robin pointer does.
                 let mut total = 0i64;
                 let mut best: Option<usize> = None;
                 for (i, c) in servers.iter().enumerate() {
-                    if !ok(i, c) {
+                    if !in_pool(i, c) || full(c) {
                         continue;
                     }
                     let w = i64::from(eff_weight(algo, c));
                     self.current[i] += w;
                     total += w;
+                    if !ok(i, c) {
+                        continue;
+                    }
                     match best {
                         Some(b) if self.current[b] >= self.current[i] => {}
                         _ => best = Some(i),
@@ -616,6 +622,17 @@ mod tests {
             }
             // the only server left is used even if avoided
             assert_eq!(lb.pick(&srv[..1], 0, Some(0)), Pick::Server(0));
+        }
+    }
+
+    #[test]
+    fn redispatch_keeps_the_rotation() {
+        // dead server first: each session tries it, then is redispatched
+        let srv = vec![s(1), s(1)];
+        let mut lb = Balancer::new(Algo::RoundRobin, false);
+        for _ in 0..3 {
+            assert_eq!(lb.pick(&srv, 0, None), Pick::Server(0));
+            assert_eq!(lb.pick(&srv, 0, Some(0)), Pick::Server(1));
         }
     }
 

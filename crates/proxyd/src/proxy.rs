@@ -442,9 +442,11 @@ async fn establish(
                 return None;
             }
             Err(e) => {
-                slot.server.counters.econ.inc();
-                be.counters.econ.inc();
                 if out.retries >= settings.retries {
+                    // one connection error per session (retries count in
+                    // wretr), as HAProxy counts them
+                    slot.server.counters.econ.inc();
+                    be.counters.econ.inc();
                     out.term = match e {
                         ConnectError::Timeout => Term::new(b's', b'C'),
                         _ => Term::new(b'S', b'C'),
