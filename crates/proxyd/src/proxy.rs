@@ -217,6 +217,7 @@ struct Outcome {
     server: Option<Arc<crate::state::ServerState>>,
     /// Already logged (`option logasap`).
     logged: bool,
+    queue_pos: crate::state::QueuePos,
 }
 
 /// When and from where a session came.
@@ -294,6 +295,7 @@ async fn session(
             redispatched: false,
             server: None,
             logged: false,
+            queue_pos: Default::default(),
         };
         let meta = Meta {
             peer,
@@ -338,6 +340,7 @@ async fn run(
         redispatched: false,
         server: None,
         logged: false,
+        queue_pos: Default::default(),
     };
     // the client-side timeout also runs while queued and connecting,
     // from the accept (termination cQ / cC)
@@ -412,7 +415,9 @@ async fn establish(
 ) -> Option<(ServerSlot, TcpStream)> {
     let tq = Instant::now();
     phase.store(b'Q', Ordering::Relaxed);
-    let acquired = be.acquire(peer.ip(), None, &ctx.hard).await;
+    let acquired = be
+        .acquire_with(peer.ip(), None, &ctx.hard, &mut out.queue_pos)
+        .await;
     let mut slot: ServerSlot = match acquired {
         Ok((slot, _)) => slot,
         Err(AcquireError::NoServer) => {
@@ -531,8 +536,8 @@ fn log_session(
         srvconn: out.server.as_ref().map_or(0, |s| s.counters.scur.get()),
         retries: out.retries,
         redispatched: out.redispatched,
-        srv_queue: out.server.as_ref().map_or(0, |s| s.counters.qcur.get()),
-        be_queue: be.map_or(0, |b| b.counters.qcur.get()),
+        srv_queue: out.queue_pos.server,
+        be_queue: out.queue_pos.backend,
     });
     if fe.log.is_empty() {
         tracing::info!("{line}");

@@ -594,11 +594,25 @@ impl BackendState {
         avoid: Option<&Arc<ServerState>>,
         cancel: &CancellationToken,
     ) -> Result<(ServerSlot, Option<Duration>), AcquireError> {
+        self.acquire_with(client, avoid, cancel, &mut QueuePos::default())
+            .await
+    }
+
+    /// [`BackendState::acquire`], also telling the position the session
+    /// took in the queues (`%sq`/`%bq` of the log line).
+    pub async fn acquire_with(
+        self: &Arc<Self>,
+        client: IpAddr,
+        avoid: Option<&Arc<ServerState>>,
+        cancel: &CancellationToken,
+        pos: &mut QueuePos,
+    ) -> Result<(ServerSlot, Option<Duration>), AcquireError> {
         let key = crate::lb::source_hash(client);
         let mut queue = QueueGuard {
             backend: self,
             in_backend: false,
             server: None,
+            pos,
         };
         let mut waiting: Option<(Instant, tokio::time::Instant)> = None;
         loop {
@@ -646,6 +660,16 @@ struct QueueGuard<'a> {
     backend: &'a BackendState,
     in_backend: bool,
     server: Option<Arc<ServerState>>,
+    pos: &'a mut QueuePos,
+}
+
+/// Where a session entered the queues: its 1-based position (sessions
+/// waiting, itself included) in the server queue and in the backend
+/// queue; 0 when it did not wait there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueuePos {
+    pub server: u64,
+    pub backend: u64,
 }
 
 impl QueueGuard<'_> {
@@ -660,6 +684,7 @@ impl QueueGuard<'_> {
             self.in_backend = true;
             let q = self.backend.counters.qcur.inc();
             self.backend.counters.qmax.max(q);
+            self.pos.backend = q;
         }
     }
     fn enter_server(&mut self, server: Arc<ServerState>) {
@@ -677,6 +702,7 @@ impl QueueGuard<'_> {
         self.leave_server();
         let q = server.counters.qcur.inc();
         server.counters.qmax.max(q);
+        self.pos.server = q;
         self.server = Some(server);
     }
 }

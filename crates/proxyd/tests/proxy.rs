@@ -177,6 +177,13 @@ fn maxconn_queue_and_queue_timeout() {
     let _hold = open_session(fe).unwrap();
     assert!(open_session(fe).is_err());
     assert!(p.wait_log(" sQ ", T), "{}", p.log());
+    // %sq/%bq: its position in the backend queue
+    let log = p.log();
+    let line = log.lines().find(|l| l.contains(" sQ ")).unwrap();
+    assert!(
+        line.contains("l/<NOSRV> ") && line.ends_with(" 0/1"),
+        "{line}"
+    );
 }
 
 #[test]
