@@ -657,14 +657,9 @@ impl App {
     }
 
     /// Run until stopped; returns the exit code.
-    pub async fn run(mut self) -> i32 {
-        let mut signals = match common::signals::Signals::new() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("cannot install signal handlers: {e}");
-                return 1;
-            }
-        };
+    /// `signals` must be created before the listeners are bound, so that
+    /// no signal hits its default action in between.
+    pub async fn run(mut self, mut signals: common::signals::Signals) -> i32 {
         common::notify::ready();
         let mut soft_deadline: Option<tokio::time::Instant> = None;
         let sessions = self.ctx.sessions.clone();
@@ -891,6 +886,13 @@ pub fn main(opts: Options) -> anyhow::Result<i32> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        let signals = match common::signals::Signals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("[ALERT]    ({pid}) : cannot install signal handlers: {e}");
+                return Ok(1);
+            }
+        };
         let mut app = match App::start(opts, config).await {
             Ok(a) => a,
             Err(e) => {
@@ -908,7 +910,7 @@ pub fn main(opts: Options) -> anyhow::Result<i32> {
             return Ok(1);
         }
         app.start_stats();
-        Ok(app.run().await)
+        Ok(app.run(signals).await)
     })
 }
 
