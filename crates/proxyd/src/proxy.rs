@@ -232,7 +232,7 @@ fn ms(d: Duration) -> u64 {
 }
 
 enum ConnectError {
-    Refused,
+    Refused(io::Error),
     Timeout,
     Killed,
 }
@@ -247,14 +247,14 @@ async fn connect(
     } else {
         TcpSocket::new_v6()
     }
-    .map_err(|_| ConnectError::Refused)?;
+    .map_err(ConnectError::Refused)?;
     let _ = sock.set_nodelay(true);
     let fut = sock.connect(addr);
     tokio::select! {
         r = async {
             match timeout {
-                Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| ConnectError::Timeout)?.map_err(|_| ConnectError::Refused),
-                None => fut.await.map_err(|_| ConnectError::Refused),
+                Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| ConnectError::Timeout)?.map_err(ConnectError::Refused),
+                None => fut.await.map_err(ConnectError::Refused),
             }
         } => r,
         _ = hard.cancelled() => Err(ConnectError::Killed),
@@ -447,6 +447,17 @@ async fn establish(
                 return None;
             }
             Err(e) => {
+                tracing::debug!(
+                    client = %peer,
+                    backend = %be.name,
+                    server = %slot.server.name,
+                    "connection to {} failed: {}",
+                    slot.server.addr,
+                    match &e {
+                        ConnectError::Refused(err) => err.to_string(),
+                        _ => "timeout".to_string(),
+                    }
+                );
                 if out.retries >= settings.retries {
                     // one connection error per session (retries count in
                     // wretr), as HAProxy counts them
