@@ -285,7 +285,7 @@ impl Daemon {
 
     fn deps_of(&self, cfg: &Config, inst: &Instance) -> String {
         let mut s = format!("{:?}", cfg.global);
-        let _ = write!(s, "|{:?}", cfg.sync_group_of(&inst.name).map(|g| &g.name));
+        let _ = write!(s, "|{:?}", cfg.sync_group_of(&inst.name));
         for t in &inst.track_scripts {
             let _ = write!(s, "|{:?}", cfg.script(&t.name));
         }
@@ -380,20 +380,9 @@ impl Daemon {
         self.procs = procs;
 
         for g in &new.sync_groups {
-            self.groups
-                .entry(g.name.clone())
-                .or_insert_with(|| std::sync::Arc::new(watch::channel(BTreeMap::new()).0));
-            if g.notify.is_some()
-                || g.notify_master.is_some()
-                || g.notify_backup.is_some()
-                || g.notify_fault.is_some()
-                || g.notify_stop.is_some()
-            {
-                tracing::warn!(
-                    "VRRP_Group({}) notify scripts are not run by vrrpd (the members' own notify scripts are)",
-                    g.name
-                );
-            }
+            self.groups.entry(g.name.clone()).or_insert_with(|| {
+                std::sync::Arc::new(watch::channel(instance::GroupShared::default()).0)
+            });
         }
         self.groups
             .retain(|n, _| new.sync_groups.iter().any(|g| &g.name == n));
@@ -444,6 +433,7 @@ impl Daemon {
             self.groups.get(&g.name).map(|f| instance::GroupLink {
                 name: g.name.clone(),
                 faults: f.clone(),
+                cfg: std::sync::Arc::new(g.clone()),
             })
         });
         let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();

@@ -132,16 +132,37 @@ pub fn contribution(weight: i32, reverse: bool, ok: Option<bool>) -> (i32, bool)
     }
 }
 
-/// Shared state of a `vrrp_sync_group`: each member's own fault condition
-/// (link down or a weight-0 tracker failing). A fault of one member puts
-/// every member in FAULT.
-pub type GroupFaults = Arc<watch::Sender<BTreeMap<String, bool>>>;
+/// One member of a `vrrp_sync_group` as the others see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Member {
+    /// Its own fault condition (link down or a weight-0 tracker failing).
+    pub fault: bool,
+    /// Its down timer expired but the group holds it in BACKUP.
+    pub want_master: bool,
+    /// Its state (None before it starts).
+    pub state: Option<State>,
+}
+
+/// Shared state of a `vrrp_sync_group` (keepalived's semantics): a fault of
+/// one member puts every member in FAULT; a member going BACKUP takes the
+/// others to BACKUP; the group goes MASTER only once every member wants it
+/// (or one is forced there, e.g. an address owner), and then all follow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupShared {
+    pub members: BTreeMap<String, Member>,
+    /// The group's state (the last state a member synced it to).
+    pub state: Option<State>,
+}
+
+pub type GroupFaults = Arc<watch::Sender<GroupShared>>;
 
 /// Membership of an instance in a sync group.
 #[derive(Clone)]
 pub struct GroupLink {
     pub name: String,
     pub faults: GroupFaults,
+    /// The group's definition (members, notify scripts).
+    pub cfg: Arc<config::SyncGroup>,
 }
 
 /// Requests from the daemon to a running instance.
@@ -339,7 +360,7 @@ impl Driver {
                 Err(e) => tracing::warn!("({name}) cannot open gratuitous ARP socket: {e}"),
             }
         }
-        let machine = Machine::new(Self::fsm_config(&ctx.cfg, src));
+        let machine = Machine::new(Self::fsm_config(&ctx.cfg, src, ctx.group.is_some()));
         let mut tracked_if_down = BTreeMap::new();
         for t in &ctx.cfg.track_interfaces {
             let down = match ctx.netlink.link_by_name(&t.name).await {
@@ -415,7 +436,7 @@ impl Driver {
         Ok(((link, vips), src))
     }
 
-    fn fsm_config(cfg: &Instance, src: IpAddr) -> fsm::Config {
+    fn fsm_config(cfg: &Instance, src: IpAddr, sync_group: bool) -> fsm::Config {
         let vips = cfg
             .vips
             .iter()
@@ -445,6 +466,7 @@ impl Driver {
             garp_master_refresh: cfg.garp_master_refresh,
             garp_master_refresh_repeat: cfg.garp_master_refresh_repeat,
             down_timer_adverts: 3,
+            sync_group,
         }
     }
 
@@ -532,14 +554,110 @@ impl Driver {
             return false;
         };
         let me = self.ctx.cfg.name.clone();
-        g.faults
-            .send_if_modified(|m| m.insert(me.clone(), own) != Some(own));
-        let other = g.faults.borrow().iter().any(|(n, f)| *f && *n != me);
-        if other && !self.group_fault {
-            tracing::info!("VRRP_Group({}) Syncing instances to FAULT state", g.name);
-        }
+        g.faults.send_if_modified(|s| {
+            let m = s.members.entry(me.clone()).or_default();
+            std::mem::replace(&mut m.fault, own) != own
+        });
+        let other = g
+            .faults
+            .borrow()
+            .members
+            .iter()
+            .any(|(n, m)| m.fault && *n != me);
         self.group_fault = other;
         other
+    }
+
+    /// Sync group: may our down timer make us MASTER (the group is MASTER,
+    /// or every other member wants MASTER too)?
+    fn sync_may_master(&self) -> bool {
+        let Some(g) = &self.ctx.group else {
+            return true;
+        };
+        let s = g.faults.borrow();
+        s.state == Some(State::Master)
+            || g.cfg
+                .members
+                .iter()
+                .all(|n| *n == self.ctx.cfg.name || s.members.get(n).is_some_and(|m| m.want_master))
+    }
+
+    /// Sync group: publish our state after an event; if we moved the group
+    /// to a new state, log it and run the group's notify scripts. Returns
+    /// an event for ourselves when the whole group now wants MASTER.
+    fn sync_publish(&mut self, before: State) -> Option<Event> {
+        let g = self.ctx.group.clone()?;
+        let me = self.ctx.cfg.name.clone();
+        let after = self.machine.state();
+        let want = self.machine.wants_master();
+        let mut entered = None;
+        g.faults.send_if_modified(|s| {
+            let m = s.members.entry(me.clone()).or_default();
+            let changed = m.state != Some(after) || m.want_master != want;
+            m.state = Some(after);
+            m.want_master = want;
+            if before != after && s.state != Some(after) && after != State::Init {
+                s.state = Some(after);
+                entered = Some(after);
+                return true;
+            }
+            changed
+        });
+        if let Some(st) = entered {
+            if st != State::Stopped {
+                tracing::info!(
+                    "VRRP_Group({}) Syncing instances to {} state",
+                    g.name,
+                    st.keepalived_name()
+                );
+            }
+            self.group_notify(&g.cfg, st);
+        }
+        self.sync_follow()
+    }
+
+    /// Sync group: the event that brings us in line with the group.
+    fn sync_follow(&self) -> Option<Event> {
+        let g = self.ctx.group.as_ref()?;
+        let group_state = g.faults.borrow().state;
+        match (group_state, self.machine.state()) {
+            (Some(State::Master), State::Backup) => Some(Event::ForceMaster),
+            (Some(State::Backup), State::Master) => Some(Event::ForceBackup),
+            (_, State::Backup) if self.machine.wants_master() && self.sync_may_master() => {
+                Some(Event::ForceMaster)
+            }
+            _ => None,
+        }
+    }
+
+    /// The group's `notify_*` and `notify GROUP name STATE` scripts.
+    fn group_notify(&self, g: &config::SyncGroup, state: State) {
+        let specific = match state {
+            State::Master => g.notify_master.as_ref(),
+            State::Backup => g.notify_backup.as_ref(),
+            State::Fault => g.notify_fault.as_ref(),
+            State::Stopped => g.notify_stop.as_ref(),
+            State::Init => None,
+        };
+        let mut progs = Vec::new();
+        if let Some(c) = specific {
+            progs.push(self.program(c, Vec::new()));
+        }
+        if let Some(c) = &g.notify {
+            progs.push(self.program(
+                c,
+                vec![
+                    "GROUP".into(),
+                    g.name.clone(),
+                    state.keepalived_name().to_string(),
+                ],
+            ));
+        }
+        for p in progs {
+            if let Some(fut) = crate::script::spawn_notify(&p) {
+                self.ctx.tasks.spawn(fut);
+            }
+        }
     }
 
     async fn apply_tracking(&mut self) {
@@ -636,7 +754,12 @@ impl Driver {
                     Err(broadcast::error::RecvError::Lagged(_)) => self.resync_links().await,
                     Err(broadcast::error::RecvError::Closed) => links_open = false,
                 },
-                _ = group_changed => self.apply_tracking().await,
+                _ = group_changed => {
+                    self.apply_tracking().await;
+                    if let Some(e) = self.sync_follow() {
+                        self.event(e).await;
+                    }
+                }
                 Some(cmd) = self.ctx.commands.recv() => match cmd {
                     Command::Reconfigure(new) => self.reconfigure(*new).await,
                 },
@@ -652,7 +775,8 @@ impl Driver {
         self.event(Event::Shutdown).await;
         if let Some(g) = &self.ctx.group {
             let me = self.ctx.cfg.name.clone();
-            g.faults.send_if_modified(|m| m.remove(&me).is_some());
+            g.faults
+                .send_if_modified(|s| s.members.remove(&me).is_some());
         }
         // Whatever the state, no VIP stays behind.
         if self.vips_present {
@@ -665,7 +789,7 @@ impl Driver {
     /// the VIPs that stay (only the difference is added / removed).
     async fn reconfigure(&mut self, new: Instance) {
         let name = new.name.clone();
-        let fcfg = Self::fsm_config(&new, self.src);
+        let fcfg = Self::fsm_config(&new, self.src, self.ctx.group.is_some());
         let now = self.now();
         let Some(actions) = self.machine.reconfigure(fcfg, now) else {
             tracing::warn!("({name}) cannot apply the new configuration in place");
@@ -836,21 +960,37 @@ impl Driver {
     }
 
     async fn event(&mut self, e: Event) {
-        let before = self.machine.state();
-        let now = self.now();
-        let actions = self.machine.handle(e, now);
-        for a in actions {
-            self.execute(a).await;
-        }
-        let after = self.machine.state();
-        if before != after {
-            if after == State::Master {
-                self.stats.became_master += 1;
-            } else if before == State::Master {
-                self.stats.released_master += 1;
+        let mut next = Some(e);
+        // A sync group may answer with one more event for us (bounded: a
+        // forced transition cannot force another).
+        let mut rounds = 0;
+        while let Some(e) = next.take() {
+            let before = self.machine.state();
+            let now = self.now();
+            if self.ctx.group.is_some() {
+                let may = self.sync_may_master();
+                self.machine.set_sync_may_master(may);
+            }
+            let actions = self.machine.handle(e, now);
+            for a in actions {
+                self.execute(a).await;
+            }
+            let after = self.machine.state();
+            if before != after {
+                if after == State::Master {
+                    self.stats.became_master += 1;
+                } else if before == State::Master {
+                    self.stats.released_master += 1;
+                }
+            }
+            self.publish();
+            rounds += 1;
+            if rounds < 3 {
+                next = self.sync_publish(before);
+            } else {
+                let _ = self.sync_publish(before);
             }
         }
-        self.publish();
     }
 
     async fn execute(&mut self, a: Action) {

@@ -974,3 +974,64 @@ fn two_instances_on_one_interface_start_together() {
         );
     }
 }
+
+/// Sync group MASTER/BACKUP: a node with a higher priority joins; its
+/// members go MASTER together ("Syncing instances to MASTER state"), the
+/// old master's members go BACKUP together, and the group notify scripts
+/// run on both sides.
+#[test]
+fn sync_group_members_move_together() {
+    let lab = Lab::new("syncmb", 2);
+    let vip2 = "10.77.0.101";
+    let conf = |prio: u8, tag: &str| {
+        let two = Inst {
+            name: "vif2",
+            state: "BACKUP",
+            prio,
+            vrid: 52,
+            extra: "    advert_int 1\n".into(),
+        }
+        .render()
+        .replace(VIP, vip2);
+        let dir = lab.dir.path().display().to_string();
+        format!(
+            "{GLOBAL}{}{two}vrrp_sync_group G1 {{\n    group {{\n        vif1\n        vif2\n    }}\n    notify_master \"/usr/bin/touch {dir}/{tag}-master\"\n    notify_backup \"/usr/bin/touch {dir}/{tag}-backup\"\n}}\n",
+            v2("vif1", "BACKUP", prio, "")
+        )
+    };
+    let a = lab.vrrpd(0, &conf(100, "a"));
+    assert!(
+        wait(T, || lab.holders(VIP) == vec![0]
+            && lab.holders(vip2) == vec![0]),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(a.wait_log("VRRP_Group(G1) Syncing instances to MASTER state", 1, T));
+    assert!(wait(T, || lab.dir.path().join("a-master").exists()));
+    let b = lab.vrrpd(1, &conf(150, "b"));
+    assert!(
+        wait(T, || lab.holders(VIP) == vec![1]
+            && lab.holders(vip2) == vec![1]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    assert!(
+        b.wait_log("VRRP_Group(G1) Syncing instances to MASTER state", 1, T),
+        "{}",
+        dump_logs(&[&b])
+    );
+    // a: BACKUP at init, MASTER, then BACKUP again, as one group.
+    assert!(
+        a.wait_log("VRRP_Group(G1) Syncing instances to BACKUP state", 2, T),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(a.wait_log("(vif1) Entering BACKUP STATE", 2, T));
+    assert!(a.wait_log("(vif2) Entering BACKUP STATE", 2, T));
+    assert!(wait(T, || lab.dir.path().join("b-master").exists()));
+    assert!(wait(T, || lab.dir.path().join("a-backup").exists()));
+    // Steady: b keeps both.
+    assert!(holds_for(Duration::from_secs(2), || lab.holders(VIP)
+        == vec![1]
+        && lab.holders(vip2) == vec![1]));
+}

@@ -8,11 +8,14 @@
 //! ```text
 //! config version=2 priority=102 adver_int=1000 addr=10.0.2.11 vips=10.0.2.100,fd00::1
 //!        preempt=yes preempt_delay=0 garp_delay=5000 garp_repeat=5 garp_refresh=0
+//!        sync_group=no
 //! at MS startup | shutdown | timer
 //! at MS rx ADDR PRIORITY [INTERVAL_CS]
 //! at MS priority N
 //! at MS link up|down
 //! at MS fault on|off
+//! at MS sync master|backup          (ForceMaster / ForceBackup)
+//! at MS may_master yes|no           (sync group gate, not an event)
 //! until MS
 //! ```
 //! Timers due before an input fire first (shown as `timer`).
@@ -87,6 +90,7 @@ fn parse_config(words: &[&str]) -> Result<Config, String> {
                     .map_err(|e| format!("{k}: {e}"))?
             }
             "preempt" => c.preempt = v == "yes",
+            "sync_group" => c.sync_group = v == "yes",
             "preempt_delay" => c.preempt_delay = Duration::from_millis(num()?),
             "garp_delay" => c.garp_master_delay = Duration::from_millis(num()?),
             "garp_repeat" => c.garp_master_repeat = num()? as u32,
@@ -137,6 +141,11 @@ fn parse_event(words: &[&str], cfg: &Config) -> Result<Event, String> {
             x => return Err(format!("link {x}?")),
         },
         Some("fault") => Event::Fault(arg(1)? == "on"),
+        Some("sync") => match arg(1)? {
+            "master" => Event::ForceMaster,
+            "backup" => Event::ForceBackup,
+            x => return Err(format!("sync {x}?")),
+        },
         _ => return Err(format!("unknown event {words:?}")),
     })
 }
@@ -179,6 +188,11 @@ pub(crate) fn run(scn: &str) -> Result<String, String> {
                 }
                 fire_until(machine, &mut now, t, &mut out);
                 now = t;
+                if words.get(2) == Some(&"may_master") {
+                    machine.set_sync_may_master(words.get(3) == Some(&"yes"));
+                    let _ = writeln!(out, "{:>10} {}", secs(t), words[2..].join(" "));
+                    continue;
+                }
                 let ev = parse_event(&words[2..], machine.config()).map_err(err)?;
                 let _ = writeln!(out, "{:>10} {}", secs(t), words[2..].join(" "));
                 for a in machine.handle(ev, t) {
@@ -186,11 +200,16 @@ pub(crate) fn run(scn: &str) -> Result<String, String> {
                 }
                 let _ = writeln!(
                     out,
-                    "{:>10}   = {} prio {} next {}",
+                    "{:>10}   = {} prio {} next {}{}",
                     "",
                     machine.state(),
                     machine.priority(),
-                    machine.next_deadline().map(secs).unwrap_or("-".into())
+                    machine.next_deadline().map(secs).unwrap_or("-".into()),
+                    if machine.wants_master() {
+                        " (wants MASTER)"
+                    } else {
+                        ""
+                    }
                 );
             }
             Some("until") => {

@@ -146,6 +146,14 @@ pub struct Config {
     /// Adverts missed before the master is down (keepalived's
     /// `down_timer_adverts`, default 3 as in the RFC).
     pub down_timer_adverts: u32,
+    /// Member of a `vrrp_sync_group`: the master down timer alone does not
+    /// make it MASTER; it then only *wants* to be master
+    /// ([`Machine::wants_master`]) unless [`Machine::set_sync_may_master`]
+    /// allows it (every other member wants it too, or the group is
+    /// MASTER), and the shell syncs the members with
+    /// [`Event::ForceMaster`] / [`Event::ForceBackup`] (keepalived prefers
+    /// BACKUP for a group, to avoid thrashing).
+    pub sync_group: bool,
 }
 
 impl Default for Config {
@@ -166,6 +174,7 @@ impl Default for Config {
             garp_master_refresh: None,
             garp_master_refresh_repeat: 1,
             down_timer_adverts: 3,
+            sync_group: false,
         }
     }
 }
@@ -196,6 +205,14 @@ pub enum Event {
     Fault(bool),
     /// Stop the instance (SIGTERM, or removed by a reload).
     Shutdown,
+    /// `vrrp_sync_group`: another member became MASTER (or every member
+    /// wants to): a BACKUP member becomes MASTER at once. Ignored in any
+    /// other state.
+    ForceMaster,
+    /// `vrrp_sync_group`: another member went to BACKUP: a MASTER member
+    /// steps down to BACKUP (no priority 0 advert, as keepalived). Ignored
+    /// in any other state.
+    ForceBackup,
 }
 
 /// Output of the machine, executed by the shell in order.
@@ -324,6 +341,11 @@ pub struct Machine {
     tracker_fault: bool,
     master_addr: Option<IpAddr>,
     master_priority: u8,
+    /// Sync group member whose down timer expired (keepalived's
+    /// `wantstate == MASTER` while held in BACKUP).
+    want_master: bool,
+    /// Sync group: may the down timer make us MASTER now?
+    sync_may_master: bool,
 }
 
 impl Machine {
@@ -347,8 +369,22 @@ impl Machine {
             tracker_fault: false,
             master_addr: None,
             master_priority: 0,
+            want_master: false,
+            sync_may_master: false,
             cfg,
         }
+    }
+
+    /// Sync group member: may the master down timer make us MASTER now
+    /// (every other member wants MASTER too, or the group is MASTER)? The
+    /// shell sets it before delivering [`Event::Timer`].
+    pub fn set_sync_may_master(&mut self, may: bool) {
+        self.sync_may_master = may;
+    }
+
+    /// Sync group member held in BACKUP although its down timer expired.
+    pub fn wants_master(&self) -> bool {
+        self.want_master
     }
 
     /// Override keepalived's `garp_lower_prio_repeat` / `_delay` (by
@@ -540,6 +576,16 @@ impl Machine {
                 self.fault_changed(was, now, &mut out);
             }
             Event::Shutdown => self.on_shutdown(&mut out),
+            Event::ForceMaster => {
+                if self.state == State::Backup {
+                    self.become_master(now, &mut out);
+                }
+            }
+            Event::ForceBackup => {
+                if self.state == State::Master {
+                    self.leave_master(State::Backup, now, &mut out);
+                }
+            }
         }
         out
     }
@@ -559,6 +605,7 @@ impl Machine {
     }
 
     fn clear_timers(&mut self) {
+        self.want_master = false;
         self.timer = None;
         self.garp_delay_at = None;
         self.garp_refresh_at = None;
@@ -722,6 +769,7 @@ impl Machine {
                 }
             }
             self.timer = Some(now + self.master_down_interval());
+            self.want_master = false;
             self.master_addr = Some(from);
             self.master_priority = adv.priority;
             if !self.cfg.preempt_delay.is_zero() {
@@ -855,7 +903,13 @@ impl Machine {
         match self.state {
             State::Backup if self.timer.is_some_and(|t| t <= now) => {
                 self.log(out, Level::Debug, "Receive advertisement timeout".into());
-                self.become_master(now, out);
+                if self.cfg.sync_group && !self.sync_may_master {
+                    // Hold in BACKUP until the whole group wants MASTER.
+                    self.want_master = true;
+                    self.timer = Some(now + self.master_down_interval());
+                } else {
+                    self.become_master(now, out);
+                }
             }
             State::Master => {
                 if self.garp_delay_at.is_some_and(|t| t <= now) {
