@@ -122,6 +122,13 @@ fn web_server_stopped_traffic_continues_on_the_other() {
         return;
     }
     let e = seed();
+    assert!(
+        common::netns::wait_until(integration::SETTLE, || {
+            let b = e.bodies(VIP, 4);
+            b.iter().any(|x| x == WEB1) && b.iter().any(|x| x == WEB2)
+        }),
+        "both web servers in the rotation before web1 stops"
+    );
     let down = e.lab.count_in_log("lb1", "web1 is DOWN");
     let p = e.probe(VIP);
     e.note("stop web1's web server");

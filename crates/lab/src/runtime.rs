@@ -448,17 +448,41 @@ impl Lab {
     }
 
     fn start_daemons(&self) -> Result<()> {
-        for n in &self.topology.nodes {
-            match n.role {
-                Role::Web => self.start(&n.name, Service::Httpd)?,
-                Role::Lb => {
-                    self.start(&n.name, Service::Proxy)?;
-                    self.start(&n.name, Service::Vrrp)?;
-                }
-                Role::Client => {}
-            }
+        // Web servers first, and listening before the proxies start: as on
+        // real hosts that were up before the load balancers, the proxies'
+        // first health checks find them serving (no DOWN line at boot).
+        for n in self.topology.nodes.iter().filter(|n| n.role == Role::Web) {
+            self.start(&n.name, Service::Httpd)?;
+        }
+        for n in self.topology.nodes.iter().filter(|n| n.role == Role::Web) {
+            self.wait_listening(&n.name, n.address, n.port.unwrap_or(80))?;
+        }
+        for n in self.topology.nodes.iter().filter(|n| n.role == Role::Lb) {
+            self.start(&n.name, Service::Proxy)?;
+            self.start(&n.name, Service::Vrrp)?;
         }
         Ok(())
+    }
+
+    /// Wait (10 s at most) until `addr:port` accepts connections inside `host`.
+    fn wait_listening(&self, host: &str, addr: Ipv4Addr, port: u16) -> Result<()> {
+        let path = self.netns_path(host)?;
+        let target = SocketAddr::from((addr, port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ok = netns::run_in_netns(&path, move || {
+                std::net::TcpStream::connect_timeout(&target, Duration::from_millis(500)).is_ok()
+            })
+            .unwrap_or(false);
+            if ok {
+                return Ok(());
+            }
+            self.check_running()?;
+            if Instant::now() >= deadline {
+                bail!("{host}: nothing listens on {target} within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Find a running lab by its run directory.
