@@ -203,6 +203,9 @@ async fn spawn_link_monitor(
             };
             let up = !ev.deleted && ev.link.is_up();
             let prev = last.insert(ev.link.index, up);
+            if prev.is_none() && !ev.deleted {
+                tracing::info!("Interface {} added", ev.link.name);
+            }
             if prev != Some(up) && (prev.is_some() || !up) {
                 tracing::info!(
                     "Netlink reports {} {}",
@@ -212,6 +215,7 @@ async fn spawn_link_monitor(
             }
             if ev.deleted {
                 last.remove(&ev.link.index);
+                tracing::info!("Interface {} deleted", ev.link.name);
             }
             let _ = tx.send(ev);
         }

@@ -272,6 +272,9 @@ struct Driver {
     last_invalid_log: Option<Instant>,
     last_recv_error_log: Option<Instant>,
     primary_up: bool,
+    /// The interface was deleted and has come back: the socket must be
+    /// re-opened on the new ifindex (retried until it works).
+    reopen_pending: bool,
     tracker_fault: bool,
     group_fault: bool,
     tracked_if_down: BTreeMap<String, bool>,
@@ -338,7 +341,52 @@ impl Driver {
                 }
             }
         };
-        // One announcer per interface carrying VIPs (`dev` may differ).
+        let announcers = Self::announcers(&ctx, &linfo, &vip_ifindex).await;
+        let machine = Machine::new(Self::fsm_config(&ctx.cfg, src, ctx.group.is_some()));
+        let mut tracked_if_down = BTreeMap::new();
+        for t in &ctx.cfg.track_interfaces {
+            let down = match ctx.netlink.link_by_name(&t.name).await {
+                Ok(l) => !l.is_up(),
+                Err(_) => true,
+            };
+            tracked_if_down.insert(t.name.clone(), down);
+        }
+        let opts = Options {
+            v3_checksum_as_v2: ctx.cfg.v3_checksum_as_v2,
+        };
+        let mut d = Driver {
+            machine,
+            sock,
+            announcers,
+            primary_up: linfo.is_up(),
+            reopen_pending: false,
+            tracker_fault: false,
+            group_fault: false,
+            link: Link {
+                index: linfo.index,
+                mac: linfo.mac.clone(),
+            },
+            src,
+            epoch: Instant::now(),
+            stats: Stats::default(),
+            opts,
+            vip_ifindex,
+            vips_present: false,
+            last_invalid_log: None,
+            last_recv_error_log: None,
+            tracked_if_down,
+            ctx,
+        };
+        d.main().await;
+    }
+
+    /// One announcer per interface carrying VIPs (`dev` may differ).
+    async fn announcers(
+        ctx: &InstanceCtx,
+        linfo: &crate::netlink::LinkInfo,
+        vip_ifindex: &[(config::Vip, u32)],
+    ) -> BTreeMap<u32, (String, Arc<Announcer>)> {
+        let name = &ctx.cfg.name;
         let mut announcers = BTreeMap::new();
         let mut ifs: Vec<u32> = vip_ifindex.iter().map(|(_, i)| *i).collect();
         ifs.sort_unstable();
@@ -360,41 +408,74 @@ impl Driver {
                 Err(e) => tracing::warn!("({name}) cannot open gratuitous ARP socket: {e}"),
             }
         }
-        let machine = Machine::new(Self::fsm_config(&ctx.cfg, src, ctx.group.is_some()));
-        let mut tracked_if_down = BTreeMap::new();
-        for t in &ctx.cfg.track_interfaces {
-            let down = match ctx.netlink.link_by_name(&t.name).await {
-                Ok(l) => !l.is_up(),
-                Err(_) => true,
-            };
-            tracked_if_down.insert(t.name.clone(), down);
-        }
-        let opts = Options {
-            v3_checksum_as_v2: ctx.cfg.v3_checksum_as_v2,
+        announcers
+    }
+
+    /// The instance's interface was deleted and created again (a new
+    /// ifindex): resolve it again and re-open the socket and the GARP
+    /// senders on it. Returns false when it cannot yet (no address, socket
+    /// error): the caller retries.
+    async fn reopen(&mut self) -> bool {
+        let name = self.ctx.cfg.name.clone();
+        let ((linfo, vip_ifindex), src) = match Self::resolve(&self.ctx).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!("({name}) cannot re-open yet: {e}");
+                return false;
+            }
         };
-        let mut d = Driver {
-            machine,
-            sock,
-            announcers,
-            primary_up: linfo.is_up(),
-            tracker_fault: false,
-            group_fault: false,
-            link: Link {
-                index: linfo.index,
-                mac: linfo.mac.clone(),
-            },
+        let spec = SocketSpec {
+            ifname: self.ctx.cfg.interface.clone(),
+            ifindex: linfo.index,
             src,
-            epoch: Instant::now(),
-            stats: Stats::default(),
-            opts,
-            vip_ifindex,
-            vips_present: false,
-            last_invalid_log: None,
-            last_recv_error_log: None,
-            tracked_if_down,
-            ctx,
+            unicast: !self.ctx.cfg.unicast_peers.is_empty(),
+            group: self.sock.group(),
         };
-        d.main().await;
+        let sock = match VrrpSocket::open(spec) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                tracing::debug!("({name}) cannot re-open the VRRP socket yet: {e}");
+                return false;
+            }
+        };
+        tracing::info!(
+            "({name}) interface {} is back (index {}), VRRP socket re-opened",
+            linfo.name,
+            linfo.index
+        );
+        // Leftover VIPs were on the deleted interface: gone with it.
+        self.announcers = Self::announcers(&self.ctx, &linfo, &vip_ifindex).await;
+        self.sock = sock;
+        self.vip_ifindex = vip_ifindex;
+        self.link = Link {
+            index: linfo.index,
+            mac: linfo.mac.clone(),
+        };
+        if src != self.src {
+            self.src = src;
+            let fcfg = Self::fsm_config(&self.ctx.cfg, src, self.ctx.group.is_some());
+            let now = self.now();
+            if let Some(actions) = self.machine.reconfigure(fcfg, now) {
+                for a in actions {
+                    self.execute(a).await;
+                }
+            }
+        }
+        let up = linfo.is_up();
+        if up != self.primary_up {
+            self.primary_up = up;
+            if !self.ctx.cfg.dont_track_primary {
+                let e = if up {
+                    Event::InterfaceUp
+                } else {
+                    Event::InterfaceDown
+                };
+                self.event(e).await;
+                self.apply_tracking().await;
+            }
+        }
+        self.publish();
+        true
     }
 
     /// Interface, VIP interfaces and source address.
@@ -697,7 +778,6 @@ impl Driver {
         }
         self.event(Event::Startup).await;
 
-        let sock = self.sock.clone();
         let mut trackers = self.ctx.trackers.clone();
         let mut group_rx = self.ctx.group.as_ref().map(|g| g.faults.subscribe());
         let mut links_open = true;
@@ -742,9 +822,22 @@ impl Driver {
                     }
                 }
             };
+            let sock = self.sock.clone();
+            let retry = async {
+                if self.reopen_pending {
+                    tokio::time::sleep(Duration::from_millis(500)).await
+                } else {
+                    std::future::pending().await
+                }
+            };
             tokio::select! {
                 biased;
                 _ = self.ctx.cancel.cancelled() => break,
+                _ = retry => {
+                    if self.reopen().await {
+                        self.reopen_pending = false;
+                    }
+                }
                 // The timer before packets: a flood must not starve adverts.
                 _ = tokio::time::sleep_until(deadline) => {
                     self.event(Event::Timer).await;
@@ -840,17 +933,35 @@ impl Driver {
     }
 
     async fn resync_links(&mut self) {
-        if let Ok(l) = self.ctx.netlink.link_by_index(self.link.index).await {
-            self.on_link(LinkEvent {
-                link: l,
-                deleted: false,
-            })
-            .await;
+        match self.ctx.netlink.link_by_name(&self.ctx.cfg.interface).await {
+            Ok(l) => {
+                self.on_link(LinkEvent {
+                    link: l,
+                    deleted: false,
+                })
+                .await
+            }
+            Err(crate::netlink::NetlinkError::NoSuchInterface(_)) => {
+                if let Ok(l) = self.ctx.netlink.link_by_index(self.link.index).await {
+                    // Renamed away: as good as deleted for us.
+                    self.on_link(LinkEvent {
+                        link: l,
+                        deleted: true,
+                    })
+                    .await;
+                }
+            }
+            Err(_) => {}
         }
     }
 
     async fn on_link(&mut self, ev: LinkEvent) {
         let up = !ev.deleted && ev.link.is_up();
+        if !ev.deleted && ev.link.name == self.ctx.cfg.interface && ev.link.index != self.link.index
+        {
+            // Deleted and created again: a new ifindex.
+            self.reopen_pending = !self.reopen().await;
+        }
         if ev.link.index == self.link.index {
             if !ev.link.mac.is_empty() {
                 self.link.mac = ev.link.mac.clone();

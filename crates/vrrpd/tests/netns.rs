@@ -1035,3 +1035,59 @@ fn sync_group_members_move_together() {
         == vec![1]
         && lab.holders(vip2) == vec![1]));
 }
+
+/// The instance's interface is deleted (FAULT, the VIP moves) and created
+/// again with a new ifindex, its address added after the link: the
+/// instance re-opens its socket on the new interface and takes the VIP back.
+#[test]
+fn interface_deleted_and_recreated() {
+    let lab = Lab::new("ifre", 2);
+    let (a, b) = pair(
+        &lab,
+        &v2("vif1", "MASTER", 150, ""),
+        &v2("vif1", "BACKUP", 100, ""),
+    );
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    lab.nodes[0].ip(&["link", "del", "eth0"]).unwrap();
+    assert!(
+        a.wait_log("Interface eth0 deleted", 1, T),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(
+        a.wait_log("(vif1) Entering FAULT STATE", 1, T),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(
+        wait(T, || master_of(&lab) == vec![1]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    // Back, with a new ifindex; the address comes after the link.
+    netns::veth_pair(&lab.nodes[0], "eth0", &lab.sw, "p0").unwrap();
+    netns::bridge_attach(&lab.sw, "br0", "p0").unwrap();
+    netns::link_up(&lab.sw, "p0").unwrap();
+    netns::link_up(&lab.nodes[0], "eth0").unwrap();
+    netns::addr_add(&lab.nodes[0], "eth0", &format!("{}/24", node_ip(0))).unwrap();
+    assert!(a.wait_log("Interface eth0 added", 1, T));
+    assert!(
+        a.wait_log("VRRP socket re-opened", 1, T),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    assert!(b.wait_log("(vif1) Entering BACKUP STATE", 2, T));
+    assert!(holds_for(Duration::from_secs(2), || master_of(&lab) == vec![0]));
+    if std::env::var_os("VRRPD_TEST_LOGS").is_some() {
+        eprintln!("{}", dump_logs(&[&a, &b]));
+    }
+}
