@@ -26,10 +26,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::Notify;
+use std::collections::VecDeque;
+
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::ServerHealth;
@@ -336,6 +338,22 @@ impl Default for BackendSettings {
 struct LbState {
     servers: Arc<[Arc<ServerState>]>,
     balancer: Balancer,
+    /// Sessions waiting for a slot, oldest first (backend and server
+    /// queues together, so that a freed slot goes to the oldest session
+    /// able to use it, as HAProxy's dequeuing does).
+    waiters: VecDeque<Waiter>,
+    next_waiter: u64,
+}
+
+/// A queued session.
+struct Waiter {
+    id: u64,
+    key: u64,
+    avoid: Option<Arc<ServerState>>,
+    /// `Some` in a server's queue (counted in its `qcur`), `None` in the
+    /// backend queue (counted in the backend's `qcur`).
+    on: Option<Arc<ServerState>>,
+    tx: oneshot::Sender<Result<ServerSlot, AcquireError>>,
 }
 
 /// Why no server could be assigned.
@@ -357,7 +375,8 @@ pub struct BackendState {
     settings: RwLock<Arc<BackendSettings>>,
     lb: Mutex<LbState>,
     servers: RwLock<Arc<[Arc<ServerState>]>>,
-    queue: Notify,
+    /// This backend, for the slots handed out under the balancer lock.
+    me: Weak<BackendState>,
     /// Bumped on every change of the eligible server set.
     pub generation: Counter,
     /// Wall-clock second of the last time the backend went up/down.
@@ -379,7 +398,7 @@ impl std::fmt::Debug for BackendState {
 }
 
 /// A server slot held by a session: releases the server's session count
-/// and wakes a queued session when dropped.
+/// and hands the slot to the oldest queued session when dropped.
 #[derive(Debug)]
 pub struct ServerSlot {
     pub backend: Arc<BackendState>,
@@ -388,8 +407,8 @@ pub struct ServerSlot {
 
 impl Drop for ServerSlot {
     fn drop(&mut self) {
-        self.server.counters.close();
-        self.backend.queue.notify_one();
+        let backend = self.backend.clone();
+        backend.release(&self.server);
     }
 }
 
@@ -401,17 +420,19 @@ impl BackendState {
         servers: Vec<Arc<ServerState>>,
     ) -> Arc<Self> {
         let servers: Arc<[Arc<ServerState>]> = servers.into();
-        Arc::new(BackendState {
+        Arc::new_cyclic(|me| BackendState {
+            me: me.clone(),
             name: name.to_string(),
             id,
             counters: Counters::default(),
             lb: Mutex::new(LbState {
                 servers: servers.clone(),
                 balancer: Balancer::new(settings.algo, settings.allbackups),
+                waiters: VecDeque::new(),
+                next_waiter: 0,
             }),
             settings: RwLock::new(Arc::new(settings)),
             servers: RwLock::new(servers),
-            queue: Notify::new(),
             generation: Counter::default(),
             last_change: Counter(AtomicU64::new(unix_now())),
             chkdown: Counter::default(),
@@ -483,13 +504,118 @@ impl BackendState {
         self.changed();
     }
 
-    /// The eligible set changed: reset the round robin, wake the queue.
+    /// The eligible set changed: reset the round robin, serve the queue.
     pub fn changed(&self) {
         self.generation.inc();
-        if let Ok(mut lb) = self.lb.lock() {
+        let mut undelivered = Vec::new();
+        {
+            let mut lb = self.lock_lb();
             lb.balancer.reset();
+            self.dispatch(&mut lb, &mut undelivered);
         }
-        self.queue.notify_waiters();
+        drop(undelivered);
+    }
+
+    fn lock_lb(&self) -> std::sync::MutexGuard<'_, LbState> {
+        match self.lb.lock() {
+            Ok(l) => l,
+            Err(e) => e.into_inner(),
+        }
+    }
+
+    /// A session gives its slot back: serve the queue first.
+    fn release(&self, server: &ServerState) {
+        let mut undelivered = Vec::new();
+        {
+            let mut lb = self.lock_lb();
+            server.counters.close();
+            self.dispatch(&mut lb, &mut undelivered);
+        }
+        // slots whose waiter left meanwhile: released outside the lock
+        drop(undelivered);
+    }
+
+    /// Give free slots to the queued sessions, oldest first. Called under
+    /// the balancer lock whenever a slot frees or the eligible set
+    /// changes, so that a new arrival never finds a free slot while an
+    /// older session able to use it is waiting.
+    fn dispatch(&self, lb: &mut LbState, undelivered: &mut Vec<ServerSlot>) {
+        let mut i = 0;
+        // once a plain backend waiter finds every server full, the other
+        // plain backend waiters would too
+        let mut backend_full = false;
+        while i < lb.waiters.len() {
+            let w = &lb.waiters[i];
+            if w.tx.is_closed() {
+                // gone (its guard removes it too)
+                let w = lb.waiters.remove(i);
+                if let Some(w) = w {
+                    self.unqueue(&w);
+                }
+                continue;
+            }
+            if w.on.is_none() && w.avoid.is_none() && backend_full {
+                i += 1;
+                continue;
+            }
+            if let Some(s) = &w.on {
+                if s.usable() && s.maxconn > 0 && s.sessions() >= u64::from(s.maxconn) {
+                    i += 1;
+                    continue;
+                }
+            }
+            let (key, avoid) = (w.key, w.avoid.clone());
+            let picked = self.pick_locked(lb, key, avoid.as_ref());
+            let result = match picked {
+                Picked::Slot(slot) => Ok(slot),
+                Picked::NoServer => Err(AcquireError::NoServer),
+                Picked::Full => {
+                    let w = &mut lb.waiters[i];
+                    if w.avoid.is_none() {
+                        backend_full = true;
+                    }
+                    if w.on.is_some() {
+                        let w = &mut lb.waiters[i];
+                        if let Some(s) = w.on.take() {
+                            s.counters.qcur.dec();
+                        }
+                        let q = self.counters.qcur.inc();
+                        self.counters.qmax.max(q);
+                    }
+                    i += 1;
+                    continue;
+                }
+                Picked::QueueOn(server) => {
+                    let w = &mut lb.waiters[i];
+                    let same = w.on.as_ref().is_some_and(|s| Arc::ptr_eq(s, &server));
+                    if !same {
+                        match w.on.take() {
+                            Some(s) => s.counters.qcur.dec(),
+                            None => self.counters.qcur.dec(),
+                        }
+                        let q = server.counters.qcur.inc();
+                        server.counters.qmax.max(q);
+                        w.on = Some(server);
+                    }
+                    i += 1;
+                    continue;
+                }
+            };
+            if let Some(w) = lb.waiters.remove(i) {
+                self.unqueue(&w);
+                if let Err(Ok(slot)) = w.tx.send(result) {
+                    undelivered.push(slot);
+                }
+            }
+        }
+    }
+
+    /// Uncount a waiter leaving the queues.
+    fn unqueue(&self, w: &Waiter) {
+        match &w.on {
+            Some(s) => s.counters.qcur.dec(),
+            None => self.counters.qcur.dec(),
+        }
     }
 
     /// A health check reports a transition. Returns true when the state
@@ -558,23 +684,21 @@ impl BackendState {
         false
     }
 
-    fn try_pick(self: &Arc<Self>, key: u64, avoid: Option<&Arc<ServerState>>) -> Picked {
-        let mut lb = match self.lb.lock() {
-            Ok(l) => l,
-            Err(e) => e.into_inner(),
-        };
-        let LbState { servers, balancer } = &mut *lb;
+    fn pick_locked(&self, lb: &mut LbState, key: u64, avoid: Option<&Arc<ServerState>>) -> Picked {
+        let LbState {
+            servers, balancer, ..
+        } = lb;
         let avoid_idx = avoid.and_then(|a| servers.iter().position(|s| Arc::ptr_eq(s, a)));
         match balancer.pick(servers, key, avoid_idx) {
             Pick::Server(i) => {
+                let Some(backend) = self.me.upgrade() else {
+                    return Picked::NoServer;
+                };
                 let server = servers[i].clone();
                 // counted under the lock so that maxconn is exact
                 server.counters.open();
                 server.counters.lbtot.inc();
-                Picked::Slot(ServerSlot {
-                    backend: self.clone(),
-                    server,
-                })
+                Picked::Slot(ServerSlot { backend, server })
             }
             Pick::QueueOn(i) => Picked::QueueOn(servers[i].clone()),
             Pick::Full => Picked::Full,
@@ -608,41 +732,51 @@ impl BackendState {
         pos: &mut QueuePos,
     ) -> Result<(ServerSlot, Option<Duration>), AcquireError> {
         let key = crate::lb::source_hash(client);
-        let mut queue = QueueGuard {
-            backend: self,
-            in_backend: false,
-            server: None,
-            pos,
-        };
-        let mut waiting: Option<(Instant, tokio::time::Instant)> = None;
-        loop {
-            let notified = self.queue.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            match self.try_pick(key, avoid) {
-                Picked::Slot(slot) => return Ok((slot, waiting.map(|(s, _)| s.elapsed()))),
-                Picked::Full => queue.enter_backend(),
-                Picked::QueueOn(server) => queue.enter_server(server),
+        let (id, mut rx) = {
+            let mut lb = self.lock_lb();
+            let on = match self.pick_locked(&mut lb, key, avoid) {
+                Picked::Slot(slot) => return Ok((slot, None)),
                 Picked::NoServer => return Err(AcquireError::NoServer),
-            }
-            let deadline = match waiting {
-                Some((_, d)) => d,
-                None => {
-                    let settings = self.settings();
-                    let wait = settings
-                        .queue_timeout
-                        .or(settings.connect_timeout)
-                        .unwrap_or(Duration::from_secs(3600 * 24));
-                    let d = tokio::time::Instant::now() + wait;
-                    waiting = Some((Instant::now(), d));
-                    d
+                Picked::Full => {
+                    let q = self.counters.qcur.inc();
+                    self.counters.qmax.max(q);
+                    pos.backend = q;
+                    None
+                }
+                Picked::QueueOn(server) => {
+                    let q = server.counters.qcur.inc();
+                    server.counters.qmax.max(q);
+                    pos.server = q;
+                    Some(server)
                 }
             };
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = tokio::time::sleep_until(deadline) => return Err(AcquireError::QueueTimeout),
-                _ = cancel.cancelled() => return Err(AcquireError::Cancelled),
-            }
+            let (tx, rx) = oneshot::channel();
+            let id = lb.next_waiter;
+            lb.next_waiter += 1;
+            lb.waiters.push_back(Waiter {
+                id,
+                key,
+                avoid: avoid.cloned(),
+                on,
+                tx,
+            });
+            (id, rx)
+        };
+        let _guard = WaitGuard { backend: self, id };
+        let start = Instant::now();
+        let settings = self.settings();
+        let wait = settings
+            .queue_timeout
+            .or(settings.connect_timeout)
+            .unwrap_or(Duration::from_secs(3600 * 24));
+        tokio::select! {
+            r = &mut rx => match r {
+                Ok(Ok(slot)) => Ok((slot, Some(start.elapsed()))),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(AcquireError::Cancelled),
+            },
+            _ = tokio::time::sleep(wait) => Err(AcquireError::QueueTimeout),
+            _ = cancel.cancelled() => Err(AcquireError::Cancelled),
         }
     }
 }
@@ -654,13 +788,22 @@ enum Picked {
     NoServer,
 }
 
-/// Where a waiting session is counted (backend `qcur` or a server's
-/// `qcur`); uncounts on drop.
-struct QueueGuard<'a> {
+/// Removes a waiter from the queue when its session stops waiting (served,
+/// timed out, cancelled or aborted).
+struct WaitGuard<'a> {
     backend: &'a BackendState,
-    in_backend: bool,
-    server: Option<Arc<ServerState>>,
-    pos: &'a mut QueuePos,
+    id: u64,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        let mut lb = self.backend.lock_lb();
+        if let Some(i) = lb.waiters.iter().position(|w| w.id == self.id) {
+            if let Some(w) = lb.waiters.remove(i) {
+                self.backend.unqueue(&w);
+            }
+        }
+    }
 }
 
 /// Where a session entered the queues: its 1-based position (sessions
@@ -670,56 +813,6 @@ struct QueueGuard<'a> {
 pub struct QueuePos {
     pub server: u64,
     pub backend: u64,
-}
-
-impl QueueGuard<'_> {
-    fn leave_server(&mut self) {
-        if let Some(s) = self.server.take() {
-            s.counters.qcur.dec();
-        }
-    }
-    fn enter_backend(&mut self) {
-        self.leave_server();
-        if !self.in_backend {
-            self.in_backend = true;
-            let q = self.backend.counters.qcur.inc();
-            self.backend.counters.qmax.max(q);
-            self.pos.backend = q;
-        }
-    }
-    fn enter_server(&mut self, server: Arc<ServerState>) {
-        if self.in_backend {
-            self.in_backend = false;
-            self.backend.counters.qcur.dec();
-        }
-        if self
-            .server
-            .as_ref()
-            .is_some_and(|s| Arc::ptr_eq(s, &server))
-        {
-            return;
-        }
-        self.leave_server();
-        let q = server.counters.qcur.inc();
-        server.counters.qmax.max(q);
-        self.pos.server = q;
-        self.server = Some(server);
-    }
-}
-
-impl Drop for QueueGuard<'_> {
-    fn drop(&mut self) {
-        let queued = self.in_backend || self.server.is_some();
-        self.leave_server();
-        if self.in_backend {
-            self.backend.counters.qcur.dec();
-        }
-        if queued {
-            // pass a wake-up on in case this waiter consumed one it did
-            // not use
-            self.backend.queue.notify_one();
-        }
-    }
 }
 
 /// One frontend (or the frontend side of a `listen`) at run time.
@@ -933,6 +1026,48 @@ mod tests {
             be.acquire(IP, None, &c).await.unwrap_err(),
             AcquireError::QueueTimeout
         );
+        assert_eq!(be.queued(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queue_is_first_in_first_out() {
+        let mut s = conf("a", 1);
+        s.maxconn = 1;
+        let settings = BackendSettings {
+            queue_timeout: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        let be = backend(vec![s], settings);
+        let c = CancellationToken::new();
+        let (slot, _) = be.acquire(IP, None, &c).await.unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for k in 0..4u32 {
+            let (be2, c2, tx2) = (be.clone(), c.clone(), tx.clone());
+            tokio::spawn(async move {
+                if let Ok((slot, _)) = be2.acquire(IP, None, &c2).await {
+                    let _ = tx2.send((k, slot));
+                }
+            });
+            while be.queued() < u64::from(k) + 1 {
+                tokio::task::yield_now().await;
+            }
+        }
+        // the freed slot goes to the oldest waiter, not to a newcomer
+        drop(slot);
+        let (newcomer, c3, tx3) = (be.clone(), c.clone(), tx.clone());
+        tokio::spawn(async move {
+            if let Ok((slot, _)) = newcomer.acquire(IP, None, &c3).await {
+                let _ = tx3.send((99, slot));
+            }
+        });
+        let mut order = Vec::new();
+        for _ in 0..5 {
+            let (k, slot) = rx.recv().await.unwrap();
+            assert_eq!(be.servers()[0].sessions(), 1, "maxconn 1 respected");
+            order.push(k);
+            drop(slot);
+        }
+        assert_eq!(order, [0, 1, 2, 3, 99]);
         assert_eq!(be.queued(), 0);
     }
 
