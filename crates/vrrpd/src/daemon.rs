@@ -201,6 +201,10 @@ async fn spawn_link_monitor(
                 _ = cancel.cancelled() => break,
                 ev = rx.recv() => match ev { Some(ev) => ev, None => break },
             };
+            if ev.address {
+                let _ = tx.send(ev);
+                continue;
+            }
             let up = !ev.deleted && ev.link.is_up();
             let prev = last.insert(ev.link.index, up);
             if prev.is_none() && !ev.deleted {

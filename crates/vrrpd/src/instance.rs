@@ -439,7 +439,7 @@ impl Driver {
             }
         };
         tracing::info!(
-            "({name}) interface {} is back (index {}), VRRP socket re-opened",
+            "({name}) VRRP socket re-opened on {} (index {}, source {src})",
             linfo.name,
             linfo.index
         );
@@ -938,6 +938,7 @@ impl Driver {
                 self.on_link(LinkEvent {
                     link: l,
                     deleted: false,
+                    address: false,
                 })
                 .await
             }
@@ -947,6 +948,7 @@ impl Driver {
                     self.on_link(LinkEvent {
                         link: l,
                         deleted: true,
+                        address: false,
                     })
                     .await;
                 }
@@ -955,7 +957,52 @@ impl Driver {
         }
     }
 
+    /// An address of our interface changed: if our source address (the
+    /// primary address) is not the primary any more, re-open on the new one.
+    async fn on_address(&mut self) {
+        if self.ctx.cfg.unicast_src_ip.is_some() || self.reopen_pending {
+            return;
+        }
+        let nl = &self.ctx.netlink;
+        let now = match self.src {
+            IpAddr::V4(_) => {
+                let exclude: Vec<IpAddr> = self.vip_ifindex.iter().map(|(v, _)| v.addr).collect();
+                nl.primary_ipv4(self.link.index, &exclude)
+                    .await
+                    .map(|a| a.map(IpAddr::from))
+            }
+            IpAddr::V6(_) => nl
+                .link_local_ipv6(self.link.index)
+                .await
+                .map(|a| a.map(IpAddr::from)),
+        };
+        match now {
+            Ok(Some(a)) if a != self.src => {
+                tracing::info!(
+                    "({}) primary address of {} changed from {} to {a}",
+                    self.ctx.cfg.name,
+                    self.ctx.cfg.interface,
+                    self.src
+                );
+                self.reopen_pending = !self.reopen().await;
+            }
+            Ok(None) => tracing::warn!(
+                "({}) no usable address left on {}; still using {}",
+                self.ctx.cfg.name,
+                self.ctx.cfg.interface,
+                self.src
+            ),
+            _ => {}
+        }
+    }
+
     async fn on_link(&mut self, ev: LinkEvent) {
+        if ev.address {
+            if ev.link.index == self.link.index {
+                self.on_address().await;
+            }
+            return;
+        }
         let up = !ev.deleted && ev.link.is_up();
         if !ev.deleted && ev.link.name == self.ctx.cfg.interface && ev.link.index != self.link.index
         {

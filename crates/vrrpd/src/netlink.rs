@@ -272,18 +272,41 @@ impl Netlink {
     }
 }
 
-/// A link changed (new/changed or deleted).
+/// A link changed (new/changed or deleted), or one of its addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkEvent {
     pub link: LinkInfo,
     pub deleted: bool,
+    /// An address of interface `link.index` was added or removed (then
+    /// only `link.index` is meaningful).
+    pub address: bool,
 }
 
-/// Subscribe to link events (RTNLGRP_LINK). The stream ends when the socket
+impl LinkEvent {
+    fn address(index: u32) -> LinkEvent {
+        LinkEvent {
+            link: LinkInfo {
+                index,
+                name: String::new(),
+                admin_up: false,
+                running: false,
+                mac: Vec::new(),
+            },
+            deleted: false,
+            address: true,
+        }
+    }
+}
+
+/// Subscribe to link and address events (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR,
+/// RTNLGRP_IPV6_IFADDR). The stream ends when the socket
 /// fails; the connection task ends when the receiver is dropped.
 pub fn link_events() -> Result<mpsc::UnboundedReceiver<LinkEvent>, NetlinkError> {
-    let (conn, _handle, mut messages) =
-        rtnetlink::new_multicast_connection(&[MulticastGroup::Link])?;
+    let (conn, _handle, mut messages) = rtnetlink::new_multicast_connection(&[
+        MulticastGroup::Link,
+        MulticastGroup::Ipv4Ifaddr,
+        MulticastGroup::Ipv6Ifaddr,
+    ])?;
     let (tx, rx) = mpsc::unbounded_channel();
     let conn_task = tokio::spawn(conn);
     tokio::spawn(async move {
@@ -292,11 +315,16 @@ pub fn link_events() -> Result<mpsc::UnboundedReceiver<LinkEvent>, NetlinkError>
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) => LinkEvent {
                     link: LinkInfo::from_message(&m),
                     deleted: false,
+                    address: false,
                 },
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(m)) => LinkEvent {
                     link: LinkInfo::from_message(&m),
                     deleted: true,
+                    address: false,
                 },
+                NetlinkPayload::InnerMessage(
+                    RouteNetlinkMessage::NewAddress(m) | RouteNetlinkMessage::DelAddress(m),
+                ) => LinkEvent::address(m.header.index),
                 _ => continue,
             };
             if tx.send(ev).is_err() {

@@ -1091,3 +1091,48 @@ fn interface_deleted_and_recreated() {
         eprintln!("{}", dump_logs(&[&a, &b]));
     }
 }
+
+/// The primary address of the interface changes: the instance re-opens its
+/// socket on the new source address and its peer hears it from there.
+#[test]
+fn primary_address_change_reopens_socket() {
+    let lab = Lab::new("addr", 2);
+    let (mut a, mut b) = pair(
+        &lab,
+        &v2("vif1", "MASTER", 150, ""),
+        &v2("vif1", "BACKUP", 100, ""),
+    );
+    assert!(
+        wait(T, || master_of(&lab) == vec![0]),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    let new = "10.77.0.30";
+    lab.nodes[0]
+        .ip(&["addr", "del", &format!("{}/24", node_ip(0)), "dev", "eth0"])
+        .unwrap();
+    netns::addr_add(&lab.nodes[0], "eth0", &format!("{new}/24")).unwrap();
+    assert!(
+        a.wait_log(
+            &format!(
+                "primary address of eth0 changed from {} to {new}",
+                node_ip(0)
+            ),
+            1,
+            T
+        ),
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(a.wait_log("VRRP socket re-opened", 1, T));
+    // b hears the master from its new address; the VIP stays on a.
+    assert!(
+        wait(T, || b
+            .dump_file(libc::SIGUSR1, "vrrpd.json")
+            .contains(&format!("\"master\": \"{new}\""))),
+        "{}",
+        dump_logs(&[&a, &b])
+    );
+    assert!(holds_for(Duration::from_secs(2), || master_of(&lab) == vec![0]));
+    assert!(a.stop().expect("exit").success());
+}
