@@ -346,20 +346,62 @@ async fn run(
     // from the accept (termination cQ / cC)
     let phase = AtomicU8::new(b'Q');
     let tq = Instant::now();
-    let est = establish(ctx, be, &settings, peer, &mut out, &phase);
-    let established = match fe.timeout_client {
-        Some(t) => tokio::select! {
-            r = est => r,
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(meta.t0 + t)) => {
-                let ph = phase.load(Ordering::Relaxed);
-                if ph == b'Q' {
-                    out.tw = Some(ms(tq.elapsed()));
+    let client_timeout = async {
+        match fe.timeout_client {
+            Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(meta.t0 + t)).await,
+            None => std::future::pending().await,
+        }
+    };
+    let first = {
+        let est = establish(ctx, be, &settings, peer, &mut out, &phase);
+        tokio::pin!(est);
+        let first = tokio::select! {
+            biased;
+            r = &mut est => Before::Done(r),
+            _ = client_timeout => Before::Timeout,
+            // the client gives up while queued or connecting
+            gone = client_abort(&client) => Before::Abort(gone),
+        };
+        match first {
+            Before::Abort(ClientAbort::Closed) if phase.load(Ordering::Relaxed) == b'C' => {
+                // a connection completing in the same instant wins over
+                // a client close, as in HAProxy's event loop, where a
+                // loopback connect usually completes before the client's
+                // FIN is processed: give the attempt in flight a short
+                // grace (a reactor turn even on a loaded machine) before
+                // aborting with `CC`
+                tokio::select! {
+                    biased;
+                    r = &mut est => Before::Done(r),
+                    _ = async {
+                        tokio::task::yield_now().await;
+                        tokio::time::sleep(CONNECT_GRACE).await;
+                    } => first,
                 }
-                out.term = Term::new(b'c', ph);
-                None
             }
-        },
-        None => est.await,
+            f => f,
+        }
+    };
+    let ph = phase.load(Ordering::Relaxed);
+    let established = match first {
+        Before::Done(r) => r,
+        Before::Timeout => {
+            if ph == b'Q' {
+                out.tw = Some(ms(tq.elapsed()));
+            }
+            out.term = Term::new(b'c', ph);
+            None
+        }
+        Before::Abort(gone) => {
+            if ph == b'Q' {
+                out.tw = Some(ms(tq.elapsed()));
+            }
+            out.term = match gone {
+                ClientAbort::Closed => Term::new(b'C', ph),
+                ClientAbort::Reset => Term::new(b'C', b'D'),
+            };
+            None
+        }
     };
     let Some((slot, server)) = established else {
         return out;
@@ -401,6 +443,39 @@ async fn run(
     }
     drop(slot);
     out
+}
+
+/// How long a connection attempt in flight may still complete after the
+/// client closed without sending anything (see [`run`]).
+const CONNECT_GRACE: Duration = Duration::from_millis(100);
+
+/// How the wait for a server ended.
+enum Before {
+    Done(Option<(ServerSlot, TcpStream)>),
+    /// `timeout client` while queued or connecting (`cQ`/`cC`).
+    Timeout,
+    Abort(ClientAbort),
+}
+
+/// How a client gave up before its session reached a server.
+enum ClientAbort {
+    /// Closed (FIN) without sending anything: HAProxy aborts the queued
+    /// or connecting session (`CQ`/`CC`), as it has nothing to forward.
+    Closed,
+    /// Reset: HAProxy logs a client error, `CD`.
+    Reset,
+}
+
+/// Resolves when the client closes or resets its connection before
+/// sending any data; never once data is pending (HAProxy then keeps the
+/// session to deliver it, half-closed).
+async fn client_abort(client: &TcpStream) -> ClientAbort {
+    let mut b = [0u8; 1];
+    match client.peek(&mut b).await {
+        Ok(0) => ClientAbort::Closed,
+        Ok(_) => std::future::pending().await,
+        Err(_) => ClientAbort::Reset,
+    }
 }
 
 /// Queue for a server and connect to it, with retries and redispatch.
