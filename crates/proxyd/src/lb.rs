@@ -93,6 +93,10 @@ pub struct Balancer {
     current: Vec<i64>,
     /// Rotating start for leastconn ties.
     next: usize,
+    /// `balance source`: HAProxy's weighted server map (server indexes),
+    /// rebuilt after [`Balancer::reset`].
+    map: Vec<usize>,
+    map_valid: bool,
 }
 
 fn eff_weight<C: Candidate>(algo: Algo, c: &C) -> u32 {
@@ -114,6 +118,8 @@ impl Balancer {
             allbackups,
             current: Vec::new(),
             next: 0,
+            map: Vec::new(),
+            map_valid: false,
         }
     }
 
@@ -125,6 +131,7 @@ impl Balancer {
     /// or a server's state changed).
     pub fn reset(&mut self) {
         self.current.iter_mut().for_each(|c| *c = 0);
+        self.map_valid = false;
     }
 
     /// Whether server `i` is in the eligible pool (ignoring `maxconn`).
@@ -269,31 +276,31 @@ impl Balancer {
                 .min_by_key(|(i, c)| (c.id(), *i))
                 .map_or(Pick::Full, |(i, _)| Pick::Server(i)),
             Algo::Source => {
-                // Map-based hash over the weights of the whole eligible
-                // pool (full servers included, so that a client keeps its
-                // server); a full or avoided target falls to the next one.
-                let total: u64 = servers
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, c)| in_pool(*i, c))
-                    .map(|(_, c)| u64::from(eff_weight(algo, c)))
-                    .sum();
-                if total == 0 {
-                    return Pick::NoServer;
-                }
-                let mut slot = key % total;
-                let mut target = 0;
-                for (i, c) in servers.iter().enumerate() {
-                    if !in_pool(i, c) {
-                        continue;
+                // HAProxy's map-based hash: the address hash modulo the
+                // total weight indexes a weighted, interleaved map of the
+                // eligible pool (full servers included, so that a client
+                // keeps its server); a full or avoided target queues or
+                // falls to the next one.
+                let target = match pool {
+                    Pool::One(j) => j,
+                    _ => {
+                        if !self.map_valid || self.map.is_empty() {
+                            self.map = source_map(servers, |i, c| in_pool(i, c));
+                            self.map_valid = true;
+                        }
+                        let used = servers
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, c)| in_pool(*i, c))
+                            .count();
+                        // HAProxy does not hash when one server is left
+                        let h = if used == 1 { 0 } else { key };
+                        match self.map.len() as u64 {
+                            0 => return Pick::NoServer,
+                            n => self.map[(h % n) as usize],
+                        }
                     }
-                    let w = u64::from(eff_weight(algo, c));
-                    if slot < w {
-                        target = i;
-                        break;
-                    }
-                    slot -= w;
-                }
+                };
                 if ok(target, &servers[target]) {
                     return Pick::Server(target);
                 }
@@ -312,6 +319,75 @@ impl Balancer {
     }
 }
 
+/// The greatest common divisor of the configured weights, by which
+/// HAProxy divides the weights of its map-based algorithms (computed over
+/// every server of the backend, as at configuration time).
+fn weight_gcd<C: Candidate>(servers: &[C]) -> u32 {
+    let mut it = servers
+        .iter()
+        .map(|c| c.initial_weight())
+        .skip_while(|w| *w == 0);
+    let Some(mut g) = it.next() else {
+        return 1;
+    };
+    for mut w in it {
+        if g <= 1 {
+            break;
+        }
+        while w != 0 {
+            let t = g % w;
+            g = w;
+            w = t;
+        }
+    }
+    g.max(1)
+}
+
+/// HAProxy's weighted server map for `balance source` (map-based hash):
+/// one entry per unit of (GCD-reduced) weight, servers interleaved in
+/// proportion to their weights, ties to the first declared.
+fn source_map<C: Candidate>(servers: &[C], in_pool: impl Fn(usize, &C) -> bool) -> Vec<usize> {
+    let g = weight_gcd(servers);
+    let w: Vec<i64> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if in_pool(i, c) {
+                i64::from(c.weight().div_ceil(g))
+            } else {
+                0
+            }
+        })
+        .collect();
+    let tot: i64 = w.iter().sum();
+    let Some(first) = w.iter().position(|&x| x > 0) else {
+        return Vec::new();
+    };
+    if tot == 1 {
+        return vec![first];
+    }
+    let mut score = vec![0i64; servers.len()];
+    let mut map = Vec::with_capacity(usize::try_from(tot).unwrap_or(0));
+    for _ in 0..tot {
+        let mut best: Option<(usize, i64)> = None;
+        for (i, &wi) in w.iter().enumerate() {
+            if wi == 0 {
+                continue;
+            }
+            score[i] += wi;
+            let v = (score[i] + tot) / tot;
+            if best.is_none_or(|(_, max)| v > max) {
+                best = Some((i, v));
+            }
+        }
+        if let Some((b, _)) = best {
+            score[b] -= tot;
+            map.push(b);
+        }
+    }
+    map
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Pool {
     Empty,
@@ -320,24 +396,21 @@ enum Pool {
     One(usize),
 }
 
-/// A 64-bit hash of a client address for [`Algo::Source`] (FNV-1a: stable
-/// across runs and builds, unlike `DefaultHasher`'s random keys).
+/// The hash of a client address for [`Algo::Source`], as HAProxy's
+/// `balance source` computes it (map-based `hash-type`, no avalanche): the
+/// XOR of the address's 32-bit big-endian words (IPv4: the address
+/// itself; IPv6, v4-mapped included: its four words).
 pub fn source_hash(ip: std::net::IpAddr) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: &[u8]| {
-        for x in b {
-            h ^= u64::from(*x);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    let h = match ip {
+        std::net::IpAddr::V4(a) => u32::from(a),
+        std::net::IpAddr::V6(a) => {
+            let o = a.octets();
+            o.chunks_exact(4).fold(0u32, |h, w| {
+                h ^ u32::from_be_bytes([w[0], w[1], w[2], w[3]])
+            })
         }
     };
-    match ip {
-        std::net::IpAddr::V4(a) => eat(&a.octets()),
-        std::net::IpAddr::V6(a) => match a.to_ipv4_mapped() {
-            Some(v4) => eat(&v4.octets()),
-            None => eat(&a.octets()),
-        },
-    }
-    h
+    u64::from(h)
 }
 
 #[cfg(test)]
@@ -583,10 +656,36 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|&n| n > 30), "{seen:?}");
-        // v4-mapped v6 hashes as v4
+        // a v4-mapped v6 address hashes as HAProxy's AF_INET6 source
         let v4 = std::net::IpAddr::from([192, 0, 2, 1]);
         let v6: std::net::IpAddr = "::ffff:192.0.2.1".parse().unwrap();
-        assert_eq!(source_hash(v4), source_hash(v6));
+        assert_eq!(source_hash(v4), 0xc000_0201);
+        assert_eq!(source_hash(v6), 0xc000_0201 ^ 0xffff);
+    }
+
+    #[test]
+    fn source_map_as_haproxy() {
+        // equal weights: declaration order; hash = address % servers
+        let srv = vec![s(1), s(1), s(1)];
+        let mut lb = Balancer::new(Algo::Source, false);
+        for last in 1..=9u8 {
+            let ip = std::net::IpAddr::from([127, 0, 0, last]);
+            let want = (0x7f00_0000u32 + u32::from(last)) % 3;
+            assert_eq!(
+                lb.pick(&srv, source_hash(ip), None),
+                Pick::Server(want as usize)
+            );
+        }
+        // weights are reduced by their GCD and interleaved
+        let srv = vec![s(20), s(10), s(30)];
+        assert_eq!(source_map(&srv, |_, _| true), vec![0, 2, 0, 2, 1, 2]);
+        let srv = vec![s(3), s(1)];
+        assert_eq!(source_map(&srv, |_, _| true), vec![0, 0, 0, 1]);
+        // one server left: no hashing
+        let mut srv = vec![s(1), s(1)];
+        srv[0].up = false;
+        let mut lb = Balancer::new(Algo::Source, false);
+        assert_eq!(lb.pick(&srv, 7, None), Pick::Server(1));
     }
 
     #[test]
