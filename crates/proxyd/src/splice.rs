@@ -207,6 +207,35 @@ fn splice(fd_in: RawFd, fd_out: RawFd, len: usize) -> io::Result<usize> {
     }
 }
 
+/// Read once from `s` without waiting (like `TcpStream::try_read`), but
+/// a short read (fewer bytes than `buf` holds) also clears the socket's
+/// read readiness, as tokio's own `poll_read` does: the socket is drained,
+/// so the next wait goes straight to epoll instead of first trying a recv
+/// that would return EAGAIN. The readiness snapshot is taken before the
+/// recv, so data arriving meanwhile is not missed.
+pub fn try_read(s: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let fd = s.as_raw_fd();
+    let len = buf.len();
+    let mut short = None;
+    let r = s.try_io(Interest::READABLE, || {
+        // SAFETY: recv into a buffer we borrow mutably, of its length.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), len, 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        if n > 0 && n < len {
+            short = Some(n);
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match short {
+        Some(n) => Ok(n),
+        None => r,
+    }
+}
+
 /// Where a relay failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -382,6 +411,27 @@ mod tests {
                 assert_eq!(n, 0);
             }
         });
+    }
+
+    #[tokio::test]
+    async fn short_reads_then_wait_then_eof() {
+        let (mut src, a) = pair().await;
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            try_read(&a, &mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        src.write_all(b"abc").await.unwrap();
+        a.readable().await.unwrap();
+        assert_eq!(try_read(&a, &mut buf).unwrap(), 3);
+        // drained: the next wait must still wake up for new data
+        let (r, _) = tokio::join!(a.readable(), src.write_all(b"defgh"));
+        r.unwrap();
+        assert_eq!(try_read(&a, &mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"defgh");
+        drop(src);
+        a.readable().await.unwrap();
+        assert_eq!(try_read(&a, &mut buf).unwrap(), 0);
     }
 
     #[tokio::test]
