@@ -198,4 +198,48 @@ mod tests {
         let md = r.markdown();
         assert!(md.contains("| 1.10x | proxyd | 0.55x |"), "{md}");
     }
+
+    #[test]
+    fn alt_columns_and_backend_note() {
+        let row = |name: &str, d, h, p, a| Row {
+            name: name.into(),
+            unit: "x".into(),
+            higher_better: true,
+            direct: d,
+            haproxy: h,
+            proxyd: p,
+            alt: a,
+        };
+        let r = Report {
+            rows: vec![
+                row(
+                    "bulk transfer",
+                    Some(1000.0),
+                    Some(500.0),
+                    Some(450.0),
+                    Some(900.0),
+                ),
+                row(
+                    "backend (nginx) CPU during keep-alive run",
+                    Some(0.6),
+                    Some(0.4),
+                    Some(0.5),
+                    Some(0.95),
+                ),
+                row("wrk socket errors", Some(0.0), Some(0.0), Some(3.0), None),
+            ],
+            reps: 1,
+            duration: 1,
+            conns: 1,
+            threads: 1,
+            bulk_mib: 1,
+            idle: 1,
+            has_alt: true,
+            haproxy_version: String::new(),
+        };
+        let md = r.markdown();
+        assert!(md.contains("| 900 | 2.00x |"), "{md}");
+        assert!(md.contains("the backend may limit"), "{md}");
+        assert!(md.contains("reported socket errors"), "{md}");
+    }
 }
