@@ -548,6 +548,10 @@ impl Driver {
             garp_master_refresh_repeat: cfg.garp_master_refresh_repeat,
             down_timer_adverts: 3,
             sync_group,
+            garp_lower_prio_repeat: cfg.garp_lower_prio_repeat,
+            garp_lower_prio_delay: cfg.garp_lower_prio_delay,
+            lower_prio_no_advert: cfg.lower_prio_no_advert,
+            higher_prio_send_advert: cfg.higher_prio_send_advert,
         }
     }
 

@@ -18,14 +18,17 @@
 //!   (`router_id`, `vrrp_version`, `script_user`, `enable_script_security`,
 //!   `vrrp_garp_master_delay|repeat|refresh|refresh_repeat`,
 //!   `vrrp_garp_interval`, `vrrp_gna_interval`, `vrrp_mcast_group4|6`,
-//!   `vrrp_skip_check_adv_addr`, `vrrp_check_unicast_src`), `vrrp_script`
+//!   `vrrp_skip_check_adv_addr`, `vrrp_check_unicast_src`,
+//!   `vrrp_garp_lower_prio_delay|repeat`, `vrrp_lower_prio_no_advert`,
+//!   `vrrp_higher_prio_send_advert`), `vrrp_script`
 //!   (all 8 keywords), `vrrp_track_process` (all 9 keywords), `vrrp_instance`
 //!   (state, interface, virtual_router_id, priority, advert_int, version,
 //!   nopreempt, preempt, preempt_delay, authentication PASS,
 //!   virtual_ipaddress[_excluded] with `dev`, `label`, `scope`, `brd`,
 //!   track_script, track_interface, track_process, dont_track_primary,
 //!   unicast_src_ip, mcast_src_ip (same meaning), unicast_peer, notify*,
-//!   garp_master_*, `accept` (our behaviour anyway)), `vrrp_sync_group`
+//!   garp_master_*, garp_lower_prio_delay|repeat, lower_prio_no_advert,
+//!   higher_prio_send_advert, `accept` (our behaviour anyway)), `vrrp_sync_group`
 //!   (`group`, notify*).
 //! * vrrpd extension: `v3_checksum_as_v2` in `vrrp_instance` (keepalived
 //!   itself would report it as an unknown keyword).

@@ -110,6 +110,12 @@ pub struct GlobalDefs {
     pub vrrp_skip_check_adv_addr: bool,
     /// `vrrp_check_unicast_src`: drop unicast adverts not from a peer.
     pub vrrp_check_unicast_src: bool,
+    /// Defaults of the instances' `garp_lower_prio_*`,
+    /// `lower_prio_no_advert`, `higher_prio_send_advert`.
+    pub vrrp_garp_lower_prio_delay: Option<Duration>,
+    pub vrrp_garp_lower_prio_repeat: Option<u32>,
+    pub vrrp_lower_prio_no_advert: bool,
+    pub vrrp_higher_prio_send_advert: bool,
 }
 
 impl Default for GlobalDefs {
@@ -129,6 +135,10 @@ impl Default for GlobalDefs {
             vrrp_mcast_group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
             vrrp_skip_check_adv_addr: false,
             vrrp_check_unicast_src: false,
+            vrrp_garp_lower_prio_delay: None,
+            vrrp_garp_lower_prio_repeat: None,
+            vrrp_lower_prio_no_advert: false,
+            vrrp_higher_prio_send_advert: false,
         }
     }
 }
@@ -303,6 +313,17 @@ pub struct Instance {
     pub garp_master_repeat: u32,
     pub garp_master_refresh: Option<Duration>,
     pub garp_master_refresh_repeat: u32,
+    /// `garp_lower_prio_delay` / `garp_lower_prio_repeat`: GARPs a master
+    /// sends when it hears a lower priority advert (None = the
+    /// `garp_master_*` values).
+    pub garp_lower_prio_delay: Option<Duration>,
+    pub garp_lower_prio_repeat: Option<u32>,
+    /// `lower_prio_no_advert`: a master does not answer a lower priority
+    /// advert with one of its own.
+    pub lower_prio_no_advert: bool,
+    /// `higher_prio_send_advert`: a master hearing a higher priority sends
+    /// one advert before going BACKUP.
+    pub higher_prio_send_advert: bool,
     /// vrrpd extension: compute the VRRPv3 IPv4 checksum without the
     /// pseudo-header (as some routers do), on send and receive.
     pub v3_checksum_as_v2: bool,

@@ -712,6 +712,18 @@ impl<'a> Parser<'a> {
                     }
                 }
                 "vrrp_skip_check_adv_addr" => g.vrrp_skip_check_adv_addr = self.flag(item),
+                "vrrp_garp_lower_prio_delay" => {
+                    if let Some(d) = self.secs(item, 0, u64::from(u32::MAX) / 1_000_000) {
+                        g.vrrp_garp_lower_prio_delay = Some(d);
+                    }
+                }
+                "vrrp_garp_lower_prio_repeat" => {
+                    if let Some(n) = self.count(item, 0) {
+                        g.vrrp_garp_lower_prio_repeat = Some(n);
+                    }
+                }
+                "vrrp_lower_prio_no_advert" => g.vrrp_lower_prio_no_advert = self.flag(item),
+                "vrrp_higher_prio_send_advert" => g.vrrp_higher_prio_send_advert = self.flag(item),
                 "vrrp_check_unicast_src" => g.vrrp_check_unicast_src = self.flag(item),
                 _ if kw::GLOBAL_NO_EMAIL.contains(&k) => {
                     self.ignored(item, "vrrpd does not send e-mail")
@@ -1017,6 +1029,10 @@ impl<'a> Parser<'a> {
                 garp_master_repeat: global.vrrp_garp_master_repeat,
                 garp_master_refresh: global.vrrp_garp_master_refresh,
                 garp_master_refresh_repeat: global.vrrp_garp_master_refresh_repeat,
+                garp_lower_prio_delay: global.vrrp_garp_lower_prio_delay,
+                garp_lower_prio_repeat: global.vrrp_garp_lower_prio_repeat,
+                lower_prio_no_advert: global.vrrp_lower_prio_no_advert,
+                higher_prio_send_advert: global.vrrp_higher_prio_send_advert,
                 v3_checksum_as_v2: false,
             },
             version: None,
@@ -1250,6 +1266,18 @@ impl<'a> Parser<'a> {
                 }
                 "garp_master_refresh_repeat" => b.garp_refresh_repeat = self.count(it, 1),
                 "v3_checksum_as_v2" => b.inst.v3_checksum_as_v2 = self.flag(it),
+                "garp_lower_prio_delay" => {
+                    if let Some(d) = self.secs(it, 0, u64::from(u32::MAX) / 1_000_000) {
+                        b.inst.garp_lower_prio_delay = Some(d);
+                    }
+                }
+                "garp_lower_prio_repeat" => {
+                    if let Some(n) = self.count(it, 0) {
+                        b.inst.garp_lower_prio_repeat = Some(n);
+                    }
+                }
+                "lower_prio_no_advert" => b.inst.lower_prio_no_advert = self.flag(it),
+                "higher_prio_send_advert" => b.inst.higher_prio_send_advert = self.flag(it),
                 "accept" => {}
                 "smtp_alert" => self.ignored(it, "vrrpd does not send e-mail"),
                 "debug" => self.ignored(it, "use vrrpd's log filter (RUST_LOG) instead"),

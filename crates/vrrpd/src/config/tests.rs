@@ -1082,3 +1082,34 @@ fn security_needs_an_instance_like_keepalived() {
     ));
     assert_eq!(exit_code(&d), 6, "{d:?}");
 }
+
+#[test]
+fn lower_and_higher_prio_keywords() {
+    // Globals are the instances' defaults; an instance overrides them.
+    let (c, d) = parse(
+        "global_defs {\n vrrp_garp_lower_prio_delay 2\n vrrp_garp_lower_prio_repeat 3\n vrrp_lower_prio_no_advert\n vrrp_higher_prio_send_advert true\n}\nvrrp_instance a {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n}\nvrrp_instance b {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress { 10.0.0.2 }\n garp_lower_prio_delay 0\n garp_lower_prio_repeat 0\n lower_prio_no_advert off\n higher_prio_send_advert false\n}\n",
+    );
+    assert!(d.is_empty(), "{d:?}");
+    let a = &c.instances[0];
+    assert_eq!(a.garp_lower_prio_delay, Some(Duration::from_secs(2)));
+    assert_eq!(a.garp_lower_prio_repeat, Some(3));
+    assert!(a.lower_prio_no_advert && a.higher_prio_send_advert);
+    let b = &c.instances[1];
+    assert_eq!(b.garp_lower_prio_delay, Some(Duration::ZERO));
+    assert_eq!(b.garp_lower_prio_repeat, Some(0));
+    assert!(!b.lower_prio_no_advert && !b.higher_prio_send_advert);
+    // Unset: None (the garp_master_* values apply).
+    let (c, _) = parse(
+        "vrrp_instance a {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n}\n",
+    );
+    let a = &c.instances[0];
+    assert_eq!(
+        (a.garp_lower_prio_delay, a.garp_lower_prio_repeat),
+        (None, None)
+    );
+    assert!(!a.lower_prio_no_advert && !a.higher_prio_send_advert);
+    assert_has(
+        &rejected("vrrp_instance a {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n lower_prio_no_advert maybe\n}\n"),
+        "Invalid value 'maybe' for 'lower_prio_no_advert'",
+    );
+}

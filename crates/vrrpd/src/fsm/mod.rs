@@ -154,6 +154,28 @@ pub struct Config {
     /// [`Event::ForceMaster`] / [`Event::ForceBackup`] (keepalived prefers
     /// BACKUP for a group, to avoid thrashing).
     pub sync_group: bool,
+    /// `garp_lower_prio_repeat` / `garp_lower_prio_delay` (None =
+    /// `garp_master_repeat` / `garp_master_delay`).
+    pub garp_lower_prio_repeat: Option<u32>,
+    pub garp_lower_prio_delay: Option<Duration>,
+    /// `lower_prio_no_advert`: a master does not answer a lower priority
+    /// advert with an advert of its own.
+    pub lower_prio_no_advert: bool,
+    /// `higher_prio_send_advert`: a master hearing a higher priority sends
+    /// one advert before going BACKUP.
+    pub higher_prio_send_advert: bool,
+}
+
+impl Config {
+    /// GARPs per VIP and delay of the second burst after a lower priority
+    /// advert.
+    fn lower_prio_garp(&self) -> (u32, Duration) {
+        (
+            self.garp_lower_prio_repeat
+                .unwrap_or(self.garp_master_repeat),
+            self.garp_lower_prio_delay.unwrap_or(self.garp_master_delay),
+        )
+    }
 }
 
 impl Default for Config {
@@ -175,6 +197,10 @@ impl Default for Config {
             garp_master_refresh_repeat: 1,
             down_timer_adverts: 3,
             sync_group: false,
+            garp_lower_prio_repeat: None,
+            garp_lower_prio_delay: None,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
         }
     }
 }
@@ -364,7 +390,7 @@ impl Machine {
             garp_refresh_at: None,
             garp_lower_at: None,
             preempt_until: None,
-            lower_prio_garp: (cfg.garp_master_repeat, cfg.garp_master_delay),
+            lower_prio_garp: cfg.lower_prio_garp(),
             link_up: true,
             tracker_fault: false,
             master_addr: None,
@@ -493,8 +519,8 @@ impl Machine {
         }
         let mut out = Vec::new();
         let old = std::mem::replace(&mut self.cfg, cfg);
-        if self.lower_prio_garp == (old.garp_master_repeat, old.garp_master_delay) {
-            self.lower_prio_garp = (self.cfg.garp_master_repeat, self.cfg.garp_master_delay);
+        if self.lower_prio_garp == old.lower_prio_garp() {
+            self.lower_prio_garp = self.cfg.lower_prio_garp();
         }
         if self.master_adver_int == old.adver_int || self.state != State::Backup {
             self.master_adver_int = self.cfg.adver_int;
@@ -857,9 +883,11 @@ impl Machine {
                     from, adv.priority, self.priority
                 ),
             );
-            out.push(Action::SendAdvert {
-                priority: self.priority,
-            });
+            if !self.cfg.lower_prio_no_advert {
+                out.push(Action::SendAdvert {
+                    priority: self.priority,
+                });
+            }
             if self.lower_prio_garp.0 > 0 {
                 self.send_garps(out, self.lower_prio_garp.0);
                 if !self.lower_prio_garp.1.is_zero() && self.garp_lower_at.is_none() {
@@ -895,6 +923,11 @@ impl Machine {
             }
             self.master_addr = Some(from);
             self.master_priority = adv.priority;
+            if self.cfg.higher_prio_send_advert {
+                out.push(Action::SendAdvert {
+                    priority: self.priority,
+                });
+            }
             self.leave_master(State::Backup, now, out);
         }
     }
@@ -1580,6 +1613,61 @@ mod tests {
         let mut s = master(Version::V2, 102);
         s.m.set_lower_prio_garp(0, Duration::ZERO);
         assert_eq!(s.rx(PEER_LOW, 101).len(), 2);
+    }
+
+    #[test]
+    fn lower_prio_keywords() {
+        // garp_lower_prio_repeat / _delay from the config.
+        let mut c = cfg(Version::V2, 102);
+        c.garp_lower_prio_repeat = Some(2);
+        c.garp_lower_prio_delay = Some(ms(1000));
+        c.lower_prio_no_advert = true;
+        let mut s = Sim::started(c);
+        let d = s.m.master_down_interval();
+        s.at(d + ms(5500));
+        assert_eq!(s.m.state(), State::Master);
+        let t = s.now;
+        // lower_prio_no_advert: no advert of our own, GARPs still go out.
+        assert_eq!(
+            s.rx(PEER_LOW, 101),
+            [
+                "I: (vif1) Received advert from 10.0.2.5 with lower priority 101, ours 102, forcing new election",
+                "I: (vif1) Sending/queueing gratuitous ARPs on eth0 for 10.0.2.100",
+                "garp 2",
+            ]
+        );
+        let garps: Vec<(u128, String)> = s
+            .run_to(t + ms(1500))
+            .into_iter()
+            .filter(|(_, a)| a.starts_with("garp"))
+            .collect();
+        assert_eq!(garps, [((t + ms(1000)).as_millis(), "garp 2".to_string())]);
+        // Repeat 0 turns the GARPs off; the advert is back by default.
+        let mut c = cfg(Version::V2, 102);
+        c.garp_lower_prio_repeat = Some(0);
+        let mut s = Sim::started(c);
+        let d = s.m.master_down_interval();
+        s.at(d);
+        assert_eq!(s.rx(PEER_LOW, 101).len(), 2);
+    }
+
+    #[test]
+    fn higher_prio_send_advert_before_backup() {
+        let mut c = cfg(Version::V2, 102);
+        c.higher_prio_send_advert = true;
+        let mut s = Sim::started(c);
+        let d = s.m.master_down_interval();
+        s.at(d);
+        let out = s.rx(PEER_LOW, 103);
+        let adv = out.iter().position(|a| a == "advert 102");
+        let backup = out
+            .iter()
+            .position(|a| a.ends_with("Entering BACKUP STATE"));
+        assert!(adv.is_some() && adv < backup, "{out:?}");
+        assert_eq!(s.m.state(), State::Backup);
+        // Off by default: no advert.
+        let mut s = master(Version::V2, 102);
+        assert!(!s.rx(PEER_LOW, 103).iter().any(|a| a.starts_with("advert")));
     }
 
     #[test]
