@@ -30,6 +30,9 @@
 //!   garp_master_*, garp_lower_prio_delay|repeat, lower_prio_no_advert,
 //!   higher_prio_send_advert, `accept` (our behaviour anyway)), `vrrp_sync_group`
 //!   (`group`, notify*).
+//! * As keepalived: tracked scripts, processes and interfaces with a
+//!   weight are dropped from the members of a `vrrp_sync_group`, with a note
+//!   (`(a) ignoring tracked script chk with weights due to SYNC group`).
 //! * vrrpd extension: `v3_checksum_as_v2` in `vrrp_instance` (keepalived
 //!   itself would report it as an unknown keyword).
 //! * Ignored with a note (printed by `-t` and at start, exit status not

@@ -1712,7 +1712,84 @@ impl<'a> Parser<'a> {
                 });
             }
         }
+        self.sync_group_weights(cfg);
         self.script_security(cfg);
+    }
+
+    /// keepalived ignores tracked objects with a weight in the members of a
+    /// sync group (a sync group moves as a whole: only failures, i.e.
+    /// weight 0, count), with a note per object.
+    fn sync_group_weights(&mut self, cfg: &mut Config) {
+        let members: HashSet<String> = cfg
+            .sync_groups
+            .iter()
+            .flat_map(|g| g.members.iter().cloned())
+            .collect();
+        let script_w: HashMap<String, i32> = cfg
+            .scripts
+            .iter()
+            .map(|s| (s.name.clone(), s.weight))
+            .collect();
+        let proc_w: HashMap<String, i32> = cfg
+            .track_processes
+            .iter()
+            .map(|p| (p.name.clone(), p.weight))
+            .collect();
+        let mut notes = Vec::new();
+        for inst in cfg
+            .instances
+            .iter_mut()
+            .filter(|i| members.contains(&i.name))
+        {
+            let name = inst.name.clone();
+            let pos = inst.pos.0.clone();
+            inst.track_scripts.retain(|t| {
+                let w = t
+                    .weight
+                    .unwrap_or_else(|| script_w.get(&t.name).copied().unwrap_or(0));
+                if w != 0 {
+                    notes.push((
+                        pos.clone(),
+                        format!(
+                            "({name}) ignoring tracked script {} with weights due to SYNC group",
+                            t.name
+                        ),
+                    ));
+                }
+                w == 0
+            });
+            inst.track_processes.retain(|t| {
+                let w = t
+                    .weight
+                    .unwrap_or_else(|| proc_w.get(&t.name).copied().unwrap_or(0));
+                if w != 0 {
+                    notes.push((
+                        pos.clone(),
+                        format!(
+                            "({name}) ignoring tracked process {} with weights due to SYNC group",
+                            t.name
+                        ),
+                    ));
+                }
+                w == 0
+            });
+            inst.track_interfaces.retain(|t| {
+                let w = t.weight.unwrap_or(0);
+                if w != 0 {
+                    notes.push((
+                        pos.clone(),
+                        format!(
+                            "({name}) ignoring tracked interface {} with weights due to SYNC group",
+                            t.name
+                        ),
+                    ));
+                }
+                w == 0
+            });
+        }
+        for (pos, message) in notes {
+            self.push(Severity::Note, pos.as_ref(), message);
+        }
     }
 
     /// keepalived's script security rules: scripts run as `script_user`, else

@@ -1113,3 +1113,43 @@ fn lower_and_higher_prio_keywords() {
         "Invalid value 'maybe' for 'lower_prio_no_advert'",
     );
 }
+
+#[test]
+fn weighted_tracking_ignored_in_sync_groups() {
+    // As keepalived 2.2.7: "(a) ignoring tracked script chk with weights due
+    // to SYNC group"; weight-0 tracking stays.
+    let (c, d) = parse(
+        "global_defs {\n script_user nobody\n}\nvrrp_script chk {\n script \"/bin/true\"\n weight -20\n}\nvrrp_script must {\n script \"/bin/true\"\n}\nvrrp_instance a {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress { 10.0.0.1 }\n track_script {\n  chk\n  must\n }\n track_interface {\n  eth1 weight 5\n  eth2\n }\n}\nvrrp_instance b {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress { 10.0.0.2 }\n track_script {\n  must weight 3\n }\n}\nvrrp_instance c {\n interface eth0\n virtual_router_id 3\n virtual_ipaddress { 10.0.0.3 }\n track_script {\n  chk\n }\n}\nvrrp_sync_group G {\n group {\n  a\n  b\n }\n}\n",
+    );
+    assert!(!d.iter().any(Diagnostic::rejects), "{d:?}");
+    let m: Vec<String> = d.iter().map(|x| x.to_string()).collect();
+    assert_has(
+        &m,
+        "(a) ignoring tracked script chk with weights due to SYNC group",
+    );
+    assert_has(
+        &m,
+        "(a) ignoring tracked interface eth1 with weights due to SYNC group",
+    );
+    assert_has(
+        &m,
+        "(b) ignoring tracked script must with weights due to SYNC group",
+    );
+    let names = |i: usize| -> Vec<String> {
+        c.instances[i]
+            .track_scripts
+            .iter()
+            .map(|t| t.name.clone())
+            .collect()
+    };
+    assert_eq!(names(0), ["must"]);
+    assert!(names(1).is_empty());
+    // Not in a group: untouched.
+    assert_eq!(names(2), ["chk"]);
+    let ifs: Vec<&str> = c.instances[0]
+        .track_interfaces
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(ifs, ["eth2"]);
+}
