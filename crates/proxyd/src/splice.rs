@@ -8,7 +8,8 @@
 //! instead). The pipe is grown with `F_SETPIPE_SZ` so that one call moves
 //! up to [`PIPE_SIZE`] bytes.
 //!
-//! The I/O is driven by tokio's readiness (`readable()`/`writable()` then
+//! The I/O is driven by tokio's readiness (`poll_read_ready`/
+//! `poll_write_ready`, i.e. the stream's own reader/writer waker slots, then
 //! `try_io`), with `SPLICE_F_NONBLOCK | SPLICE_F_MOVE`, so it mixes with
 //! ordinary reads and writes on the same socket (the other direction of
 //! the session keeps using the other half of the socket).
@@ -123,7 +124,7 @@ impl Pipe {
         let (_, pw) = self.raw();
         let sfd = from.as_raw_fd();
         loop {
-            from.readable().await?;
+            std::future::poll_fn(|cx| from.poll_read_ready(cx)).await?;
             match from.try_io(Interest::READABLE, || splice(sfd, pw, room)) {
                 Ok(n) => {
                     self.pending += n;
@@ -145,7 +146,7 @@ impl Pipe {
         let sfd = to.as_raw_fd();
         let mut written = 0;
         while self.pending > 0 {
-            to.writable().await?;
+            std::future::poll_fn(|cx| to.poll_write_ready(cx)).await?;
             let want = self.pending;
             match to.try_io(Interest::WRITABLE, || splice(pr, sfd, want)) {
                 Ok(0) => {
