@@ -101,7 +101,9 @@ pub struct Balancer {
 
 fn eff_weight<C: Candidate>(algo: Algo, c: &C) -> u32 {
     match algo {
-        Algo::StaticRr if c.weight() != 0 => c.initial_weight(),
+        // static algorithms (HAProxy's map-based ones) keep the configured
+        // weight; a runtime weight only matters when it is 0
+        Algo::StaticRr | Algo::Source if c.weight() != 0 => c.initial_weight(),
         _ => c.weight(),
     }
 }
@@ -137,7 +139,7 @@ impl Balancer {
     /// Whether server `i` is in the eligible pool (ignoring `maxconn`).
     fn pool<C: Candidate>(&self, servers: &[C]) -> Pool {
         let weight = |c: &C| match self.algo {
-            Algo::StaticRr => {
+            Algo::StaticRr | Algo::Source => {
                 if c.weight() == 0 {
                     0
                 } else {
@@ -284,10 +286,6 @@ impl Balancer {
                 let target = match pool {
                     Pool::One(j) => j,
                     _ => {
-                        if !self.map_valid || self.map.is_empty() {
-                            self.map = source_map(servers, |i, c| in_pool(i, c));
-                            self.map_valid = true;
-                        }
                         let used = servers
                             .iter()
                             .enumerate()
@@ -295,9 +293,30 @@ impl Balancer {
                             .count();
                         // HAProxy does not hash when one server is left
                         let h = if used == 1 { 0 } else { key };
-                        match self.map.len() as u64 {
-                            0 => return Pick::NoServer,
-                            n => self.map[(h % n) as usize],
+                        let lookup = |map: &[usize]| match map.len() as u64 {
+                            0 => None,
+                            n => map
+                                .get((h % n) as usize)
+                                .copied()
+                                .filter(|&t| t < servers.len() && in_pool(t, &servers[t])),
+                        };
+                        let cached = if self.map_valid {
+                            lookup(&self.map)
+                        } else {
+                            None
+                        };
+                        match cached {
+                            Some(t) => t,
+                            None => {
+                                // (re)build the map: first use, or the
+                                // eligible set changed
+                                self.map = source_map(servers, |i, c| in_pool(i, c));
+                                self.map_valid = true;
+                                match lookup(&self.map) {
+                                    Some(t) => t,
+                                    None => return Pick::NoServer,
+                                }
+                            }
                         }
                     }
                 };
@@ -347,13 +366,14 @@ fn weight_gcd<C: Candidate>(servers: &[C]) -> u32 {
 /// one entry per unit of (GCD-reduced) weight, servers interleaved in
 /// proportion to their weights, ties to the first declared.
 fn source_map<C: Candidate>(servers: &[C], in_pool: impl Fn(usize, &C) -> bool) -> Vec<usize> {
+    let weight = |c: &C| eff_weight(Algo::Source, c);
     let g = weight_gcd(servers);
     let w: Vec<i64> = servers
         .iter()
         .enumerate()
         .map(|(i, c)| {
             if in_pool(i, c) {
-                i64::from(c.weight().div_ceil(g))
+                i64::from(weight(c).div_ceil(g))
             } else {
                 0
             }
@@ -680,6 +700,10 @@ mod tests {
         let srv = vec![s(20), s(10), s(30)];
         assert_eq!(source_map(&srv, |_, _| true), vec![0, 2, 0, 2, 1, 2]);
         let srv = vec![s(3), s(1)];
+        assert_eq!(source_map(&srv, |_, _| true), vec![0, 0, 0, 1]);
+        // the map is static: a runtime weight other than 0 is ignored
+        let mut srv = vec![s(3), s(1)];
+        srv[1].w = 5;
         assert_eq!(source_map(&srv, |_, _| true), vec![0, 0, 0, 1]);
         // one server left: no hashing
         let mut srv = vec![s(1), s(1)];
