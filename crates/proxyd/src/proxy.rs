@@ -81,8 +81,56 @@ pub fn bind_socket(
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    s.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    s.listen(backlog)?;
+    if let Ok(mut b) = BACKLOGS.lock() {
+        b.insert(std::os::fd::AsRawFd::as_raw_fd(&s), backlog);
+    }
     Ok(s.into())
+}
+
+/// The backlog each listening socket was created with (by fd), to listen
+/// again with it when a pause ends.
+static BACKLOGS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<i32, i32>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Pause a listener as HAProxy does (SIGTTOU): disconnect the listening
+/// socket (`connect(AF_UNSPEC)`), so that new connections are refused
+/// and the ones waiting in the backlog are reset, while the port stays
+/// bound so that no other process can take it.
+fn suspend_listener(listener: &TcpListener) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `sa` is a valid, initialised sockaddr of the given length
+    // and the fd is owned by `listener` for the duration of the call.
+    let r = unsafe {
+        let mut sa: libc::sockaddr = std::mem::zeroed();
+        sa.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+        libc::connect(
+            listener.as_raw_fd(),
+            &sa,
+            std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// End a pause: listen again with the original backlog (SIGTTIN). The
+/// socket is registered anew with the reactor, which keeps the hang-up
+/// seen while disconnected as a sticky readiness.
+fn resume_listener(listener: TcpListener) -> io::Result<TcpListener> {
+    use std::os::fd::AsRawFd;
+    let std_listener = listener.into_std()?;
+    let fd = std_listener.as_raw_fd();
+    let backlog = BACKLOGS
+        .lock()
+        .ok()
+        .and_then(|b| b.get(&fd).copied())
+        .unwrap_or(libc::SOMAXCONN);
+    socket2::SockRef::from(&std_listener).listen(backlog)?;
+    TcpListener::from_std(std_listener)
 }
 
 async fn permit(
@@ -100,7 +148,7 @@ async fn permit(
 
 /// Accept connections on `listener` until `stop` is cancelled.
 pub async fn accept_loop(
-    listener: TcpListener,
+    mut listener: TcpListener,
     front: FrontendSlot,
     bind_sem: Arc<Semaphore>,
     ctx: Arc<Ctx>,
@@ -108,11 +156,32 @@ pub async fn accept_loop(
 ) {
     let bind_sem = Some(bind_sem);
     let mut paused = ctx.paused.clone();
+    let mut suspended = false;
     loop {
         while *paused.borrow_and_update() {
+            if !suspended {
+                suspended = true;
+                if let Err(e) = suspend_listener(&listener) {
+                    tracing::warn!(
+                        "cannot pause listener {:?}: {e}",
+                        listener.local_addr().ok()
+                    );
+                }
+            }
             tokio::select! {
                 r = paused.changed() => if r.is_err() { return },
                 _ = stop.cancelled() => return,
+            }
+        }
+        if suspended {
+            suspended = false;
+            let local = listener.local_addr().ok();
+            match resume_listener(listener) {
+                Ok(l) => listener = l,
+                Err(e) => {
+                    tracing::error!("cannot resume listener {local:?}: {e}");
+                    return;
+                }
             }
         }
         let fe = match front.read() {
