@@ -234,7 +234,7 @@ fn httpchk_status() {
     let fe = free_port();
     let dir = test_dir("health-http");
     let cfg = format!(
-        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    timeout check 3s\n\
          frontend f\n    bind 127.0.0.1:{fe}\n    default_backend web\n\
          backend web\n    option httpchk GET /health\n\
          \x20   server ok 127.0.0.1:{} check inter 200\n\

@@ -119,7 +119,7 @@ fn extra_config(x: &Extra) -> String {
 fn config(sock: &Path, fe: u16, web1: u16, web2: u16) -> String {
     format!(
         "global\n    stats socket {} mode 600 level admin\n\
-         defaults\n    mode tcp\n    log stdout format short local0\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         defaults\n    mode tcp\n    log stdout format short local0\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    timeout check 3s\n\
          frontend mysite\n    bind 127.0.0.1:{fe}\n    default_backend web-servers\n\
          backend web-servers\n    balance roundrobin\n\
          \x20   server web1 127.0.0.1:{web1} check inter 100 rise 2 fall 3\n\
