@@ -13,13 +13,6 @@ mod measure;
 mod ns;
 mod report;
 
-// The splice relay lives in proxyd; compiled here too so that its tests
-// run with the bench's until proxyd's lib.rs declares the module.
-#[cfg(test)]
-#[path = "../../proxyd/src/splice.rs"]
-#[allow(dead_code)]
-mod splice;
-
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
