@@ -761,7 +761,18 @@ pub fn wait_samples(p: &Prober, n: usize, timeout: Duration) -> bool {
 /// The lab's configs name our proxy in the VRRP check; for the HAProxy
 /// comparison the same check names haproxy.
 pub fn adapt_for_haproxy(text: &str) -> String {
-    text.replace("killall -0 proxyd", "killall -0 haproxy")
+    text.lines()
+        .map(|l| {
+            let l = l.replace("killall -0 proxyd", "killall -0 haproxy");
+            // vrrp_track_process: `process proxyd` names the proxy too.
+            match l.trim_start().strip_prefix("process ") {
+                Some(rest) if rest.trim() == "proxyd" => l.replace("proxyd", "haproxy"),
+                _ => l,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + if text.ends_with('\n') { "\n" } else { "" }
 }
 
 /// Parse `10.0.2.100`-style text (for the CLI).
@@ -777,6 +788,11 @@ mod tests {
     fn haproxy_adaptation() {
         let t = "vrrp_script chk {\n    script \"killall -0 proxyd\"\n}\n";
         assert!(adapt_for_haproxy(t).contains("\"killall -0 haproxy\""));
+        let t = "vrrp_track_process track_proxyd {\n    process proxyd\n}\n";
+        assert_eq!(
+            adapt_for_haproxy(t),
+            "vrrp_track_process track_proxyd {\n    process haproxy\n}\n"
+        );
     }
 
     #[test]
