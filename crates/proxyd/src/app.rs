@@ -308,7 +308,7 @@ impl App {
     }
 
     /// Install `config`, with `bound` the newly opened listeners.
-    fn apply(&mut self, config: Config, bound: Vec<(SocketAddr, std::net::TcpListener)>) {
+    fn apply(&mut self, config: Config, bound: Vec<(SocketAddr, std::net::TcpListener, u32)>) {
         self.tag = syslog_tag(&config.global);
         let backends = build_backends(&config, &self.config, &self.rt, &self.tag);
         let be_by_name: HashMap<&str, Arc<BackendState>> = backends
@@ -403,7 +403,7 @@ impl App {
                 }
             }
         }
-        for (addr, std_listener) in bound {
+        for (addr, std_listener, backlog) in bound {
             let Some((fe, limit)) = wanted
                 .get(&addr)
                 .and_then(|(n, m)| fronts.get(n).map(|f| (f, *m)))
@@ -422,6 +422,7 @@ impl App {
             let sem = Arc::new(Semaphore::new(limit as usize));
             self.tasks.spawn(accept_loop(
                 listener,
+                backlog,
                 slot.clone(),
                 sem.clone(),
                 self.ctx.clone(),
@@ -818,12 +819,12 @@ fn display_files(files: &[PathBuf]) -> String {
 fn bind_new(
     cfg: &Config,
     existing: &HashMap<SocketAddr, Listening>,
-) -> Result<Vec<(SocketAddr, std::net::TcpListener)>, String> {
-    let mut out = Vec::new();
+) -> Result<Vec<(SocketAddr, std::net::TcpListener, u32)>, String> {
+    let mut out: Vec<(SocketAddr, std::net::TcpListener, u32)> = Vec::new();
     for f in cfg.frontends.iter().filter(|f| !f.disabled) {
         for b in &f.binds {
             for addr in &b.addrs {
-                if existing.contains_key(addr) || out.iter().any(|(a, _)| a == addr) {
+                if existing.contains_key(addr) || out.iter().any(|(a, ..)| a == addr) {
                     continue;
                 }
                 let backlog = b.backlog.or(f.backlog).or(f.maxconn).unwrap_or(1024);
@@ -835,7 +836,7 @@ fn bind_new(
                     None
                 };
                 match bind_socket(*addr, backlog, v6only) {
-                    Ok(l) => out.push((*addr, l)),
+                    Ok(l) => out.push((*addr, l, backlog)),
                     Err(e) => {
                         return Err(format!(
                             "Binding [{}] for frontend {}: cannot bind socket ({}) for [{}]",

@@ -81,18 +81,14 @@ pub fn bind_socket(
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
-    s.listen(backlog)?;
-    if let Ok(mut b) = BACKLOGS.lock() {
-        b.insert(std::os::fd::AsRawFd::as_raw_fd(&s), backlog);
-    }
+    s.listen(listen_backlog(backlog))?;
     Ok(s.into())
 }
 
-/// The backlog each listening socket was created with (by fd), to listen
-/// again with it when a pause ends.
-static BACKLOGS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<i32, i32>>> =
-    std::sync::LazyLock::new(Default::default);
+/// The backlog as `listen(2)` takes it.
+pub fn listen_backlog(backlog: u32) -> i32 {
+    i32::try_from(backlog).unwrap_or(i32::MAX)
+}
 
 /// Pause a listener as HAProxy does (SIGTTOU): disconnect the listening
 /// socket (`connect(AF_UNSPEC)`), so that new connections are refused
@@ -120,16 +116,9 @@ fn suspend_listener(listener: &TcpListener) -> io::Result<()> {
 /// End a pause: listen again with the original backlog (SIGTTIN). The
 /// socket is registered anew with the reactor, which keeps the hang-up
 /// seen while disconnected as a sticky readiness.
-fn resume_listener(listener: TcpListener) -> io::Result<TcpListener> {
-    use std::os::fd::AsRawFd;
+fn resume_listener(listener: TcpListener, backlog: u32) -> io::Result<TcpListener> {
     let std_listener = listener.into_std()?;
-    let fd = std_listener.as_raw_fd();
-    let backlog = BACKLOGS
-        .lock()
-        .ok()
-        .and_then(|b| b.get(&fd).copied())
-        .unwrap_or(libc::SOMAXCONN);
-    socket2::SockRef::from(&std_listener).listen(backlog)?;
+    socket2::SockRef::from(&std_listener).listen(listen_backlog(backlog))?;
     TcpListener::from_std(std_listener)
 }
 
@@ -146,9 +135,11 @@ async fn permit(
     }
 }
 
-/// Accept connections on `listener` until `stop` is cancelled.
+/// Accept connections on `listener` (listening with `backlog`) until
+/// `stop` is cancelled.
 pub async fn accept_loop(
     mut listener: TcpListener,
+    backlog: u32,
     front: FrontendSlot,
     bind_sem: Arc<Semaphore>,
     ctx: Arc<Ctx>,
@@ -176,7 +167,7 @@ pub async fn accept_loop(
         if suspended {
             suspended = false;
             let local = listener.local_addr().ok();
-            match resume_listener(listener) {
+            match resume_listener(listener, backlog) {
                 Ok(l) => listener = l,
                 Err(e) => {
                     tracing::error!("cannot resume listener {local:?}: {e}");
