@@ -4,21 +4,24 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use common::netns::{self, Netns};
 
-/// A network namespace that exists for one benchmark run; deleted on drop.
+/// A network namespace that exists for one benchmark run (a
+/// [`common::netns::Netns`], so deleted on drop), tuned for short
+/// connections.
 pub struct BenchNs {
-    pub name: String,
+    ns: Netns,
 }
 
 const PREFIX: &str = "pxbench-";
 
 impl BenchNs {
     pub fn create() -> Result<Self> {
-        remove_stale();
-        let name = format!("{PREFIX}{}", std::process::id());
-        run(Command::new("ip").args(["netns", "add", &name]))?;
-        let ns = BenchNs { name };
-        ns.run(&["ip", "link", "set", "lo", "up"])?;
+        // Leftovers of crashed runs (their pid is gone).
+        let _ = netns::cleanup_stale(PREFIX);
+        let ns = BenchNs {
+            ns: Netns::new(PREFIX).context("creating the benchmark namespace")?,
+        };
         // Short connections: many ports, reuse TIME_WAIT, deep accept queues.
         ns.run(&[
             "sysctl",
@@ -33,54 +36,14 @@ impl BenchNs {
     }
 
     pub fn cmd(&self, argv: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).args(argv);
-        c
+        self.ns.exec(argv)
     }
 
     pub fn run(&self, argv: &[&str]) -> Result<String> {
-        run(&mut self.cmd(argv))
+        self.ns
+            .run(argv)
+            .with_context(|| format!("running {argv:?} in {}", self.ns.name()))
     }
-}
-
-impl Drop for BenchNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-/// Remove namespaces left by crashed runs (their pid is gone).
-fn remove_stale() {
-    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let name = line.split_whitespace().next().unwrap_or("");
-        if let Some(pid) = name.strip_prefix(PREFIX) {
-            let alive = pid
-                .parse::<i32>()
-                .map(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
-                .unwrap_or(false);
-            if !alive {
-                let _ = Command::new("ip").args(["netns", "del", name]).status();
-            }
-        }
-    }
-}
-
-pub fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{cmd:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// A daemon started by the benchmark: stopped by pid and waited on drop.
