@@ -333,7 +333,15 @@ impl<'a> Parser<'a> {
     }
 
     fn num_u(&mut self, tok: &Token, min: u64, max: u64) -> Option<u64> {
-        match tok.text.parse::<u64>() {
+        self.num_in(tok, min, max)
+    }
+
+    /// An integer within `[min, max]`, with keepalived's messages otherwise.
+    fn num_in<T>(&mut self, tok: &Token, min: T, max: T) -> Option<T>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        match tok.text.parse::<T>() {
             Ok(v) if (min..=max).contains(&v) => Some(v),
             Ok(_) => {
                 self.err(
@@ -350,20 +358,7 @@ impl<'a> Parser<'a> {
     }
 
     fn num_i(&mut self, tok: &Token, min: i64, max: i64) -> Option<i64> {
-        match tok.text.parse::<i64>() {
-            Ok(v) if (min..=max).contains(&v) => Some(v),
-            Ok(_) => {
-                self.err(
-                    &tok.pos,
-                    format!("number '{}' outside range [{min}, {max}]", tok.text),
-                );
-                None
-            }
-            Err(_) => {
-                self.err(&tok.pos, format!("invalid number '{}'", tok.text));
-                None
-            }
-        }
+        self.num_in(tok, min, max)
     }
 
     /// A decimal number of seconds with up to 6 decimals, in microseconds.
