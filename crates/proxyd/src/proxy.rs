@@ -3,21 +3,31 @@
 //! One task per listener accepts (after taking the global and frontend
 //! `maxconn` permits, so that excess connections wait in the kernel
 //! backlog as with HAProxy), one task per session picks a server, connects
-//! with retries/redispatch, then relays both directions with two reused
-//! 16 KiB buffers, half-closes correctly and enforces the inactivity
-//! timeouts. Counters are atomics; there is no lock or allocation per read.
+//! with retries/redispatch, then relays both directions ([`Relay`]: one
+//! hand-written future per session with a single inactivity timer; pooled
+//! 16 KiB buffers held only while bytes are in flight; splice(2) pipes once
+//! a direction shows bulk traffic), half-closes correctly and enforces the
+//! inactivity timeouts. Counters are atomics; there is no lock or
+//! allocation per read.
+//!
+//! Per connection the syscalls are those HAProxy makes, or fewer: the
+//! listener's TCP_NODELAY is inherited by accepted sockets, a connect is
+//! judged by its readiness (SO_ERROR is read only on failure), what the
+//! client sends while its session is queued or connecting is read (not
+//! peeked) and sent first, and an EOF is forwarded with shutdown(2) only
+//! when the other side is still open after a reactor turn.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::io::Interest;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -80,6 +90,9 @@ pub fn bind_socket(
         }
     }
     s.set_nonblocking(true)?;
+    // inherited by the accepted sockets (Linux): one setsockopt less per
+    // connection
+    s.set_tcp_nodelay(true)?;
     s.bind(&addr.into())?;
     s.listen(listen_backlog(backlog))?;
     Ok(s.into())
@@ -201,9 +214,7 @@ pub async fn accept_loop(
                     Err(e) => e.into_inner().clone(),
                 };
                 let ctx2 = ctx.clone();
-                ctx.sessions.spawn(async move {
-                    session(ctx2, fe, sock, peer, [g, f, b]).await;
-                });
+                ctx.sessions.spawn(session(ctx2, fe, sock, peer, [g, f, b]));
             }
             Err(e) => {
                 // EMFILE/ENFILE/ENOBUFS: back off a little, as HAProxy
@@ -302,15 +313,32 @@ async fn connect(
     timeout: Option<Duration>,
     hard: &CancellationToken,
 ) -> Result<TcpStream, ConnectError> {
-    let sock = if addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
+    let sock = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )
     .map_err(ConnectError::Refused)?;
-    let _ = sock.set_nodelay(true);
-    let fut = sock.connect(addr);
-    tokio::select! {
+    let _ = sock.set_tcp_nodelay(true);
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(ConnectError::Refused(e)),
+    }
+    let stream =
+        TcpStream::from_std(std::net::TcpStream::from(sock)).map_err(ConnectError::Refused)?;
+    // Established when writable without a hang-up or error; only a failed
+    // attempt costs a getsockopt(SO_ERROR), to tell why.
+    let fut = async {
+        let r = stream.ready(Interest::WRITABLE | Interest::ERROR).await?;
+        if r.is_write_closed() || r.is_error() {
+            return Err(stream
+                .take_error()?
+                .unwrap_or_else(|| io::ErrorKind::ConnectionRefused.into()));
+        }
+        Ok(())
+    };
+    let r = tokio::select! {
         r = async {
             match timeout {
                 Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| ConnectError::Timeout)?.map_err(ConnectError::Refused),
@@ -318,7 +346,8 @@ async fn connect(
             }
         } => r,
         _ = hard.cancelled() => Err(ConnectError::Killed),
-    }
+    };
+    r.map(|()| stream)
 }
 
 /// One client session, from accept to log line.
@@ -331,7 +360,6 @@ async fn session(
 ) {
     let accept_wall = SystemTime::now();
     let t0 = Instant::now();
-    let _ = client.set_nodelay(true);
     ctx.rt.actconn.inc();
     ctx.rt.cumconns.inc();
     let _ac = Dec(&ctx.rt.actconn);
@@ -412,7 +440,11 @@ async fn run(
             None => std::future::pending().await,
         }
     };
-    let first = {
+    // what the client sent while queued or connecting, sent first
+    let mut early = None;
+    // boxed: the queue/connect phase is done before the relay starts, so
+    // the session's own state stays small while it is idle
+    let first = Box::pin(async {
         let est = establish(ctx, be, &settings, peer, &mut out, &phase);
         tokio::pin!(est);
         let first = tokio::select! {
@@ -420,7 +452,7 @@ async fn run(
             r = &mut est => Before::Done(r),
             _ = client_timeout => Before::Timeout,
             // the client gives up while queued or connecting
-            gone = client_abort(&client) => Before::Abort(gone),
+            gone = client_abort(&client, &mut early) => Before::Abort(gone),
         };
         match first {
             Before::Abort(ClientAbort::Closed) if phase.load(Ordering::Relaxed) == b'C' => {
@@ -441,7 +473,8 @@ async fn run(
             }
             f => f,
         }
-    };
+    })
+    .await;
     let ph = phase.load(Ordering::Relaxed);
     let established = match first {
         Before::Done(r) => r,
@@ -487,7 +520,7 @@ async fn run(
     let counters = [&fe.state.counters, &be.counters, &slot.server.counters];
     let bytes = Bytes::default();
     let end = tokio::select! {
-        e = relay(&mut client, &mut server, &timeouts, &counters, &bytes) => e,
+        e = relay(&mut client, &mut server, &timeouts, &counters, &bytes, early) => e,
         _ = ctx.hard.cancelled() => Term::new(b'K', b'D'),
         // killed by the health checks: `D` when the server went DOWN
         // (on-marked-down shutdown-sessions), `U` when it is still UP (a
@@ -527,14 +560,31 @@ enum ClientAbort {
 }
 
 /// Resolves when the client closes or resets its connection before
-/// sending any data; never once data is pending (HAProxy then keeps the
+/// sending any data; never once data has come (HAProxy then keeps the
 /// session to deliver it, half-closed).
-async fn client_abort(client: &TcpStream) -> ClientAbort {
-    let mut b = [0u8; 1];
-    match client.peek(&mut b).await {
-        Ok(0) => ClientAbort::Closed,
-        Ok(_) => std::future::pending().await,
-        Err(_) => ClientAbort::Reset,
+///
+/// Data is not peeked at but read, into `early`, for the relay to send
+/// first: telling data from a close costs no syscall the relay would not
+/// have made anyway.
+async fn client_abort(client: &TcpStream, early: &mut Option<(PoolBuf, usize)>) -> ClientAbort {
+    loop {
+        if std::future::poll_fn(|cx| client.poll_read_ready(cx))
+            .await
+            .is_err()
+        {
+            return ClientAbort::Reset;
+        }
+        let mut buf = PoolBuf::get();
+        match crate::splice::try_read(client, buf.as_mut()) {
+            Ok(0) => return ClientAbort::Closed,
+            Ok(n) => {
+                *early = Some((buf, n));
+                return std::future::pending().await;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return ClientAbort::Reset,
+        }
     }
 }
 
@@ -707,231 +757,373 @@ struct Bytes {
     down: AtomicU64,
 }
 
-/// Activity clock of one side (client or server) of a session.
-struct Side {
-    start: Instant,
-    /// ms since `start` of the last read from or write to this side.
-    last: AtomicU64,
-    normal: Option<Duration>,
-    fin: Option<Duration>,
-}
+/// Reads that fill the whole buffer mark a direction as bulk: from then
+/// on it moves through a pipe with splice(2) instead of user space.
+const SPLICE_AFTER_FULL_READS: u32 = 1;
 
-impl Side {
-    fn touch(&self) {
-        self.last.store(ms(self.start.elapsed()), Ordering::Relaxed);
-    }
-    fn timeout(&self, half: bool) -> Option<Duration> {
-        if half {
-            self.fin
-        } else {
-            self.normal
-        }
-    }
-    fn deadline(&self, t: Duration) -> tokio::time::Instant {
-        tokio::time::Instant::from_std(
-            self.start + Duration::from_millis(self.last.load(Ordering::Relaxed)) + t,
-        )
-    }
-}
-
-struct Shared<'a> {
-    client: Side,
-    server: Side,
-    half: AtomicBool,
-    counters: &'a [&'a Counters; 3],
-    bytes: &'a Bytes,
-}
-
-/// Await `fut` unless `side` stays inactive for its timeout. The other
-/// direction's activity on the same side pushes the deadline back.
-///
-/// The timer is re-armed lazily: activity only moves the deadline later,
-/// so the armed timer is left alone and, when it fires early, re-armed
-/// once to the real deadline. That is at most one timer operation per
-/// timeout period instead of one per read.
-async fn guarded<T>(
-    fut: impl Future<Output = io::Result<T>>,
-    side: &Side,
-    half: &AtomicBool,
-    sleep: &mut std::pin::Pin<&mut tokio::time::Sleep>,
-    on_err: Term,
-    on_timeout: Term,
-) -> Result<T, Term> {
-    tokio::pin!(fut);
-    loop {
-        let Some(t) = side.timeout(half.load(Ordering::Relaxed)) else {
-            return fut.await.map_err(|_| on_err);
-        };
-        let deadline = side.deadline(t);
-        if sleep.is_elapsed() || deadline < sleep.deadline() {
-            if deadline <= tokio::time::Instant::now() {
-                return Err(on_timeout);
-            }
-            sleep.as_mut().reset(deadline);
-        }
-        tokio::select! {
-            biased;
-            r = &mut fut => return r.map_err(|_| on_err),
-            _ = sleep.as_mut() => {}
-        }
-    }
-}
-
-/// Bytes relayed by one direction, published to the shared counters in
-/// batches (and when dropped), so that the data path does not write
+/// Bytes are published to the shared counters in batches of this size
+/// (and when the session ends), so that the data path does not write
 /// shared cache lines on every read.
-struct Tally<'a> {
-    sh: &'a Shared<'a>,
+const TALLY_FLUSH: u64 = 256 * 1024;
+
+/// Where one direction of a session stands.
+enum DirState {
+    /// Waiting for the source to become readable. No buffer is held, so
+    /// an idle direction costs no buffer memory.
+    Read,
+    /// Bytes read into a pooled buffer, `buf[off..len]` not yet written.
+    Write {
+        buf: PoolBuf,
+        off: usize,
+        len: usize,
+    },
+    /// Bulk mode: bytes held in a pooled pipe, not yet spliced out.
+    Pipe(crate::splice::Pipe),
+    /// EOF seen and forwarded.
+    Done,
+}
+
+/// One direction of a session (client -> server is "up").
+struct Dir {
     upstream: bool,
+    state: DirState,
+    full_reads: u32,
     total: u64,
     pending: u64,
 }
 
-const TALLY_FLUSH: u64 = 256 * 1024;
-
-impl Tally<'_> {
-    fn add(&mut self, n: u64) {
-        self.total += n;
-        self.pending += n;
-        if self.pending >= TALLY_FLUSH {
-            self.flush();
+impl Dir {
+    fn new(upstream: bool) -> Dir {
+        Dir {
+            upstream,
+            state: DirState::Read,
+            full_reads: 0,
+            total: 0,
+            pending: 0,
         }
     }
-    fn flush(&mut self) {
+
+    fn done(&self) -> bool {
+        matches!(self.state, DirState::Done)
+    }
+
+    /// The side this direction waits on: its source while reading, its
+    /// destination while holding bytes (`true` = the client side).
+    fn waits_on_client(&self) -> Option<bool> {
+        match self.state {
+            DirState::Read => Some(self.upstream),
+            DirState::Write { .. } | DirState::Pipe(_) => Some(!self.upstream),
+            DirState::Done => None,
+        }
+    }
+
+    fn add(&mut self, n: usize, counters: &[&Counters; 3]) {
+        self.total += n as u64;
+        self.pending += n as u64;
+        if self.pending >= TALLY_FLUSH {
+            self.flush(counters);
+        }
+    }
+
+    fn flush(&mut self, counters: &[&Counters; 3]) {
         let n = std::mem::take(&mut self.pending);
         if n == 0 {
             return;
         }
         if self.upstream {
-            self.sh.counters.iter().for_each(|c| c.bin.add(n));
+            counters.iter().for_each(|c| c.bin.add(n));
         } else {
-            self.sh.counters.iter().for_each(|c| c.bout.add(n));
+            counters.iter().for_each(|c| c.bout.add(n));
         }
     }
-}
 
-impl Drop for Tally<'_> {
-    fn drop(&mut self) {
-        self.flush();
-        let b = if self.upstream {
-            &self.sh.bytes.up
+    /// Terminations for a failed read and a failed write of this direction.
+    fn causes(&self) -> (Term, Term) {
+        if self.upstream {
+            (Term::new(b'C', b'D'), Term::new(b'S', b'D'))
         } else {
-            &self.sh.bytes.down
-        };
-        b.fetch_add(self.total, Ordering::Relaxed);
+            (Term::new(b'S', b'D'), Term::new(b'C', b'D'))
+        }
     }
-}
 
-/// Reads that fill the whole buffer mark a direction as bulk: from then
-/// on it moves through a pipe with splice(2) instead of user space.
-const SPLICE_AFTER_FULL_READS: u32 = 1;
-
-/// Forward an EOF: shut down the write side of `to`, unless the other
-/// direction has already ended, in which case the session is over and the
-/// close that follows sends the FIN (one syscall less per connection).
-async fn half_close(to: &mut tokio::net::tcp::WriteHalf<'_>, sh: &Shared<'_>) {
-    if !sh.half.load(Ordering::Relaxed) {
-        let _ = to.shutdown().await;
-    }
-}
-
-/// Copy one direction until EOF (then half-close the other side).
-///
-/// No buffer is held while the direction is idle: it first waits for the
-/// source to become readable, then borrows a pooled buffer (or, once the
-/// direction has shown bulk traffic, a pooled pipe) for one read/write
-/// round and gives it back. Idle sessions thus cost no buffer memory.
-async fn pump(
-    from: &mut tokio::net::tcp::ReadHalf<'_>,
-    to: &mut tokio::net::tcp::WriteHalf<'_>,
-    upstream: bool,
-    sh: &Shared<'_>,
-) -> Result<(), Term> {
-    let sleep = tokio::time::sleep(Duration::from_secs(86_400));
-    tokio::pin!(sleep);
-    let (rside, wside, rcause, wcause) = if upstream {
-        (&sh.client, &sh.server, (b'C', b'c'), (b'S', b's'))
-    } else {
-        (&sh.server, &sh.client, (b'S', b's'), (b'C', b'c'))
-    };
-    let mut tally = Tally {
-        sh,
-        upstream,
-        total: 0,
-        pending: 0,
-    };
-    let mut full_reads = 0u32;
-    loop {
-        // poll_read_ready uses the stream's own reader waker slot (as
-        // poll_read does), cheaper than readable()'s waiter list
-        guarded(
-            std::future::poll_fn(|cx| from.as_ref().poll_read_ready(cx)),
-            rside,
-            &sh.half,
-            &mut sleep,
-            Term::new(rcause.0, b'D'),
-            Term::new(rcause.1, b'D'),
-        )
-        .await?;
-        if full_reads >= SPLICE_AFTER_FULL_READS {
-            if let Ok(mut pipe) = crate::splice::Pipe::get() {
-                let n = guarded(
-                    pipe.fill(from.as_ref()),
-                    rside,
-                    &sh.half,
-                    &mut sleep,
-                    Term::new(rcause.0, b'D'),
-                    Term::new(rcause.1, b'D'),
-                )
-                .await?;
-                rside.touch();
-                if n == 0 {
-                    half_close(to, sh).await;
-                    return Ok(());
+    /// Move bytes from `from` to `to` until both would block (`Pending`,
+    /// wakers registered), EOF (`Ready(Ok)`), or an error. `touch` is
+    /// called with `true` for activity on the client side, `false` for the
+    /// server side.
+    fn poll_move(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        from: &TcpStream,
+        to: &TcpStream,
+        counters: &[&Counters; 3],
+        touch: &mut impl FnMut(bool),
+    ) -> std::task::Poll<Result<(), Term>> {
+        use std::task::Poll;
+        let (rerr, werr) = self.causes();
+        let src_is_client = self.upstream;
+        loop {
+            match &mut self.state {
+                DirState::Done => return Poll::Ready(Ok(())),
+                DirState::Read => {
+                    match from.poll_read_ready(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Err(_)) => return Poll::Ready(Err(rerr)),
+                        Poll::Ready(Ok(())) => {}
+                    }
+                    if self.full_reads >= SPLICE_AFTER_FULL_READS {
+                        if let Ok(mut pipe) = crate::splice::Pipe::get() {
+                            match pipe.poll_fill(cx, from) {
+                                Poll::Pending => return Poll::Pending,
+                                Poll::Ready(Err(_)) => return Poll::Ready(Err(rerr)),
+                                Poll::Ready(Ok(0)) => {
+                                    touch(src_is_client);
+                                    return Poll::Ready(Ok(()));
+                                }
+                                Poll::Ready(Ok(_)) => {
+                                    touch(src_is_client);
+                                    self.state = DirState::Pipe(pipe);
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                    let mut buf = PoolBuf::get();
+                    // a short read marks the socket drained (no EAGAIN
+                    // recv next time)
+                    let n = match crate::splice::try_read(from, buf.as_mut()) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(_) => return Poll::Ready(Err(rerr)),
+                    };
+                    touch(src_is_client);
+                    if n == 0 {
+                        return Poll::Ready(Ok(()));
+                    }
+                    if n == BUF_SIZE {
+                        self.full_reads += 1;
+                    }
+                    self.state = DirState::Write {
+                        buf,
+                        off: 0,
+                        len: n,
+                    };
                 }
-                guarded(
-                    pipe.drain(to.as_ref()),
-                    wside,
-                    &sh.half,
-                    &mut sleep,
-                    Term::new(wcause.0, b'D'),
-                    Term::new(wcause.1, b'D'),
-                )
-                .await?;
-                wside.touch();
-                tally.add(n as u64);
-                continue;
+                DirState::Write { buf, off, len } => {
+                    while *off < *len {
+                        match to.poll_write_ready(cx) {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(Err(_)) => return Poll::Ready(Err(werr)),
+                            Poll::Ready(Ok(())) => {}
+                        }
+                        let chunk = buf.as_mut().get(*off..*len).unwrap_or_default();
+                        match to.try_write(chunk) {
+                            Ok(0) => return Poll::Ready(Err(werr)),
+                            Ok(n) => {
+                                *off += n;
+                                touch(!src_is_client);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(_) => return Poll::Ready(Err(werr)),
+                        }
+                    }
+                    let n = *len;
+                    // the buffer goes back to the pool before waiting again
+                    self.state = DirState::Read;
+                    self.add(n, counters);
+                }
+                DirState::Pipe(pipe) => {
+                    let before = pipe.pending();
+                    let r = pipe.poll_drain(cx, to);
+                    let moved = before - pipe.pending();
+                    if moved > 0 {
+                        touch(!src_is_client);
+                        self.add(moved, counters);
+                    }
+                    match r {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Err(_)) => return Poll::Ready(Err(werr)),
+                        // empty: the pipe goes back to the pool
+                        Poll::Ready(Ok(())) => self.state = DirState::Read,
+                    }
+                }
             }
         }
-        let mut buf = PoolBuf::get();
-        let buf = buf.as_mut();
-        // a short read marks the socket drained (no EAGAIN recv next time)
-        let n = match crate::splice::try_read(from.as_ref(), buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return Err(Term::new(rcause.0, b'D')),
+    }
+}
+
+/// Both directions of a session and its one inactivity timer.
+///
+/// A hand-written future rather than two `async` pumps: one small state
+/// per session, one timer instead of one per direction, and no buffer
+/// while idle.
+///
+/// The timer is re-armed lazily: activity only moves a deadline later,
+/// so the armed timer is left alone and, when it fires early, re-armed to
+/// the real deadline. That is at most one timer operation per timeout
+/// period instead of one per read.
+struct Relay<'a> {
+    client: &'a TcpStream,
+    server: &'a TcpStream,
+    up: Dir,
+    down: Dir,
+    t: Timeouts,
+    start: Instant,
+    /// ms since `start` of the last activity of each side.
+    last_client: u64,
+    last_server: u64,
+    sleep: std::pin::Pin<&'a mut tokio::time::Sleep>,
+    armed: bool,
+    /// An EOF to forward (`Some(true)`: client -> server), and whether
+    /// the reactor has been given its turn first.
+    shut: Option<bool>,
+    shut_deferred: bool,
+    counters: &'a [&'a Counters; 3],
+    bytes: &'a Bytes,
+}
+
+impl Relay<'_> {
+    /// The earliest inactivity deadline (ms since `start`) and the
+    /// termination it causes. Once one direction has ended, the `*-fin`
+    /// timeouts of both sides apply; before, the normal timeout of each
+    /// side some direction is waiting on.
+    fn deadline(&self) -> Option<(u64, Term)> {
+        let half = self.up.done() || self.down.done();
+        let (mut client, mut server) = (half, half);
+        for d in [&self.up, &self.down] {
+            match d.waits_on_client() {
+                Some(true) => client = true,
+                Some(false) => server = true,
+                None => {}
+            }
+        }
+        let c = if half {
+            self.t.client_fin
+        } else {
+            self.t.client
         };
-        rside.touch();
-        if n == 0 {
-            half_close(to, sh).await;
-            return Ok(());
+        let s = if half {
+            self.t.server_fin
+        } else {
+            self.t.server
+        };
+        let c = c.filter(|_| client).map(|t| {
+            (
+                self.last_client.saturating_add(ms(t)),
+                Term::new(b'c', b'D'),
+            )
+        });
+        let s = s.filter(|_| server).map(|t| {
+            (
+                self.last_server.saturating_add(ms(t)),
+                Term::new(b's', b'D'),
+            )
+        });
+        match (c, s) {
+            (Some(c), Some(s)) => Some(if s.0 < c.0 { s } else { c }),
+            (c, s) => c.or(s),
         }
-        let chunk = buf.get(..n).unwrap_or_default();
-        guarded(
-            to.write_all(chunk),
-            wside,
-            &sh.half,
-            &mut sleep,
-            Term::new(wcause.0, b'D'),
-            Term::new(wcause.1, b'D'),
-        )
-        .await?;
-        wside.touch();
-        tally.add(n as u64);
-        if n == buf.len() {
-            full_reads += 1;
+    }
+
+    fn at(&self, ms_since_start: u64) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.start + Duration::from_millis(ms_since_start))
+    }
+}
+
+impl Future for Relay<'_> {
+    type Output = Term;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Term> {
+        use std::task::Poll;
+        let this = &mut *self;
+        let start = this.start;
+        let (mut lc, mut ls) = (this.last_client, this.last_server);
+        let mut touch = |client: bool| {
+            let now = ms(start.elapsed());
+            if client {
+                lc = now;
+            } else {
+                ls = now;
+            }
+        };
+        for upstream in [true, false] {
+            let (dir, other, from, to) = if upstream {
+                (&mut this.up, &this.down, this.client, this.server)
+            } else {
+                (&mut this.down, &this.up, this.server, this.client)
+            };
+            if dir.done() {
+                continue;
+            }
+            match dir.poll_move(cx, from, to, this.counters, &mut touch) {
+                Poll::Pending => {}
+                Poll::Ready(Err(t)) => return Poll::Ready(t),
+                Poll::Ready(Ok(())) => {
+                    dir.state = DirState::Done;
+                    if !other.done() {
+                        this.shut = Some(upstream);
+                    }
+                }
+            }
         }
+        this.last_client = lc;
+        this.last_server = ls;
+        if this.up.done() && this.down.done() {
+            // the close that follows sends the FIN
+            return Poll::Ready(Term::NORMAL);
+        }
+        if let Some(upstream) = this.shut {
+            // Forward the EOF, but first let the reactor run once: when
+            // the other side is closing too (a client closing after the
+            // response, a server after the request), its EOF usually
+            // arrives meanwhile, the session is over, and the close sends
+            // the FIN: one shutdown(2) less per connection.
+            if !this.shut_deferred {
+                this.shut_deferred = true;
+                let mut y = std::pin::pin!(tokio::task::yield_now());
+                if y.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            }
+            this.shut = None;
+            let to = if upstream { this.server } else { this.client };
+            let _ = crate::splice::shutdown_write(to);
+        }
+        loop {
+            let Some((d, term)) = this.deadline() else {
+                return Poll::Pending;
+            };
+            let deadline = this.at(d);
+            if deadline <= tokio::time::Instant::now() {
+                return Poll::Ready(term);
+            }
+            if !this.armed || this.sleep.is_elapsed() || deadline < this.sleep.deadline() {
+                this.sleep.as_mut().reset(deadline);
+                this.armed = true;
+            }
+            match this.sleep.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                // fired: a deadline pushed back by activity is re-armed
+                // on the next turn of the loop
+                Poll::Ready(()) => {}
+            }
+        }
+    }
+}
+
+impl Drop for Relay<'_> {
+    fn drop(&mut self) {
+        for d in [&mut self.up, &mut self.down] {
+            d.flush(self.counters);
+        }
+        self.bytes.up.fetch_add(self.up.total, Ordering::Relaxed);
+        self.bytes
+            .down
+            .fetch_add(self.down.total, Ordering::Relaxed);
     }
 }
 
@@ -942,80 +1134,37 @@ async fn relay(
     t: &Timeouts,
     counters: &[&Counters; 3],
     bytes: &Bytes,
+    early: Option<(PoolBuf, usize)>,
 ) -> Term {
-    let start = Instant::now();
-    let sh = Shared {
-        client: Side {
-            start,
-            last: AtomicU64::new(0),
-            normal: t.client,
-            fin: t.client_fin,
-        },
-        server: Side {
-            start,
-            last: AtomicU64::new(0),
-            normal: t.server,
-            fin: t.server_fin,
-        },
-        half: AtomicBool::new(false),
+    let sleep = tokio::time::sleep(Duration::from_secs(86_400));
+    tokio::pin!(sleep);
+    let mut up = Dir::new(true);
+    if let Some((buf, len)) = early {
+        up.state = DirState::Write { buf, off: 0, len };
+    }
+    Relay {
+        client,
+        server,
+        up,
+        down: Dir::new(false),
+        t: *t,
+        start: Instant::now(),
+        last_client: 0,
+        last_server: 0,
+        sleep,
+        armed: false,
+        shut: None,
+        shut_deferred: false,
         counters,
         bytes,
-    };
-    let (mut cr, mut cw) = client.split();
-    let (mut sr, mut sw) = server.split();
-    let up = pump(&mut cr, &mut sw, true, &sh);
-    let down = pump(&mut sr, &mut cw, false, &sh);
-    tokio::pin!(up, down);
-    let mut up_done = false;
-    let mut down_done = false;
-    // Once one direction is shut, the `*-fin` timeouts apply. The pump
-    // still running may be parked on a timer armed with the longer normal
-    // timeout, so the relay watches the fin deadlines itself (one timer
-    // per half-closed session).
-    let fin_sleep = tokio::time::sleep(Duration::from_secs(86_400));
-    tokio::pin!(fin_sleep);
-    let mut fin_armed = false;
-    while !(up_done && down_done) {
-        let was_half = up_done || down_done;
-        tokio::select! {
-            r = &mut up, if !up_done => match r {
-                Ok(()) => { up_done = true; sh.half.store(true, Ordering::Relaxed); }
-                Err(t) => return t,
-            },
-            r = &mut down, if !down_done => match r {
-                Ok(()) => { down_done = true; sh.half.store(true, Ordering::Relaxed); }
-                Err(t) => return t,
-            },
-            _ = fin_sleep.as_mut(), if fin_armed => {
-                let now = tokio::time::Instant::now();
-                for (side, cause) in [(&sh.client, b'c'), (&sh.server, b's')] {
-                    if let Some(t) = side.fin {
-                        if side.deadline(t) <= now {
-                            return Term::new(cause, b'D');
-                        }
-                    }
-                }
-                fin_armed = false;
-            }
-        }
-        if (up_done || down_done) && !(up_done && down_done) && (!was_half || !fin_armed) {
-            let next = [&sh.client, &sh.server]
-                .iter()
-                .filter_map(|side| side.fin.map(|t| side.deadline(t)))
-                .min();
-            if let Some(d) = next {
-                fin_sleep.as_mut().reset(d);
-                fin_armed = true;
-            }
-        }
     }
-    Term::NORMAL
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A connected pair of loopback TCP streams.
     async fn pair() -> (TcpStream, TcpStream) {
@@ -1054,7 +1203,15 @@ mod tests {
         let c = Counters::default();
         let counters = [&c, &c, &c];
         let bytes = Bytes::default();
-        let term = relay(&mut s.p_client, &mut s.p_server, &t, &counters, &bytes).await;
+        let term = relay(
+            &mut s.p_client,
+            &mut s.p_server,
+            &t,
+            &counters,
+            &bytes,
+            None,
+        )
+        .await;
         assert_eq!(c.bin.get(), 3 * bytes.up.load(Ordering::Relaxed));
         (
             term,
@@ -1101,6 +1258,43 @@ mod tests {
         assert_eq!((up, down), (7, 8));
         assert_eq!(srv.await.unwrap(), b"request");
         assert_eq!(cli.await.unwrap(), b"response");
+    }
+
+    #[tokio::test]
+    async fn bytes_read_while_connecting_are_sent_first() {
+        let mut s = setup().await;
+        let c = Counters::default();
+        let counters = [&c, &c, &c];
+        let bytes = Bytes::default();
+        let mut early = PoolBuf::get();
+        early.as_mut()[..5].copy_from_slice(b"early");
+        s.client.write_all(b" later").await.unwrap();
+        s.client.shutdown().await.unwrap();
+        let t = Timeouts {
+            client: ms_opt(5000),
+            client_fin: ms_opt(5000),
+            server: ms_opt(5000),
+            server_fin: ms_opt(5000),
+        };
+        let mut server = s.server;
+        let srv = tokio::spawn(async move {
+            let mut got = Vec::new();
+            server.read_to_end(&mut got).await.unwrap();
+            server.shutdown().await.unwrap();
+            got
+        });
+        let term = relay(
+            &mut s.p_client,
+            &mut s.p_server,
+            &t,
+            &counters,
+            &bytes,
+            Some((early, 5)),
+        )
+        .await;
+        assert_eq!(term, Term::NORMAL);
+        assert_eq!(srv.await.unwrap(), b"early later");
+        assert_eq!(bytes.up.load(Ordering::Relaxed), 11);
     }
 
     #[tokio::test]

@@ -25,6 +25,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::task::{ready, Context, Poll};
 
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -117,22 +118,27 @@ impl Pipe {
     ///
     /// Cancel-safe: bytes moved are counted in the pipe before returning.
     pub async fn fill(&mut self, from: &TcpStream) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_fill(cx, from)).await
+    }
+
+    /// Poll form of [`Pipe::fill`].
+    pub fn poll_fill(&mut self, cx: &mut Context<'_>, from: &TcpStream) -> Poll<io::Result<usize>> {
         let room = self.cap.saturating_sub(self.pending);
         if room == 0 {
-            return Ok(0);
+            return Poll::Ready(Ok(0));
         }
         let (_, pw) = self.raw();
         let sfd = from.as_raw_fd();
         loop {
-            std::future::poll_fn(|cx| from.poll_read_ready(cx)).await?;
+            ready!(from.poll_read_ready(cx))?;
             match from.try_io(Interest::READABLE, || splice(sfd, pw, room)) {
                 Ok(n) => {
                     self.pending += n;
-                    return Ok(n);
+                    return Poll::Ready(Ok(n));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
@@ -142,30 +148,34 @@ impl Pipe {
     ///
     /// Cancel-safe: the pipe's count follows each partial write.
     pub async fn drain(&mut self, to: &TcpStream) -> io::Result<usize> {
+        let before = self.pending;
+        std::future::poll_fn(|cx| self.poll_drain(cx, to)).await?;
+        Ok(before)
+    }
+
+    /// Poll form of [`Pipe::drain`]: `Ready(Ok)` once the pipe is empty;
+    /// [`Pipe::pending`] tells how far a `Pending` or an error got.
+    pub fn poll_drain(&mut self, cx: &mut Context<'_>, to: &TcpStream) -> Poll<io::Result<()>> {
         let (pr, _) = self.raw();
         let sfd = to.as_raw_fd();
-        let mut written = 0;
         while self.pending > 0 {
-            std::future::poll_fn(|cx| to.poll_write_ready(cx)).await?;
+            ready!(to.poll_write_ready(cx))?;
             let want = self.pending;
             match to.try_io(Interest::WRITABLE, || splice(pr, sfd, want)) {
                 Ok(0) => {
                     // the pipe said it had bytes and gave none: broken state
-                    return Err(io::Error::new(
+                    return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::WriteZero,
                         "splice moved no bytes out of a non-empty pipe",
-                    ));
+                    )));
                 }
-                Ok(n) => {
-                    self.pending -= n.min(self.pending);
-                    written += n;
-                }
+                Ok(n) => self.pending -= n.min(self.pending),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
-        Ok(written)
+        Poll::Ready(Ok(()))
     }
 }
 
