@@ -3,7 +3,7 @@
 //! One task per listener accepts (after taking the global and frontend
 //! `maxconn` permits, so that excess connections wait in the kernel
 //! backlog as with HAProxy), one task per session picks a server, connects
-//! with retries/redispatch, then relays both directions ([`Relay`]: one
+//! with retries/redispatch, then relays both directions (`Relay`: one
 //! hand-written future per session with a single inactivity timer; pooled
 //! 16 KiB buffers held only while bytes are in flight; splice(2) pipes once
 //! a direction shows bulk traffic), half-closes correctly and enforces the
