@@ -683,6 +683,7 @@ impl App {
                 _ = drained => break,
                 _ = hard_at => {
                     tracing::warn!("hard-stop-after expired: killing the remaining sessions");
+                    crate::proxy::announce_kill();
                     self.ctx.hard.cancel();
                     soft_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(3600));
                     continue;
@@ -722,6 +723,7 @@ impl App {
                     if soft_deadline.is_none() {
                         self.stop_listeners();
                     }
+                    crate::proxy::announce_kill();
                     self.ctx.hard.cancel();
                     self.listeners_closed().await;
                     sessions.close();

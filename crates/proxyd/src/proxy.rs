@@ -38,6 +38,16 @@ use crate::logsink::LogSink;
 use crate::state::{AcquireError, BackendState, Counters, FrontendState, Runtime, ServerSlot};
 use crate::tcplog::{format_connect, format_tcplog, SessionLog, Term, Tm};
 
+/// Bumped before any token that kills established sessions is cancelled
+/// (`Ctx::hard`, a server's `shutdown_sessions`): sessions look at their
+/// kill tokens only when it moved. See [`announce_kill`].
+pub static KILL_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Call before cancelling a token that established sessions wait on.
+pub fn announce_kill() {
+    KILL_EPOCH.fetch_add(1, Ordering::AcqRel);
+}
+
 /// Size of each relay buffer.
 pub const BUF_SIZE: usize = 16 * 1024;
 
@@ -519,13 +529,43 @@ async fn run(
     };
     let counters = [&fe.state.counters, &be.counters, &slot.server.counters];
     let bytes = Bytes::default();
-    let end = tokio::select! {
-        e = relay(&mut client, &mut server, &timeouts, &counters, &bytes, early) => e,
-        _ = ctx.hard.cancelled() => Term::new(b'K', b'D'),
-        // killed by the health checks: `D` when the server went DOWN
-        // (on-marked-down shutdown-sessions), `U` when it is still UP (a
-        // backup whose sessions end because an active server came up)
-        _ = kill_srv.cancelled() => Term::new(if slot.server.is_up() { b'U' } else { b'D' }, b'D'),
+    let end = {
+        let relay = relay(
+            &mut client,
+            &mut server,
+            &timeouts,
+            &counters,
+            &bytes,
+            early,
+        );
+        let hard = ctx.hard.cancelled();
+        let kill = kill_srv.cancelled();
+        tokio::pin!(relay, hard, kill);
+        // The kill tokens are shared by every session (of the process, of
+        // the server): polling them on each wake-up would lock their
+        // mutexes from every session on every core. They are polled once
+        // to register the task's waker, then only after a kill has been
+        // announced in `KILL_EPOCH`.
+        let mut seen = None;
+        std::future::poll_fn(|cx| {
+            let epoch = KILL_EPOCH.load(Ordering::Acquire);
+            if seen != Some(epoch) {
+                seen = Some(epoch);
+                if hard.as_mut().poll(cx).is_ready() {
+                    return std::task::Poll::Ready(Term::new(b'K', b'D'));
+                }
+                if kill.as_mut().poll(cx).is_ready() {
+                    // killed by the health checks: `D` when the server
+                    // went DOWN (on-marked-down shutdown-sessions), `U`
+                    // when it is still UP (a backup whose sessions end
+                    // because an active server came up)
+                    let up = slot.server.is_up();
+                    return std::task::Poll::Ready(Term::new(if up { b'U' } else { b'D' }, b'D'));
+                }
+            }
+            relay.as_mut().poll(cx)
+        })
+        .await
     };
     out.term = end;
     out.bin = bytes.up.load(Ordering::Relaxed);
@@ -1040,14 +1080,16 @@ impl Future for Relay<'_> {
     ) -> std::task::Poll<Term> {
         use std::task::Poll;
         let this = &mut *self;
-        let start = this.start;
+        // one clock read per poll, for the activity stamps and the
+        // deadline check
+        let mut now = Instant::now();
+        let now_ms = ms(now.saturating_duration_since(this.start));
         let (mut lc, mut ls) = (this.last_client, this.last_server);
         let mut touch = |client: bool| {
-            let now = ms(start.elapsed());
             if client {
-                lc = now;
+                lc = now_ms;
             } else {
-                ls = now;
+                ls = now_ms;
             }
         };
         for upstream in [true, false] {
@@ -1098,7 +1140,7 @@ impl Future for Relay<'_> {
                 return Poll::Pending;
             };
             let deadline = this.at(d);
-            if deadline <= tokio::time::Instant::now() {
+            if deadline <= tokio::time::Instant::from_std(now) {
                 return Poll::Ready(term);
             }
             if !this.armed || this.sleep.is_elapsed() || deadline < this.sleep.deadline() {
@@ -1109,7 +1151,7 @@ impl Future for Relay<'_> {
                 Poll::Pending => return Poll::Pending,
                 // fired: a deadline pushed back by activity is re-armed
                 // on the next turn of the loop
-                Poll::Ready(()) => {}
+                Poll::Ready(()) => now = Instant::now(),
             }
         }
     }

@@ -254,6 +254,7 @@ impl ServerState {
     /// with termination state `D` or `U` + phase).
     pub fn shutdown_sessions(&self) {
         if let Ok(mut k) = self.kill.lock() {
+            crate::proxy::announce_kill();
             k.cancel();
             *k = CancellationToken::new();
         }
