@@ -89,6 +89,16 @@ pub fn measure(topology_path: &Path, opts: &LabOptions, scenario: Scenario) -> R
         bail!("{vip} did not reach {backup} within {} s", SETTLE.as_secs());
     }
     let before = prober.successes();
+    // The client should follow within a few adverts of the move (the new
+    // master's gratuitous ARPs); when it does not, say what the network
+    // looks like then, while it is still wrong.
+    if !common::netns::wait_until(STUCK, || prober.successes() > before) {
+        eprintln!(
+            "warning: {scenario:?}: the client has not reached {vip} {} ms after it moved to {backup}\n{}",
+            STUCK.as_millis(),
+            diagnostics(&lab, &client, &master, &backup)
+        );
+    }
     common::netns::wait_until(SETTLE, || prober.successes() >= before + 10);
     let samples = prober.stop();
     Ok(Measurement {
@@ -97,6 +107,40 @@ pub fn measure(topology_path: &Path, opts: &LabOptions, scenario: Scenario) -> R
         vip_moved,
         outage: outage(&samples),
     })
+}
+
+/// How long after the VIP moved the client may still fail before
+/// `measure` prints diagnostics.
+const STUCK: Duration = Duration::from_secs(3);
+
+/// The client's neighbour table, the load balancers' addresses and the end
+/// of their logs.
+fn diagnostics(lab: &Lab, client: &str, master: &str, backup: &str) -> String {
+    let mut out = String::new();
+    let mut section = |title: &str, text: String| {
+        out.push_str(&format!("--- {title}\n{}\n", text.trim_end()));
+    };
+    for (host, args) in [
+        (client, &["neigh", "show"][..]),
+        (client, &["-s", "link", "show"][..]),
+        (master, &["-br", "addr", "show"][..]),
+        (backup, &["-br", "addr", "show"][..]),
+    ] {
+        let text = lab
+            .host(host)
+            .and_then(|h| Ok(common::netns::ip_in(&h.netns, args)?))
+            .unwrap_or_else(|e| e.to_string());
+        section(&format!("{host}: ip {}", args.join(" ")), text);
+    }
+    for host in [master, backup] {
+        let log = lab.log(host).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        section(
+            &format!("{host}: end of log"),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        );
+    }
+    out
 }
 
 /// (min, median, max) of some values.

@@ -62,10 +62,13 @@ pub struct Announcer {
 
 impl Announcer {
     pub fn new(ifname: &str, ifindex: u32, mac: &[u8]) -> io::Result<Announcer> {
-        let mut m = [0u8; 6];
-        if mac.len() == 6 {
-            m.copy_from_slice(mac);
-        }
+        // announcing a VIP at a made-up address would black-hole it
+        let m: [u8; 6] = mac.try_into().map_err(|_| {
+            io::Error::other(format!(
+                "{ifname} has no Ethernet address ({} bytes)",
+                mac.len()
+            ))
+        })?;
         // SAFETY: plain socket(2) call, result checked.
         let fd = unsafe {
             libc::socket(

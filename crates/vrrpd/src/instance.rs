@@ -1259,7 +1259,9 @@ impl Driver {
             };
             match ann.send(a) {
                 Ok(()) => tracing::debug!("Sending {what} on {iface} for {a}"),
-                Err(e) => tracing::debug!("({name}) {what} for {a}: {e}"),
+                // the LAN keeps sending to the old master until its ARP
+                // entries expire: say so
+                Err(e) => tracing::warn!("({name}) Error sending {what} on {iface} for {a}: {e}"),
             }
         };
         if gap4.is_zero() && gap6.is_zero() {
