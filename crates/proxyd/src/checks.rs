@@ -129,7 +129,7 @@ fn expect_desc(kind: &ExpectKind) -> String {
     match kind {
         ExpectKind::String(p) => format!(" (expect string '{}')", String::from_utf8_lossy(p)),
         ExpectKind::Binary(p) => format!(" (expect binary '{}')", String::from_utf8_lossy(p)),
-        ExpectKind::Rstring(_) => " (expect regex)".to_string(),
+        ExpectKind::Rstring(p) => format!(" (expect regex '{}')", p.source),
     }
 }
 
@@ -266,15 +266,6 @@ impl<'a> Run<'a> {
         kind: &ExpectKind,
     ) -> Result<(), CheckResult> {
         let step = Step::Rule(n, expect_desc(kind));
-        let pat: &[u8] = match kind {
-            ExpectKind::String(p) | ExpectKind::Binary(p) => p,
-            ExpectKind::Rstring(_) => {
-                return Err(self.result(
-                    CheckStatus::L7Rsp,
-                    format!("TCPCHK regex expects are not supported at step {n}"),
-                ))
-            }
-        };
         let empty = Some(format!("TCPCHK got an empty response at step {n}"));
         loop {
             if self.must_read {
@@ -282,11 +273,16 @@ impl<'a> Run<'a> {
                 self.must_read = false;
             }
             let last = self.last_read();
-            if !last && self.buf.len() < pat.len() {
-                self.must_read = true;
-                continue;
-            }
-            let matched = memmem(&self.buf, pat);
+            let matched = match kind {
+                ExpectKind::String(pat) | ExpectKind::Binary(pat) => {
+                    if !last && self.buf.len() < pat.len() {
+                        self.must_read = true;
+                        continue;
+                    }
+                    memmem(&self.buf, pat)
+                }
+                ExpectKind::Rstring(re) => re.is_match(&self.buf),
+            };
             if !matched && !last {
                 self.must_read = true;
                 continue;
@@ -303,7 +299,8 @@ impl<'a> Run<'a> {
                 ExpectKind::String(p) => {
                     format!("{what} '{}' at step {n}", String::from_utf8_lossy(p))
                 }
-                _ => format!("{what} (binary) at step {n}"),
+                ExpectKind::Rstring(_) => format!("{what} (regex) at step {n}"),
+                ExpectKind::Binary(_) => format!("{what} (binary) at step {n}"),
             };
             return Err(self.result(CheckStatus::L7Rsp, info));
         }
@@ -388,10 +385,23 @@ impl<'a> Run<'a> {
                     self.result(CheckStatus::L7Sts, reason).with_code(code)
                 }
             }
-            HttpExpectKind::String(pat) => {
+            HttpExpectKind::Rstatus(re) => {
+                let matched = re.is_match(code.to_string().as_bytes());
+                if matched != negate {
+                    self.result(CheckStatus::L7Ok, "").with_code(code)
+                } else {
+                    self.result(CheckStatus::L7Sts, reason).with_code(code)
+                }
+            }
+            HttpExpectKind::String(_) | HttpExpectKind::Rstring(_) => {
                 let body_start = head_end.unwrap_or(self.buf.len());
                 loop {
-                    let matched = memmem(&self.buf[body_start..], &pat);
+                    let body = self.buf.get(body_start..).unwrap_or_default();
+                    let matched = match &kind {
+                        HttpExpectKind::Rstring(re) => re.is_match(body),
+                        HttpExpectKind::String(pat) => memmem(body, pat),
+                        _ => false,
+                    };
                     if matched || self.last_read() {
                         if matched != negate {
                             return self.result(CheckStatus::L7Ok, "").with_code(code);
@@ -1047,6 +1057,116 @@ mod tests {
             (r.status, r.info.as_str()),
             (CheckStatus::L7Rsp, "HTTP content check did not match")
         );
+    }
+
+    fn re(p: &str) -> crate::config::Pattern {
+        crate::config::Pattern::new(p).unwrap()
+    }
+
+    #[tokio::test]
+    async fn http_check_regex_expects() {
+        let rstatus = |negate, p: &str| {
+            Some(crate::config::HttpExpect {
+                negate,
+                kind: HttpExpectKind::Rstatus(re(p)),
+            })
+        };
+        let r = run_check(&plan(
+            httpchk(rstatus(false, "^2")),
+            fake(b"", http200).await,
+        ))
+        .await;
+        assert_eq!((r.status, r.code), (CheckStatus::L7Ok, Some(200)));
+        let r = run_check(&plan(
+            httpchk(rstatus(false, "^2")),
+            fake(b"", http503).await,
+        ))
+        .await;
+        assert_eq!(
+            (r.status, r.info.as_str()),
+            (CheckStatus::L7Sts, "Service Unavailable")
+        );
+        let r = run_check(&plan(
+            httpchk(rstatus(true, "^5")),
+            fake(b"", http200).await,
+        ))
+        .await;
+        assert_eq!(r.status, CheckStatus::L7Ok);
+
+        let rstring = |negate, p: &str| {
+            Some(crate::config::HttpExpect {
+                negate,
+                kind: HttpExpectKind::Rstring(re(p)),
+            })
+        };
+        let r = run_check(&plan(
+            httpchk(rstring(false, "go+d")),
+            fake(b"", http200).await,
+        ))
+        .await;
+        assert_eq!(r.status, CheckStatus::L7Ok, "{r:?}");
+        let r = run_check(&plan(
+            httpchk(rstring(false, "go+d")),
+            fake(b"", http503).await,
+        ))
+        .await;
+        assert_eq!(
+            (r.status, r.info.as_str()),
+            (CheckStatus::L7Rsp, "HTTP content check did not match")
+        );
+        let r = run_check(&plan(
+            httpchk(rstring(true, "go+d")),
+            fake(b"", http200).await,
+        ))
+        .await;
+        assert_eq!(
+            (r.status, r.info.as_str()),
+            (CheckStatus::L7Rsp, "HTTP check matched unwanted content")
+        );
+    }
+
+    #[tokio::test]
+    async fn tcp_check_regex_expect() {
+        let rules = |negate, p: &str| {
+            vec![
+                send("PING\r\n"),
+                TcpCheckRule::Expect {
+                    negate,
+                    kind: ExpectKind::Rstring(re(p)),
+                },
+            ]
+        };
+        let r = run_check(&plan(
+            CheckKind::TcpCheck(rules(false, r"^\+?PO[N]G")),
+            fake(b"", pong).await,
+        ))
+        .await;
+        assert_eq!(r.status, CheckStatus::L7Ok, "{r:?}");
+        let r = run_check(&plan(
+            CheckKind::TcpCheck(rules(false, "^PONG$")),
+            fake(b"", garbage).await,
+        ))
+        .await;
+        assert_eq!(
+            (r.status, r.info.as_str()),
+            (
+                CheckStatus::L7Rsp,
+                "TCPCHK did not match content (regex) at step 2"
+            )
+        );
+        let r = run_check(&plan(
+            CheckKind::TcpCheck(rules(true, "PO.G")),
+            fake(b"", pong).await,
+        ))
+        .await;
+        assert_eq!(r.info, "TCPCHK matched unwanted content (regex) at step 2");
+        let r = run_check(&plan(
+            CheckKind::TcpCheck(rules(false, "PONG")),
+            fake(b"", silent).await,
+        ))
+        .await;
+        assert_eq!(r.status, CheckStatus::L7Tout);
+        assert_eq!(r.info, " at step 2 of tcp-check (expect regex 'PONG')");
     }
 
     #[test]

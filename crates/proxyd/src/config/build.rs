@@ -1884,8 +1884,21 @@ impl<'h> Parser<'h> {
                             return;
                         }
                     },
-                    "rstring" | "rbinary" | "string-lf" | "binary-lf" | "min-recv" => {
-                        self.alert(&pos, format!("'tcp-check expect {kind_w}' is not supported by proxyd (supported: [!] string, [!] binary)."));
+                    "rstring" => match Pattern::new(&pat) {
+                        Ok(p) => ExpectKind::Rstring(p),
+                        Err(e) => {
+                            self.alert(
+                                &pos,
+                                format!(
+                                    "'tcp-check expect' : {}.",
+                                    Pattern::error_message(&pat, &e)
+                                ),
+                            );
+                            return;
+                        }
+                    },
+                    "rbinary" | "string-lf" | "binary-lf" | "min-recv" => {
+                        self.alert(&pos, format!("'tcp-check expect {kind_w}' is not supported by proxyd (supported: [!] string, [!] rstring, [!] binary)."));
                         return;
                     }
                     other => {
@@ -1975,9 +1988,22 @@ impl<'h> Parser<'h> {
                         HttpExpectKind::Status(ranges)
                     }
                     "string" => HttpExpectKind::String(pat.into_bytes()),
-                    "rstatus" | "rstring" | "hdr" | "fhdr" | "string-lf" | "status-lf"
-                    | "min-recv" => {
-                        self.alert(&pos, format!("'http-check expect {kind_w}' is not supported by proxyd (supported: [!] status, [!] string)."));
+                    "rstatus" | "rstring" => match Pattern::new(&pat) {
+                        Ok(p) if kind_w == "rstatus" => HttpExpectKind::Rstatus(p),
+                        Ok(p) => HttpExpectKind::Rstring(p),
+                        Err(e) => {
+                            self.alert(
+                                &pos,
+                                format!(
+                                    "'http-check expect' : {}.",
+                                    Pattern::error_message(&pat, &e)
+                                ),
+                            );
+                            return;
+                        }
+                    },
+                    "hdr" | "fhdr" | "string-lf" | "status-lf" | "min-recv" => {
+                        self.alert(&pos, format!("'http-check expect {kind_w}' is not supported by proxyd (supported: [!] status, [!] rstatus, [!] string, [!] rstring)."));
                         return;
                     }
                     other => {

@@ -404,10 +404,58 @@ pub enum TcpCheckRule {
 pub enum ExpectKind {
     /// Substring match on the bytes received so far.
     String(Vec<u8>),
-    /// Regular expression (currently rejected by the parser as unsupported).
-    Rstring(String),
+    /// Regular expression matched on the bytes received so far.
+    Rstring(Pattern),
     /// Substring match, pattern given in hex.
     Binary(Vec<u8>),
+}
+
+/// A compiled regular expression of a check (`rstring`, `rstatus`),
+/// compared by its source text.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    pub source: String,
+    pub regex: regex::bytes::Regex,
+}
+
+impl Pattern {
+    /// Compile `source` (Rust `regex` syntax, which covers the POSIX/PCRE
+    /// patterns health checks use; look-around and back-references are
+    /// refused with the compiler's message).
+    pub fn new(source: &str) -> Result<Pattern, regex::Error> {
+        Ok(Pattern {
+            source: source.to_string(),
+            regex: regex::bytes::Regex::new(source)?,
+        })
+    }
+
+    /// The message of a compile error of `source`, on one line, for
+    /// `'KEYWORD' : MESSAGE.`: an invalid pattern, or one using what PCRE
+    /// has and this engine has not (look-around, back-references).
+    pub fn error_message(source: &str, e: &regex::Error) -> String {
+        let text = e.to_string();
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().trim_start_matches("error: ").to_string())
+            .unwrap_or(text);
+        if line.contains("not supported") {
+            format!("regex '{source}' uses a feature not supported by proxyd ({line})")
+        } else {
+            format!("regex '{source}' is invalid ({line})")
+        }
+    }
+
+    pub fn is_match(&self, hay: &[u8]) -> bool {
+        self.regex.is_match(hay)
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.source == other.source
+    }
 }
 
 /// `option httpchk [METH] [URI] [VER]` with `http-check send/expect`.
@@ -440,6 +488,10 @@ pub enum HttpExpectKind {
     Status(Vec<(u16, u16)>),
     /// `string TEXT`: substring of the body.
     String(Vec<u8>),
+    /// `rstatus REGEX`: regular expression on the status code.
+    Rstatus(Pattern),
+    /// `rstring REGEX`: regular expression on the body.
+    Rstring(Pattern),
 }
 
 /// One `server` line with `default-server` applied.

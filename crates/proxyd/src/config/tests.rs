@@ -459,6 +459,59 @@ fn balance_algorithms() {
 }
 
 #[test]
+fn regex_expects() {
+    let l = ok(&with_defaults(
+        r#"backend b
+ option tcp-check
+ tcp-check send "PING\r\n"
+ tcp-check expect rstring ^\\+?PONG
+ tcp-check expect ! rstring ^-ERR
+ server s 127.0.0.1:6379 check
+backend h
+ option httpchk GET /health
+ http-check expect ! rstatus ^5
+ server s 127.0.0.1:80 check
+backend h2
+ option httpchk GET /health
+ http-check expect rstring "ready|ok"
+ server s 127.0.0.1:80 check
+"#,
+    ));
+    let re = |p: &str| Pattern::new(p).unwrap();
+    assert_eq!(
+        l.config.backends[0].check,
+        CheckSpec::TcpCheck(vec![
+            TcpCheckRule::Send(b"PING\r\n".to_vec()),
+            TcpCheckRule::Expect {
+                negate: false,
+                kind: ExpectKind::Rstring(re(r"^\+?PONG"))
+            },
+            TcpCheckRule::Expect {
+                negate: true,
+                kind: ExpectKind::Rstring(re("^-ERR"))
+            },
+        ])
+    );
+    let CheckSpec::HttpChk(h) = &l.config.backends[1].check else {
+        panic!("{:?}", l.config.backends[1].check)
+    };
+    assert_eq!(
+        h.expect,
+        Some(HttpExpect {
+            negate: true,
+            kind: HttpExpectKind::Rstatus(re("^5"))
+        })
+    );
+    let CheckSpec::HttpChk(h) = &l.config.backends[2].check else {
+        panic!("{:?}", l.config.backends[2].check)
+    };
+    assert_eq!(
+        h.expect.as_ref().map(|e| &e.kind),
+        Some(&HttpExpectKind::Rstring(re("ready|ok")))
+    );
+}
+
+#[test]
 fn tcp_check_rules() {
     let l = ok(&with_defaults(
         r#"backend b
@@ -961,13 +1014,15 @@ fn error_paths() {
         (with_defaults("backend b\n tcp-check connect addr nosuch.invalid\n"), "invalid address 'nosuch.invalid'"),
         (with_defaults("backend b\n tcp-check expect foo bar\n"), "but got 'foo' as argument.."),
         (with_defaults("backend b\n tcp-check expect string\n"), "'string' expects <pattern> as an argument."),
-        (with_defaults("backend b\n tcp-check expect rstring ^OK\n"), "'tcp-check expect rstring' is not supported by proxyd"),
+        (with_defaults("backend b\n tcp-check expect rbinary ^4F\n"), "'tcp-check expect rbinary' is not supported by proxyd"),
+        (with_defaults("backend b\n tcp-check expect rstring (OK\n"), "'tcp-check expect' : regex '(OK' is invalid"),
         (with_defaults("backend b\n tcp-check expect binary zz\n"), "invalid binary string"),
         (with_defaults("backend b\n tcp-check expect string OK on-success x\n"), "'on-success' is not supported by proxyd."),
         (with_defaults("backend b\n http-check expect status 200\n http-check expect status 201\n"), "several expect rules are not supported by proxyd"),
         (with_defaults("backend b\n http-check expect status abc\n"), "invalid range of status codes 'abc'"),
         (with_defaults("backend b\n http-check expect status\n"), "'status' expects <pattern> as an argument."),
-        (with_defaults("backend b\n http-check expect rstatus ^2\n"), "'http-check expect rstatus' is not supported by proxyd"),
+        (with_defaults("backend b\n http-check expect hdr name x\n"), "'http-check expect hdr' is not supported by proxyd"),
+        (with_defaults("backend b\n http-check expect rstatus ^2(\n"), "'http-check expect' : regex '^2(' is invalid"),
         (with_defaults("backend b\n http-check expect foo 1\n"), "but got 'foo' as argument."),
         (with_defaults("backend b\n http-check expect status 200\n http-check send meth GET\n"), "unable to add http-check send rule at step 2 (missing connect rule).."),
         (with_defaults("backend b\n http-check send foo bar\n"), "'http-check send' : 'foo' is not supported by proxyd"),
