@@ -1241,7 +1241,16 @@ mod tests {
         Some(Duration::from_millis(v))
     }
 
-    async fn run_relay(mut s: Setup, t: Timeouts) -> (Term, u64, u64, TcpStream, TcpStream) {
+    async fn run_relay(s: Setup, t: Timeouts) -> (Term, u64, u64, TcpStream, TcpStream) {
+        run_relay_early(s, t, None).await
+    }
+
+    /// `early`: bytes read from the client before the relay starts.
+    async fn run_relay_early(
+        mut s: Setup,
+        t: Timeouts,
+        early: Option<(PoolBuf, usize)>,
+    ) -> (Term, u64, u64, TcpStream, TcpStream) {
         let c = Counters::default();
         let counters = [&c, &c, &c];
         let bytes = Bytes::default();
@@ -1251,7 +1260,7 @@ mod tests {
             &t,
             &counters,
             &bytes,
-            None,
+            early,
         )
         .await;
         assert_eq!(c.bin.get(), 3 * bytes.up.load(Ordering::Relaxed));
@@ -1305,9 +1314,6 @@ mod tests {
     #[tokio::test]
     async fn bytes_read_while_connecting_are_sent_first() {
         let mut s = setup().await;
-        let c = Counters::default();
-        let counters = [&c, &c, &c];
-        let bytes = Bytes::default();
         let mut early = PoolBuf::get();
         early.as_mut()[..5].copy_from_slice(b"early");
         s.client.write_all(b" later").await.unwrap();
@@ -1318,25 +1324,17 @@ mod tests {
             server: ms_opt(5000),
             server_fin: ms_opt(5000),
         };
-        let mut server = s.server;
+        let mut server = std::mem::replace(&mut s.server, pair().await.0);
         let srv = tokio::spawn(async move {
             let mut got = Vec::new();
             server.read_to_end(&mut got).await.unwrap();
             server.shutdown().await.unwrap();
             got
         });
-        let term = relay(
-            &mut s.p_client,
-            &mut s.p_server,
-            &t,
-            &counters,
-            &bytes,
-            Some((early, 5)),
-        )
-        .await;
+        let (term, up, ..) = run_relay_early(s, t, Some((early, 5))).await;
         assert_eq!(term, Term::NORMAL);
         assert_eq!(srv.await.unwrap(), b"early later");
-        assert_eq!(bytes.up.load(Ordering::Relaxed), 11);
+        assert_eq!(up, 11);
     }
 
     #[tokio::test]

@@ -328,6 +328,20 @@ impl<'h> Parser<'h> {
         }
     }
 
+    /// Compile a check's regular expression, or alert (`'KEYWORD' : ...`).
+    fn regex(&mut self, pos: &Pos, keyword: &str, pat: &str) -> Option<Pattern> {
+        match Pattern::new(pat) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.alert(
+                    pos,
+                    format!("'{keyword}' : {}.", Pattern::error_message(pat, &e)),
+                );
+                None
+            }
+        }
+    }
+
     fn alert(&mut self, pos: &Pos, msg: impl std::fmt::Display) {
         self.diags.push(Diag::alert(pos, msg));
         self.file_alert = true;
@@ -1884,18 +1898,9 @@ impl<'h> Parser<'h> {
                             return;
                         }
                     },
-                    "rstring" => match Pattern::new(&pat) {
-                        Ok(p) => ExpectKind::Rstring(p),
-                        Err(e) => {
-                            self.alert(
-                                &pos,
-                                format!(
-                                    "'tcp-check expect' : {}.",
-                                    Pattern::error_message(&pat, &e)
-                                ),
-                            );
-                            return;
-                        }
+                    "rstring" => match self.regex(&pos, "tcp-check expect", &pat) {
+                        Some(p) => ExpectKind::Rstring(p),
+                        None => return,
                     },
                     "rbinary" | "string-lf" | "binary-lf" | "min-recv" => {
                         self.alert(&pos, format!("'tcp-check expect {kind_w}' is not supported by proxyd (supported: [!] string, [!] rstring, [!] binary)."));
@@ -1988,19 +1993,10 @@ impl<'h> Parser<'h> {
                         HttpExpectKind::Status(ranges)
                     }
                     "string" => HttpExpectKind::String(pat.into_bytes()),
-                    "rstatus" | "rstring" => match Pattern::new(&pat) {
-                        Ok(p) if kind_w == "rstatus" => HttpExpectKind::Rstatus(p),
-                        Ok(p) => HttpExpectKind::Rstring(p),
-                        Err(e) => {
-                            self.alert(
-                                &pos,
-                                format!(
-                                    "'http-check expect' : {}.",
-                                    Pattern::error_message(&pat, &e)
-                                ),
-                            );
-                            return;
-                        }
+                    "rstatus" | "rstring" => match self.regex(&pos, "http-check expect", &pat) {
+                        Some(p) if kind_w == "rstatus" => HttpExpectKind::Rstatus(p),
+                        Some(p) => HttpExpectKind::Rstring(p),
+                        None => return,
                     },
                     "hdr" | "fhdr" | "string-lf" | "status-lf" | "min-recv" => {
                         self.alert(&pos, format!("'http-check expect {kind_w}' is not supported by proxyd (supported: [!] status, [!] rstatus, [!] string, [!] rstring)."));
