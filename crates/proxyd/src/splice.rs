@@ -412,6 +412,9 @@ mod tests {
         });
         let r = relay(&a, &b, |_| {}).await;
         assert!(matches!(r, Err(RelayError::Write(_))), "{r:?}");
+        // close the relay's ends: the feeder, blocked once the buffers are
+        // full, then gets an error instead of waiting forever
+        drop((a, b));
         drop(feeder.await.unwrap());
         // pooled pipes are always empty
         POOL.with(|p| {
