@@ -129,8 +129,19 @@ fn expect_desc(kind: &ExpectKind) -> String {
     match kind {
         ExpectKind::String(p) => format!(" (expect string '{}')", String::from_utf8_lossy(p)),
         ExpectKind::Binary(p) => format!(" (expect binary '{}')", String::from_utf8_lossy(p)),
-        ExpectKind::Rstring(p) => format!(" (expect regex '{}')", p.source),
+        ExpectKind::Rstring(_) => " (expect regex)".to_string(),
+        ExpectKind::Rbinary(_) => " (expect binary regex)".to_string(),
     }
+}
+
+/// `bytes` as upper-case hex, what `rbinary` patterns are matched on.
+fn upper_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02X}");
+    }
+    s
 }
 
 fn memmem(hay: &[u8], needle: &[u8]) -> bool {
@@ -282,6 +293,7 @@ impl<'a> Run<'a> {
                     memmem(&self.buf, pat)
                 }
                 ExpectKind::Rstring(re) => re.is_match(&self.buf),
+                ExpectKind::Rbinary(re) => re.is_match(upper_hex(&self.buf).as_bytes()),
             };
             if !matched && !last {
                 self.must_read = true;
@@ -300,6 +312,7 @@ impl<'a> Run<'a> {
                     format!("{what} '{}' at step {n}", String::from_utf8_lossy(p))
                 }
                 ExpectKind::Rstring(_) => format!("{what} (regex) at step {n}"),
+                ExpectKind::Rbinary(_) => format!("{what} (binary regex) at step {n}"),
                 ExpectKind::Binary(_) => format!("{what} (binary) at step {n}"),
             };
             return Err(self.result(CheckStatus::L7Rsp, info));
@@ -1166,7 +1179,37 @@ mod tests {
         ))
         .await;
         assert_eq!(r.status, CheckStatus::L7Tout);
-        assert_eq!(r.info, " at step 2 of tcp-check (expect regex 'PONG')");
+        assert_eq!(r.info, " at step 2 of tcp-check (expect regex)");
+    }
+
+    #[tokio::test]
+    async fn tcp_check_binary_regex_expect() {
+        // PONG = 504F4E47, matched on the upper-case hex of the response
+        let rules = |negate, p: &str| {
+            vec![
+                send("PING\r\n"),
+                TcpCheckRule::Expect {
+                    negate,
+                    kind: ExpectKind::Rbinary(re(p)),
+                },
+            ]
+        };
+        let r = run_check(&plan(
+            CheckKind::TcpCheck(rules(false, "^504F4E47")),
+            fake(b"", pong).await,
+        ))
+        .await;
+        assert_eq!(r.status, CheckStatus::L7Ok, "{r:?}");
+        let r = run_check(&plan(
+            CheckKind::TcpCheck(rules(false, "^504F4E47")),
+            fake(b"", garbage).await,
+        ))
+        .await;
+        assert_eq!(
+            r.info,
+            "TCPCHK did not match content (binary regex) at step 2"
+        );
+        assert_eq!(upper_hex(b"+OK\r\n"), "2B4F4B0D0A");
     }
 
     #[test]

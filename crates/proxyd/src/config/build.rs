@@ -1872,7 +1872,7 @@ impl<'h> Parser<'h> {
                     kind_w = rest.to_string();
                 }
                 let Some(pat) = a.get(i + 1).map(|t| t.text.clone()) else {
-                    if ["string", "rstring", "binary"].contains(&kind_w.as_str()) {
+                    if ["string", "rstring", "binary", "rbinary"].contains(&kind_w.as_str()) {
                         self.alert(
                             &pos,
                             format!(
@@ -1902,8 +1902,12 @@ impl<'h> Parser<'h> {
                         Some(p) => ExpectKind::Rstring(p),
                         None => return,
                     },
-                    "rbinary" | "string-lf" | "binary-lf" | "min-recv" => {
-                        self.alert(&pos, format!("'tcp-check expect {kind_w}' is not supported by proxyd (supported: [!] string, [!] rstring, [!] binary)."));
+                    "rbinary" => match self.regex(&pos, "tcp-check expect", &pat) {
+                        Some(p) => ExpectKind::Rbinary(p),
+                        None => return,
+                    },
+                    "string-lf" | "binary-lf" | "min-recv" => {
+                        self.alert(&pos, format!("'tcp-check expect {kind_w}' is not supported by proxyd (supported: [!] string, [!] rstring, [!] binary, [!] rbinary)."));
                         return;
                     }
                     other => {

@@ -36,7 +36,7 @@
 //!
 //! Anything HAProxy knows that would behave differently here (`mode http`
 //! proxies, `ssl` binds, ACLs, `use_backend`, `http-request`, stick tables,
-//! `send-proxy`, `rbinary` expects, other sections...) is a fatal error
+//! `send-proxy`, `min-recv` expects, other sections...) is a fatal error
 //! naming `file:line` and the keyword; unknown keywords get HAProxy's
 //! "did you mean" hint.
 

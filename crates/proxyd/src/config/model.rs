@@ -406,6 +406,9 @@ pub enum ExpectKind {
     String(Vec<u8>),
     /// Regular expression matched on the bytes received so far.
     Rstring(Pattern),
+    /// Regular expression matched on the bytes received so far written in
+    /// upper-case hex (`rbinary`, as HAProxy: `^2B4F4B` for `+OK`).
+    Rbinary(Pattern),
     /// Substring match, pattern given in hex.
     Binary(Vec<u8>),
 }
