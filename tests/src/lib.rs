@@ -146,7 +146,13 @@ impl E2e {
             .wait_http(&self.client, vip, SETTLE, |b| {
                 b.starts_with("Hello from web server")
             })
-            .with_context(|| format!("http://{vip}/ not served from {}", self.client))
+            .with_context(|| {
+                format!(
+                    "http://{vip}/ not served from {}\n{}",
+                    self.client,
+                    self.lab.diagnostics(&self.client)
+                )
+            })
     }
 
     /// `n` requests through `vip`: the first line of each answer.

@@ -96,7 +96,7 @@ pub fn measure(topology_path: &Path, opts: &LabOptions, scenario: Scenario) -> R
         eprintln!(
             "warning: {scenario:?}: the client has not reached {vip} {} ms after it moved to {backup}\n{}",
             STUCK.as_millis(),
-            diagnostics(&lab, &client, &master, &backup)
+            lab.diagnostics(&client)
         );
     }
     common::netns::wait_until(SETTLE, || prober.successes() >= before + 10);
@@ -112,36 +112,6 @@ pub fn measure(topology_path: &Path, opts: &LabOptions, scenario: Scenario) -> R
 /// How long after the VIP moved the client may still fail before
 /// `measure` prints diagnostics.
 const STUCK: Duration = Duration::from_secs(3);
-
-/// The client's neighbour table, the load balancers' addresses and the end
-/// of their logs.
-fn diagnostics(lab: &Lab, client: &str, master: &str, backup: &str) -> String {
-    let mut out = String::new();
-    let mut section = |title: &str, text: String| {
-        out.push_str(&format!("--- {title}\n{}\n", text.trim_end()));
-    };
-    for (host, args) in [
-        (client, &["neigh", "show"][..]),
-        (client, &["-s", "link", "show"][..]),
-        (master, &["-br", "addr", "show"][..]),
-        (backup, &["-br", "addr", "show"][..]),
-    ] {
-        let text = lab
-            .host(host)
-            .and_then(|h| Ok(common::netns::ip_in(&h.netns, args)?))
-            .unwrap_or_else(|e| e.to_string());
-        section(&format!("{host}: ip {}", args.join(" ")), text);
-    }
-    for host in [master, backup] {
-        let log = lab.log(host).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(15).collect();
-        section(
-            &format!("{host}: end of log"),
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-        );
-    }
-    out
-}
 
 /// (min, median, max) of some values.
 pub fn min_med_max<T: Ord + Copy>(mut v: Vec<T>) -> Option<(T, T, T)> {

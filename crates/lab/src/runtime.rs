@@ -585,6 +585,37 @@ impl Lab {
         Ok(())
     }
 
+    /// What the network looks like from `client`: its neighbour table and
+    /// link counters, each load balancer's addresses and the end of its
+    /// log (printed when a client does not follow a VIP).
+    pub fn diagnostics(&self, client: &str) -> String {
+        let mut out = String::new();
+        let mut section = |title: String, text: String| {
+            out.push_str(&format!("--- {title}\n{}\n", text.trim_end()));
+        };
+        for args in [&["neigh", "show"][..], &["-s", "link", "show"][..]] {
+            let text = self
+                .host(client)
+                .and_then(|h| Ok(netns::ip_in(&h.netns, args)?))
+                .unwrap_or_else(|e| e.to_string());
+            section(format!("{client}: ip {}", args.join(" ")), text);
+        }
+        for lb in self.topology.nodes_with(Role::Lb) {
+            let text = self
+                .host(&lb.name)
+                .and_then(|h| Ok(netns::ip_in(&h.netns, &["-br", "addr", "show"])?))
+                .unwrap_or_else(|e| e.to_string());
+            section(format!("{}: ip -br addr show", lb.name), text);
+            let log = self.log(&lb.name).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            section(
+                format!("{}: end of log", lb.name),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            );
+        }
+        out
+    }
+
     /// Hosts that have `vip` on an interface.
     pub fn vip_holders(&self, vip: Ipv4Addr) -> Result<Vec<String>> {
         let mut v = vec![];
