@@ -68,6 +68,7 @@ struct Daemon {
     instances: BTreeMap<String, InstEntry>,
     groups: HashMap<String, instance::GroupFaults>,
     config: Config,
+    fifos: std::sync::Arc<crate::fifo::Fifos>,
 }
 
 fn load(path: &Path) -> Result<Config, String> {
@@ -139,6 +140,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         instances: BTreeMap::new(),
         groups: HashMap::new(),
         config: Config::default(),
+        fifos: Default::default(),
     };
     tracing::info!(
         "Starting vrrpd v{}, pid={}",
@@ -305,6 +307,8 @@ impl Daemon {
 
     /// Start/keep/stop instances and trackers to match `new`.
     async fn apply(&mut self, new: Config) {
+        // before the instances, so that their first state is written
+        self.fifos.configure(&new.global.notify_fifos);
         let default = default_user(&new);
         // Stop instances that are gone or changed (before trackers change).
         let mut keep = Vec::new();
@@ -457,6 +461,7 @@ impl Daemon {
             cancel: cancel.clone(),
             status: status_tx,
             tasks: self.tasks.clone(),
+            fifos: self.fifos.clone(),
         };
         let handle = self.tasks.spawn(instance::run(ctx));
         InstEntry {
@@ -477,6 +482,8 @@ impl Daemon {
         for e in all {
             wait_instance(e).await;
         }
+        // after the instances' STOP lines
+        self.fifos.close_all();
         self.root.cancel();
         self.tasks.close();
         if tokio::time::timeout(STOP_DEADLINE, self.tasks.wait())

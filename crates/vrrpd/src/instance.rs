@@ -214,6 +214,8 @@ pub struct InstanceCtx {
     pub cancel: CancellationToken,
     pub status: watch::Sender<Status>,
     pub tasks: common::TaskTracker,
+    /// The process's notify FIFOs.
+    pub fifos: std::sync::Arc<crate::fifo::Fifos>,
 }
 
 /// Initial status (before the task runs).
@@ -728,6 +730,12 @@ impl Driver {
         if let Some(c) = specific {
             progs.push(self.program(c, Vec::new()));
         }
+        self.ctx.fifos.write(&crate::fifo::line(
+            "GROUP",
+            &g.name,
+            state.keepalived_name(),
+            0,
+        ));
         if let Some(c) = &g.notify {
             progs.push(self.program(
                 c,
@@ -1302,6 +1310,12 @@ impl Driver {
         if let Some(c) = specific {
             progs.push(self.program(c, Vec::new()));
         }
+        self.ctx.fifos.write(&crate::fifo::line(
+            "INSTANCE",
+            &cfg.name,
+            state.keepalived_name(),
+            priority,
+        ));
         if let Some(c) = &cfg.notify {
             progs.push(self.program(
                 c,

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod fifo;
 pub mod fsm;
 pub mod garp;
 pub mod instance;

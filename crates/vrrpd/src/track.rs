@@ -53,11 +53,14 @@ impl ProcessSpec {
         let Some(comm) = probe::comm(pid) else {
             return false;
         };
-        let argv = cmdline(pid);
+        self.matches_argv(&comm, &cmdline(pid))
+    }
+
+    fn matches_argv(&self, comm: &str, argv: &[String]) -> bool {
         let name_ok = if self.full_command {
             argv.first().is_some_and(|a| *a == self.name)
         } else {
-            probe::name_matches(&self.name, &comm, argv.first().map(String::as_str))
+            probe::name_matches(&self.name, comm, argv.first().map(String::as_str))
         };
         if !name_ok {
             return false;
@@ -89,9 +92,15 @@ fn cmdline(pid: i32) -> Vec<String> {
 /// Scans /proc for matching processes. Processes that did not match are
 /// remembered with their `comm`, and only looked at again when it changes
 /// (an exec), so a scan costs one small read per process.
+///
+/// A process seen with an empty command line is cached only when it is
+/// still empty at the next scan (kernel threads): during an exec the new
+/// `comm` shows a moment before the new command line does, and caching
+/// that moment would hide the process for as long as it lives.
 #[derive(Default)]
 struct Scanner {
     not_matching: HashMap<i32, String>,
+    empty_once: std::collections::HashSet<i32>,
 }
 
 impl Scanner {
@@ -102,6 +111,7 @@ impl Scanner {
         };
         let mut out = Vec::new();
         let mut seen = HashMap::with_capacity(self.not_matching.len());
+        let mut empty_now = std::collections::HashSet::new();
         for pid in dir
             .flatten()
             .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
@@ -116,13 +126,17 @@ impl Scanner {
                 seen.insert(pid, comm);
                 continue;
             }
-            if spec.matches(pid) && probe::is_alive(pid) {
+            let argv = cmdline(pid);
+            if spec.matches_argv(&comm, &argv) && probe::is_alive(pid) {
                 out.push(pid);
-            } else {
+            } else if !argv.is_empty() || self.empty_once.contains(&pid) {
                 seen.insert(pid, comm);
+            } else {
+                empty_now.insert(pid);
             }
         }
         self.not_matching = seen;
+        self.empty_once = empty_now;
         out.sort_unstable();
         out
     }
@@ -265,6 +279,17 @@ mod tests {
         cancel.cancel();
         tt.close();
         tt.wait().await;
+    }
+
+    #[test]
+    fn a_process_seen_mid_exec_is_looked_at_again() {
+        // what a scan sees in the middle of `exec -a NAME sleep`: the new
+        // comm, no command line yet
+        let spec = ProcessSpec::simple("trk-mid");
+        assert!(!spec.matches_argv("sleep", &[]));
+        assert!(spec.matches_argv("sleep", &["trk-mid".into(), "30".into()]));
+        // so a scan that saw it then must not cache it as not matching:
+        // the next scan sees it (sees_start_and_death races with it)
     }
 
     #[test]

@@ -601,6 +601,56 @@ fn notify_scripts_get_keepalived_arguments() {
     );
 }
 
+/// `vrrp_notify_fifo`: the FIFO is created, gets keepalived's lines in
+/// order (BACKUP at start, MASTER, STOP at exit) and is removed at exit.
+#[test]
+fn notify_fifo_gets_keepalived_lines() {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let lab = Lab::new("fifo", 1);
+    let fifo = lab.dir.path().join("notify.fifo");
+    let global = GLOBAL.replace(
+        "router_id test\n",
+        &format!("router_id test\n    vrrp_notify_fifo {}\n", fifo.display()),
+    );
+    let mut a = lab.vrrpd(0, &format!("{global}{}", v2("vif1", "BACKUP", 150, "")));
+    assert!(wait(T, || fifo.exists()), "{}", dump_logs(&[&a]));
+    // read-write: opening does not wait for the writer, reads do not see
+    // EOF when it closes
+    let mut r = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let mut got = String::new();
+    let mut read = |got: &mut String| {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        got.clone()
+    };
+    assert!(
+        wait(T, || read(&mut got)
+            .contains("INSTANCE \"vif1\" MASTER 150\n")),
+        "{got}\n{}",
+        dump_logs(&[&a])
+    );
+    assert!(a.stop().expect("exit").success());
+    let all = read(&mut got);
+    assert_eq!(
+        all,
+        "INSTANCE \"vif1\" BACKUP 150\nINSTANCE \"vif1\" MASTER 150\nINSTANCE \"vif1\" STOP 150\n",
+        "{}",
+        dump_logs(&[&a])
+    );
+    assert!(!fifo.exists(), "the FIFO vrrpd created is removed at exit");
+}
+
 #[test]
 fn sync_group_fault_takes_all_members_down() {
     let lab = Lab::new("sync", 2);

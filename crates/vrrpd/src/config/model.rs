@@ -85,6 +85,14 @@ pub struct Command {
     pub user: Option<ScriptUser>,
 }
 
+/// `notify_fifo` / `vrrp_notify_fifo PATH [USER [GROUP]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifyFifo {
+    pub path: std::path::PathBuf,
+    /// Owner of the FIFO when vrrpd creates it.
+    pub owner: Option<ScriptUser>,
+}
+
 /// `global_defs`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GlobalDefs {
@@ -110,6 +118,8 @@ pub struct GlobalDefs {
     pub vrrp_skip_check_adv_addr: bool,
     /// `vrrp_check_unicast_src`: drop unicast adverts not from a peer.
     pub vrrp_check_unicast_src: bool,
+    /// `notify_fifo` and `vrrp_notify_fifo` (both get the VRRP lines).
+    pub notify_fifos: Vec<NotifyFifo>,
     /// Defaults of the instances' `garp_lower_prio_*`,
     /// `lower_prio_no_advert`, `higher_prio_send_advert`.
     pub vrrp_garp_lower_prio_delay: Option<Duration>,
@@ -135,6 +145,7 @@ impl Default for GlobalDefs {
             vrrp_mcast_group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
             vrrp_skip_check_adv_addr: false,
             vrrp_check_unicast_src: false,
+            notify_fifos: Vec::new(),
             vrrp_garp_lower_prio_delay: None,
             vrrp_garp_lower_prio_repeat: None,
             vrrp_lower_prio_no_advert: false,

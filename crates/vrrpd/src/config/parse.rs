@@ -720,6 +720,19 @@ impl<'a> Parser<'a> {
                 "vrrp_lower_prio_no_advert" => g.vrrp_lower_prio_no_advert = self.flag(item),
                 "vrrp_higher_prio_send_advert" => g.vrrp_higher_prio_send_advert = self.flag(item),
                 "vrrp_check_unicast_src" => g.vrrp_check_unicast_src = self.flag(item),
+                "notify_fifo" | "vrrp_notify_fifo" => {
+                    if let Some(t) = self.arg(item, 1) {
+                        let path = std::path::PathBuf::from(&t.text);
+                        let owner = if item.words.len() > 2 {
+                            self.user(item, 2)
+                        } else {
+                            None
+                        };
+                        if !g.notify_fifos.iter().any(|f| f.path == path) {
+                            g.notify_fifos.push(NotifyFifo { path, owner });
+                        }
+                    }
+                }
                 _ if kw::GLOBAL_NO_EMAIL.contains(&k) => {
                     self.ignored(item, "vrrpd does not send e-mail")
                 }
