@@ -49,13 +49,7 @@ impl ProcessSpec {
         count >= self.quorum && count <= self.quorum_max
     }
 
-    fn matches(&self, pid: i32) -> bool {
-        let Some(comm) = probe::comm(pid) else {
-            return false;
-        };
-        self.matches_argv(&comm, &cmdline(pid))
-    }
-
+    /// Whether a process with this `comm` and command line matches.
     fn matches_argv(&self, comm: &str, argv: &[String]) -> bool {
         let name_ok = if self.full_command {
             argv.first().is_some_and(|a| *a == self.name)
