@@ -719,38 +719,13 @@ impl Driver {
 
     /// The group's `notify_*` and `notify GROUP name STATE` scripts.
     fn group_notify(&self, g: &config::SyncGroup, state: State) {
-        let specific = match state {
-            State::Master => g.notify_master.as_ref(),
-            State::Backup => g.notify_backup.as_ref(),
-            State::Fault => g.notify_fault.as_ref(),
-            State::Stopped => g.notify_stop.as_ref(),
-            State::Init => None,
-        };
-        let mut progs = Vec::new();
-        if let Some(c) = specific {
-            progs.push(self.program(c, Vec::new()));
-        }
-        self.ctx.fifos.write(&crate::fifo::line(
-            "GROUP",
-            &g.name,
-            state.keepalived_name(),
-            0,
-        ));
-        if let Some(c) = &g.notify {
-            progs.push(self.program(
-                c,
-                vec![
-                    "GROUP".into(),
-                    g.name.clone(),
-                    state.keepalived_name().to_string(),
-                ],
-            ));
-        }
-        for p in progs {
-            if let Some(fut) = crate::script::spawn_notify(&p) {
-                self.ctx.tasks.spawn(fut);
-            }
-        }
+        let scripts = [
+            &g.notify_master,
+            &g.notify_backup,
+            &g.notify_fault,
+            &g.notify_stop,
+        ];
+        self.announce("GROUP", &g.name, state, None, scripts, g.notify.as_ref());
     }
 
     async fn apply_tracking(&mut self) {
@@ -1299,33 +1274,59 @@ impl Driver {
 
     fn notify(&self, state: State, priority: u8) {
         let cfg = &self.ctx.cfg;
+        let scripts = [
+            &cfg.notify_master,
+            &cfg.notify_backup,
+            &cfg.notify_fault,
+            &cfg.notify_stop,
+        ];
+        self.announce(
+            "INSTANCE",
+            &cfg.name,
+            state,
+            Some(priority),
+            scripts,
+            cfg.notify.as_ref(),
+        );
+    }
+
+    /// A state change of an instance or a sync group (`kind` `INSTANCE` or
+    /// `GROUP`), as keepalived announces it: the state's own script
+    /// (`scripts`: master, backup, fault, stop), the notify FIFOs, and the
+    /// generic `notify` script with `KIND NAME STATE [PRIORITY]` (a group's
+    /// has no priority; its FIFO line says 0).
+    fn announce(
+        &self,
+        kind: &str,
+        name: &str,
+        state: State,
+        priority: Option<u8>,
+        scripts: [&Option<config::Command>; 4],
+        generic: Option<&config::Command>,
+    ) {
+        let [master, backup, fault, stop] = scripts;
         let specific = match state {
-            State::Master => cfg.notify_master.as_ref(),
-            State::Backup => cfg.notify_backup.as_ref(),
-            State::Fault => cfg.notify_fault.as_ref(),
-            State::Stopped => cfg.notify_stop.as_ref(),
+            State::Master => master.as_ref(),
+            State::Backup => backup.as_ref(),
+            State::Fault => fault.as_ref(),
+            State::Stopped => stop.as_ref(),
             State::Init => None,
         };
+        let state_name = state.keepalived_name();
+        self.ctx.fifos.write(&crate::fifo::line(
+            kind,
+            name,
+            state_name,
+            priority.unwrap_or(0),
+        ));
         let mut progs = Vec::new();
         if let Some(c) = specific {
             progs.push(self.program(c, Vec::new()));
         }
-        self.ctx.fifos.write(&crate::fifo::line(
-            "INSTANCE",
-            &cfg.name,
-            state.keepalived_name(),
-            priority,
-        ));
-        if let Some(c) = &cfg.notify {
-            progs.push(self.program(
-                c,
-                vec![
-                    "INSTANCE".into(),
-                    cfg.name.clone(),
-                    state.keepalived_name().to_string(),
-                    priority.to_string(),
-                ],
-            ));
+        if let Some(c) = generic {
+            let mut args = vec![kind.to_string(), name.to_string(), state_name.to_string()];
+            args.extend(priority.map(|p| p.to_string()));
+            progs.push(self.program(c, args));
         }
         for p in progs {
             if let Some(fut) = crate::script::spawn_notify(&p) {
