@@ -12,6 +12,16 @@ fn master_of(lab: &Lab) -> Vec<usize> {
     lab.holders(VIP)
 }
 
+/// Wait until node `node` alone holds the VIP; on failure show the logs
+/// of `ds`.
+fn expect_master(lab: &Lab, node: usize, ds: &[&Daemon]) {
+    assert!(
+        wait(T, || master_of(lab) == vec![node]),
+        "{}",
+        dump_logs(ds)
+    );
+}
+
 #[test]
 fn two_nodes_one_master_and_sigterm_failover() {
     let lab = Lab::new("basic", 2);
@@ -24,11 +34,7 @@ fn two_nodes_one_master_and_sigterm_failover() {
     );
     assert!(b.wait_log("(vif1) Entering BACKUP STATE", 1, T));
     // Steady state: exactly one master, the VIP only there.
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
     // (b may have been master for a moment if a started late: count from
     // the steady state on.)
     let b_masters = b.count("Entering MASTER STATE");
@@ -91,11 +97,7 @@ fn tracked_script_failure_moves_vip() {
         &format!("{}{}", script(&fb), v2("vif1", "BACKUP", 100, track)),
     );
     assert!(a.wait_log("VRRP_Script(chk_proxyd) succeeded", 1, T));
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
     assert!(a.wait_log("(vif1) Changing effective priority from 101 to 103", 1, T));
     std::fs::remove_file(&fa).unwrap();
     assert!(
@@ -108,11 +110,7 @@ fn tracked_script_failure_moves_vip() {
         dump_logs(&[&a])
     );
     assert!(a.wait_log("(vif1) Changing effective priority from 103 to 101", 1, T));
-    assert!(
-        wait(T, || master_of(&lab) == vec![1]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 1, &[&a, &b]);
     assert!(a.wait_log("(vif1) Entering BACKUP STATE", 1, T));
 }
 
@@ -133,11 +131,7 @@ fn tracked_process_death_moves_vip_even_as_zombie() {
         &format!("{tp}{}", v2("vif1", "MASTER", 150, track)),
         &v2("vif1", "BACKUP", 100, ""),
     );
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
     // Kill it but do not reap yet: a zombie must count as dead.
     dummy.kill().unwrap();
     assert!(
@@ -153,11 +147,7 @@ fn tracked_process_death_moves_vip_even_as_zombie() {
         .arg(format!("exec -a {name} sleep 300"))
         .spawn()
         .unwrap();
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
     let _ = again.kill();
     let _ = again.wait();
 }
@@ -170,11 +160,7 @@ fn link_down_is_fault_and_vip_moves() {
         &v2("vif1", "MASTER", 150, ""),
         &v2("vif1", "BACKUP", 100, ""),
     );
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
     netns::link_down(&lab.nodes[0], "eth0").unwrap();
     assert!(
         a.wait_log("Netlink reports eth0 down", 1, T),
@@ -182,22 +168,14 @@ fn link_down_is_fault_and_vip_moves() {
         dump_logs(&[&a])
     );
     assert!(a.wait_log("(vif1) Entering FAULT STATE", 1, T));
-    assert!(
-        wait(T, || master_of(&lab) == vec![1]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 1, &[&a, &b]);
     netns::link_up(&lab.nodes[0], "eth0").unwrap();
     assert!(
         a.wait_log("Netlink reports eth0 up", 1, T),
         "{}",
         dump_logs(&[&a])
     );
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
 }
 
 fn preempt_case(extra: &str, expect_takeover: bool) {
@@ -208,11 +186,7 @@ fn preempt_case(extra: &str, expect_takeover: bool) {
     let a = lab.vrrpd(0, &format!("{GLOBAL}{}", v2("vif1", "BACKUP", 150, extra)));
     assert!(a.wait_log("(vif1) Entering BACKUP STATE (init)", 1, T));
     if expect_takeover {
-        assert!(
-            wait(T, || master_of(&lab) == vec![0]),
-            "{}",
-            dump_logs(&[&a, &b])
-        );
+        expect_master(&lab, 0, &[&a, &b]);
         assert!(b.wait_log("(vif1) Entering BACKUP STATE", 2, T));
     } else {
         assert!(
@@ -250,11 +224,7 @@ fn preempt_delay_postpones_takeover() {
     // Not before the delay (4 s from the first lower-priority advert)...
     assert!(holds_for(Duration::from_secs(2), || master_of(&lab) == vec![1]));
     // ...but after it.
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
 }
 
 #[test]
@@ -291,18 +261,10 @@ fn v3_ipv4_fast_failover() {
         .render()
     };
     let (mut a, b) = pair(&lab, &inst("MASTER", 150), &inst("BACKUP", 100));
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
     assert!(holds_for(Duration::from_secs(2), || master_of(&lab) == vec![0]));
     assert!(a.stop().expect("exit").success());
-    assert!(
-        wait(T, || master_of(&lab) == vec![1]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 1, &[&a, &b]);
 }
 
 #[test]
@@ -345,18 +307,10 @@ fn unicast_peers() {
         &v2("vif1", "MASTER", 150, &uc(0, 1)),
         &v2("vif1", "BACKUP", 100, &uc(1, 0)),
     );
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
     assert!(holds_for(Duration::from_secs(3), || master_of(&lab) == vec![0]));
     assert!(a.stop().expect("exit").success());
-    assert!(
-        wait(T, || master_of(&lab) == vec![1]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 1, &[&a, &b]);
 }
 
 #[test]
@@ -854,28 +808,16 @@ fn track_interface_weight_lowers_priority() {
         ),
         &v2("vif1", "BACKUP", 100, ""),
     );
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
     netns::link_down(&lab.nodes[0], "dum0").unwrap();
     assert!(
         a.wait_log("(vif1) Changing effective priority from 150 to 90", 1, T),
         "{}",
         dump_logs(&[&a])
     );
-    assert!(
-        wait(T, || master_of(&lab) == vec![1]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 1, &[&a, &b]);
     netns::link_up(&lab.nodes[0], "dum0").unwrap();
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
 }
 
 /// SIGTERM while a check script hangs: vrrpd kills the script's process
@@ -924,11 +866,7 @@ fn flood_of_invalid_packets_changes_nothing() {
         &v2("vif1", "MASTER", 150, ""),
         &v2("vif1", "BACKUP", 100, ""),
     );
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
     let b_masters = b.count("Entering MASTER STATE");
     let src: std::net::IpAddr = SW_IP.parse().unwrap();
     let dst: std::net::IpAddr = "224.0.0.18".parse().unwrap();
@@ -1097,11 +1035,7 @@ fn interface_deleted_and_recreated() {
         &v2("vif1", "MASTER", 150, ""),
         &v2("vif1", "BACKUP", 100, ""),
     );
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
     lab.nodes[0].ip(&["link", "del", "eth0"]).unwrap();
     assert!(
         a.wait_log("Interface eth0 deleted", 1, T),
@@ -1113,11 +1047,7 @@ fn interface_deleted_and_recreated() {
         "{}",
         dump_logs(&[&a])
     );
-    assert!(
-        wait(T, || master_of(&lab) == vec![1]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 1, &[&a, &b]);
     // Back, with a new ifindex; the address comes after the link.
     netns::veth_pair(&lab.nodes[0], "eth0", &lab.sw, "p0").unwrap();
     netns::bridge_attach(&lab.sw, "br0", "p0").unwrap();
@@ -1130,11 +1060,7 @@ fn interface_deleted_and_recreated() {
         "{}",
         dump_logs(&[&a])
     );
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
     assert!(b.wait_log("(vif1) Entering BACKUP STATE", 2, T));
     assert!(holds_for(Duration::from_secs(2), || master_of(&lab) == vec![0]));
     if std::env::var_os("VRRPD_TEST_LOGS").is_some() {
@@ -1152,11 +1078,7 @@ fn primary_address_change_reopens_socket() {
         &v2("vif1", "MASTER", 150, ""),
         &v2("vif1", "BACKUP", 100, ""),
     );
-    assert!(
-        wait(T, || master_of(&lab) == vec![0]),
-        "{}",
-        dump_logs(&[&a, &b])
-    );
+    expect_master(&lab, 0, &[&a, &b]);
     let new = "10.77.0.30";
     lab.nodes[0]
         .ip(&["addr", "del", &format!("{}/24", node_ip(0)), "dev", "eth0"])
