@@ -249,7 +249,7 @@ impl App {
         let (pause_tx, pause_rx) = watch::channel(false);
         let ctx = Arc::new(Ctx {
             rt: rt.clone(),
-            hard: CancellationToken::new(),
+            hard: Default::default(),
             sessions: TaskTracker::new(),
             global_sem: Some(Arc::new(Semaphore::new(global_maxconn as usize))),
             paused: pause_rx,
@@ -683,8 +683,7 @@ impl App {
                 _ = drained => break,
                 _ = hard_at => {
                     tracing::warn!("hard-stop-after expired: killing the remaining sessions");
-                    crate::proxy::announce_kill();
-                    self.ctx.hard.cancel();
+                    self.ctx.hard.kill();
                     soft_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(3600));
                     continue;
                 }
@@ -723,8 +722,7 @@ impl App {
                     if soft_deadline.is_none() {
                         self.stop_listeners();
                     }
-                    crate::proxy::announce_kill();
-                    self.ctx.hard.cancel();
+                    self.ctx.hard.kill();
                     self.listeners_closed().await;
                     sessions.close();
                     let _ = tokio::time::timeout(Duration::from_secs(5), sessions.wait()).await;

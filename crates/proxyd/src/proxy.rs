@@ -35,18 +35,10 @@ use tokio_util::task::TaskTracker;
 use crate::config::model::LogFormat;
 use crate::lb::Algo;
 use crate::logsink::LogSink;
-use crate::state::{AcquireError, BackendState, Counters, FrontendState, Runtime, ServerSlot};
+use crate::state::{
+    AcquireError, BackendState, Counters, FrontendState, KillToken, Runtime, ServerSlot,
+};
 use crate::tcplog::{format_connect, format_tcplog, SessionLog, Term, Tm};
-
-/// Bumped before any token that kills established sessions is cancelled
-/// (`Ctx::hard`, a server's `shutdown_sessions`): sessions look at their
-/// kill tokens only when it moved. See [`announce_kill`].
-pub static KILL_EPOCH: AtomicU64 = AtomicU64::new(0);
-
-/// Call before cancelling a token that established sessions wait on.
-pub fn announce_kill() {
-    KILL_EPOCH.fetch_add(1, Ordering::AcqRel);
-}
 
 /// Size of each relay buffer.
 pub const BUF_SIZE: usize = 16 * 1024;
@@ -73,7 +65,7 @@ pub struct Frontend {
 pub struct Ctx {
     pub rt: Arc<Runtime>,
     /// Cancelled to kill every session (hard stop): termination `K`.
-    pub hard: CancellationToken,
+    pub hard: KillToken,
     /// Every session task.
     pub sessions: TaskTracker,
     /// Global `maxconn`.
@@ -538,17 +530,17 @@ async fn run(
             &bytes,
             early,
         );
-        let hard = ctx.hard.cancelled();
-        let kill = kill_srv.cancelled();
+        let hard = ctx.hard.token().cancelled();
+        let kill = kill_srv.token().cancelled();
         tokio::pin!(relay, hard, kill);
         // The kill tokens are shared by every session (of the process, of
         // the server): polling them on each wake-up would lock their
         // mutexes from every session on every core. They are polled once
         // to register the task's waker, then only after a kill has been
-        // announced in `KILL_EPOCH`.
+        // announced (`state::kill_epoch`).
         let mut seen = None;
         std::future::poll_fn(|cx| {
-            let epoch = KILL_EPOCH.load(Ordering::Acquire);
+            let epoch = crate::state::kill_epoch();
             if seen != Some(epoch) {
                 seen = Some(epoch);
                 if hard.as_mut().poll(cx).is_ready() {
@@ -641,7 +633,7 @@ async fn establish(
     let tq = Instant::now();
     phase.store(b'Q', Ordering::Relaxed);
     let acquired = be
-        .acquire_with(peer.ip(), None, &ctx.hard, &mut out.queue_pos)
+        .acquire_with(peer.ip(), None, ctx.hard.token(), &mut out.queue_pos)
         .await;
     let mut slot: ServerSlot = match acquired {
         Ok((slot, _)) => slot,
@@ -665,7 +657,7 @@ async fn establish(
     let tc0 = Instant::now();
     let server = loop {
         out.server = Some(slot.server.clone());
-        match connect(slot.server.addr, settings.connect_timeout, &ctx.hard).await {
+        match connect(slot.server.addr, settings.connect_timeout, ctx.hard.token()).await {
             Ok(s) => break s,
             Err(ConnectError::Killed) => {
                 out.term = Term::new(b'K', b'C');
@@ -699,7 +691,7 @@ async fn establish(
                     // last retry: let the balancer choose another server
                     let old = slot.server.clone();
                     drop(slot);
-                    match be.acquire(peer.ip(), Some(&old), &ctx.hard).await {
+                    match be.acquire(peer.ip(), Some(&old), ctx.hard.token()).await {
                         Ok((s, _)) => slot = s,
                         Err(_) => {
                             out.term = Term::new(b'S', b'C');
@@ -727,7 +719,7 @@ async fn establish(
                     };
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
-                        _ = ctx.hard.cancelled() => {
+                        _ = ctx.hard.token().cancelled() => {
                             out.term = Term::new(b'K', b'C');
                             return None;
                         }

@@ -173,7 +173,39 @@ pub struct ServerState {
     pub last_change: Counter,
     /// Seconds spent DOWN before the current state (`downtime`).
     pub down_total: Counter,
-    kill: Mutex<CancellationToken>,
+    kill: Mutex<KillToken>,
+}
+
+/// Bumped by [`KillToken::kill`] before the token is cancelled.
+static KILL_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// How many kills of established sessions there have been. A session
+/// waiting on [`KillToken`]s shared by many sessions registers once, then
+/// only looks at them again when this moved (no shared mutex per wake-up).
+pub fn kill_epoch() -> u64 {
+    KILL_EPOCH.load(Ordering::Acquire)
+}
+
+/// A token that ends established sessions (hard stop, a server's
+/// `shutdown-sessions`). Killing it announces the kill in [`kill_epoch`]
+/// first, so that sessions which poll it lazily see it.
+#[derive(Clone, Debug, Default)]
+pub struct KillToken(CancellationToken);
+
+impl KillToken {
+    pub fn kill(&self) {
+        KILL_EPOCH.fetch_add(1, Ordering::AcqRel);
+        self.0.cancel();
+    }
+
+    /// The token to wait on (cancel it only through [`KillToken::kill`]).
+    pub fn token(&self) -> &CancellationToken {
+        &self.0
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
 }
 
 /// Seconds since the epoch.
@@ -208,7 +240,7 @@ impl ServerState {
             health: ServerHealth::default(),
             last_change: Counter(AtomicU64::new(unix_now())),
             down_total: Counter::default(),
-            kill: Mutex::new(CancellationToken::new()),
+            kill: Mutex::new(KillToken::default()),
         }
     }
 
@@ -254,17 +286,16 @@ impl ServerState {
     /// with termination state `D` or `U` + phase).
     pub fn shutdown_sessions(&self) {
         if let Ok(mut k) = self.kill.lock() {
-            crate::proxy::announce_kill();
-            k.cancel();
-            *k = CancellationToken::new();
+            k.kill();
+            *k = KillToken::default();
         }
     }
 
     /// The token a new session on this server listens to.
-    pub fn kill_token(&self) -> CancellationToken {
+    pub fn kill_token(&self) -> KillToken {
         match self.kill.lock() {
             Ok(k) => k.clone(),
-            Err(_) => CancellationToken::new(),
+            Err(_) => KillToken::default(),
         }
     }
 
