@@ -14,13 +14,10 @@
 //! ordinary reads and writes on the same socket (the other direction of
 //! the session keeps using the other half of the socket).
 //!
-//! Two levels of API:
-//! - [`Pipe::fill`] and [`Pipe::drain`]: one read and one complete write,
-//!   each a future the caller can wrap in its own inactivity timeout and
-//!   cancel at any point without losing track of the bytes (the pipe
-//!   counts what it holds);
-//! - [`relay`]: the whole direction until EOF, then a write shutdown on the
-//!   other side, reporting bytes to a callback as they move.
+//! [`Pipe::poll_fill`] and [`Pipe::poll_drain`] are one read and one
+//! complete write, polled by the session's relay (`proxy.rs`), which can
+//! stop at any point without losing track of the bytes (the pipe counts
+//! what it holds). The tests drive them through a whole-direction `relay`.
 
 use std::cell::RefCell;
 use std::io;
@@ -95,11 +92,6 @@ impl Pipe {
         })
     }
 
-    /// Capacity of the pipe in bytes.
-    pub fn capacity(&self) -> usize {
-        self.cap
-    }
-
     /// Bytes read from the source and not yet written to the destination.
     pub fn pending(&self) -> usize {
         self.pending
@@ -113,15 +105,10 @@ impl Pipe {
     }
 
     /// Wait until `from` is readable and move what it has (up to the free
-    /// room of the pipe) into the pipe. Returns the byte count, 0 at EOF
-    /// (or, only if called with a full pipe, when there is no room).
+    /// room of the pipe) into the pipe: `Ready(Ok(n))`, 0 at EOF (or, only
+    /// if called with a full pipe, when there is no room).
     ///
     /// Cancel-safe: bytes moved are counted in the pipe before returning.
-    pub async fn fill(&mut self, from: &TcpStream) -> io::Result<usize> {
-        std::future::poll_fn(|cx| self.poll_fill(cx, from)).await
-    }
-
-    /// Poll form of [`Pipe::fill`].
     pub fn poll_fill(&mut self, cx: &mut Context<'_>, from: &TcpStream) -> Poll<io::Result<usize>> {
         let room = self.cap.saturating_sub(self.pending);
         if room == 0 {
@@ -144,17 +131,8 @@ impl Pipe {
     }
 
     /// Write everything the pipe holds to `to`, waiting for writability as
-    /// needed. Returns the byte count written.
-    ///
-    /// Cancel-safe: the pipe's count follows each partial write.
-    pub async fn drain(&mut self, to: &TcpStream) -> io::Result<usize> {
-        let before = self.pending;
-        std::future::poll_fn(|cx| self.poll_drain(cx, to)).await?;
-        Ok(before)
-    }
-
-    /// Poll form of [`Pipe::drain`]: `Ready(Ok)` once the pipe is empty;
-    /// [`Pipe::pending`] tells how far a `Pending` or an error got.
+    /// needed: `Ready(Ok)` once the pipe is empty; [`Pipe::pending`] tells
+    /// how far a `Pending` or an error got (cancel-safe).
     pub fn poll_drain(&mut self, cx: &mut Context<'_>, to: &TcpStream) -> Poll<io::Result<()>> {
         let (pr, _) = self.raw();
         let sfd = to.as_raw_fd();
@@ -247,42 +225,6 @@ pub fn try_read(s: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// Where a relay failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RelayError {
-    /// Getting a pipe failed (descriptor limit...).
-    #[error("no pipe: {0}")]
-    Pipe(io::Error),
-    /// Reading from the source failed.
-    #[error("read: {0}")]
-    Read(io::Error),
-    /// Writing to the destination failed.
-    #[error("write: {0}")]
-    Write(io::Error),
-}
-
-/// Relay `from` -> `to` until EOF on `from`, then shut down the write side
-/// of `to` (half-close). `on_bytes` is called with each chunk written.
-/// Returns the total byte count.
-pub async fn relay(
-    from: &TcpStream,
-    to: &TcpStream,
-    mut on_bytes: impl FnMut(u64),
-) -> Result<u64, RelayError> {
-    let mut pipe = Pipe::get().map_err(RelayError::Pipe)?;
-    let mut total = 0u64;
-    loop {
-        let n = pipe.fill(from).await.map_err(RelayError::Read)?;
-        if n == 0 {
-            shutdown_write(to).map_err(RelayError::Write)?;
-            return Ok(total);
-        }
-        let w = pipe.drain(to).await.map_err(RelayError::Write)?;
-        total += w as u64;
-        on_bytes(w as u64);
-    }
-}
-
 /// Shut down the write side of `s` (sends FIN once queued data is out).
 pub fn shutdown_write(s: &TcpStream) -> io::Result<()> {
     match socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write) {
@@ -296,6 +238,54 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
+
+    // Test helpers: the async forms of fill/drain and a whole-direction
+    // relay built on them.
+    impl Pipe {
+        fn capacity(&self) -> usize {
+            self.cap
+        }
+
+        async fn fill(&mut self, from: &TcpStream) -> io::Result<usize> {
+            std::future::poll_fn(|cx| self.poll_fill(cx, from)).await
+        }
+
+        async fn drain(&mut self, to: &TcpStream) -> io::Result<usize> {
+            let before = self.pending;
+            std::future::poll_fn(|cx| self.poll_drain(cx, to)).await?;
+            Ok(before)
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum RelayError {
+        #[error("no pipe: {0}")]
+        Pipe(io::Error),
+        #[error("read: {0}")]
+        Read(io::Error),
+        #[error("write: {0}")]
+        Write(io::Error),
+    }
+
+    /// `from` -> `to` until EOF, then a write shutdown of `to`.
+    async fn relay(
+        from: &TcpStream,
+        to: &TcpStream,
+        mut on_bytes: impl FnMut(u64),
+    ) -> Result<u64, RelayError> {
+        let mut pipe = Pipe::get().map_err(RelayError::Pipe)?;
+        let mut total = 0u64;
+        loop {
+            let n = pipe.fill(from).await.map_err(RelayError::Read)?;
+            if n == 0 {
+                shutdown_write(to).map_err(RelayError::Write)?;
+                return Ok(total);
+            }
+            let w = pipe.drain(to).await.map_err(RelayError::Write)?;
+            total += w as u64;
+            on_bytes(w as u64);
+        }
+    }
 
     async fn pair() -> (TcpStream, TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
