@@ -985,6 +985,38 @@ impl Dir {
     }
 }
 
+/// The earliest inactivity deadline of a session (ms since its start) and
+/// the termination it causes, from what each direction waits on (`Some(true)`
+/// the client side, `Some(false)` the server side, `None` ended) and each
+/// side's last activity. Once one direction has ended, the `*-fin`
+/// timeouts of both sides apply; before, the normal timeout of each side
+/// some direction is waiting on.
+fn inactivity_deadline(
+    waits: [Option<bool>; 2],
+    t: &Timeouts,
+    last_client: u64,
+    last_server: u64,
+) -> Option<(u64, Term)> {
+    let half = waits.contains(&None);
+    let client = half || waits.contains(&Some(true));
+    let server = half || waits.contains(&Some(false));
+    let (ct, st) = if half {
+        (t.client_fin, t.server_fin)
+    } else {
+        (t.client, t.server)
+    };
+    let c = ct
+        .filter(|_| client)
+        .map(|t| (last_client.saturating_add(ms(t)), Term::new(b'c', b'D')));
+    let s = st
+        .filter(|_| server)
+        .map(|t| (last_server.saturating_add(ms(t)), Term::new(b's', b'D')));
+    match (c, s) {
+        (Some(c), Some(s)) => Some(if s.0 < c.0 { s } else { c }),
+        (c, s) => c.or(s),
+    }
+}
+
 /// Both directions of a session and its one inactivity timer.
 ///
 /// A hand-written future rather than two `async` pumps: one small state
@@ -1017,45 +1049,14 @@ struct Relay<'a> {
 
 impl Relay<'_> {
     /// The earliest inactivity deadline (ms since `start`) and the
-    /// termination it causes. Once one direction has ended, the `*-fin`
-    /// timeouts of both sides apply; before, the normal timeout of each
-    /// side some direction is waiting on.
+    /// termination it causes (see [`inactivity_deadline`]).
     fn deadline(&self) -> Option<(u64, Term)> {
-        let half = self.up.done() || self.down.done();
-        let (mut client, mut server) = (half, half);
-        for d in [&self.up, &self.down] {
-            match d.waits_on_client() {
-                Some(true) => client = true,
-                Some(false) => server = true,
-                None => {}
-            }
-        }
-        let c = if half {
-            self.t.client_fin
-        } else {
-            self.t.client
-        };
-        let s = if half {
-            self.t.server_fin
-        } else {
-            self.t.server
-        };
-        let c = c.filter(|_| client).map(|t| {
-            (
-                self.last_client.saturating_add(ms(t)),
-                Term::new(b'c', b'D'),
-            )
-        });
-        let s = s.filter(|_| server).map(|t| {
-            (
-                self.last_server.saturating_add(ms(t)),
-                Term::new(b's', b'D'),
-            )
-        });
-        match (c, s) {
-            (Some(c), Some(s)) => Some(if s.0 < c.0 { s } else { c }),
-            (c, s) => c.or(s),
-        }
+        inactivity_deadline(
+            [self.up.waits_on_client(), self.down.waits_on_client()],
+            &self.t,
+            self.last_client,
+            self.last_server,
+        )
     }
 
     fn at(&self, ms_since_start: u64) -> tokio::time::Instant {
@@ -1327,6 +1328,51 @@ mod tests {
         assert_eq!(term, Term::NORMAL);
         assert_eq!(srv.await.unwrap(), b"early later");
         assert_eq!(up, 11);
+    }
+
+    #[test]
+    fn inactivity_deadline_follows_what_each_direction_waits_on() {
+        let t = Timeouts {
+            client: ms_opt(100),
+            client_fin: ms_opt(10),
+            server: ms_opt(200),
+            server_fin: ms_opt(20),
+        };
+        let c = |at| Some((at, Term::new(b'c', b'D')));
+        let s = |at| Some((at, Term::new(b's', b'D')));
+        // both reading: the earlier of the two sides
+        assert_eq!(
+            inactivity_deadline([Some(true), Some(false)], &t, 0, 0),
+            c(100)
+        );
+        assert_eq!(
+            inactivity_deadline([Some(true), Some(false)], &t, 150, 0),
+            s(200)
+        );
+        // up blocked writing to the server, down reading it: only the
+        // server side is waited on
+        assert_eq!(
+            inactivity_deadline([Some(false), Some(false)], &t, 0, 50),
+            s(250)
+        );
+        // half-closed: both sides, with the fin timeouts
+        assert_eq!(inactivity_deadline([None, Some(false)], &t, 0, 0), c(10));
+        assert_eq!(inactivity_deadline([None, Some(false)], &t, 15, 0), s(20));
+        // no timeouts: none
+        let none = Timeouts::default();
+        assert_eq!(
+            inactivity_deadline([Some(true), Some(false)], &none, 0, 0),
+            None
+        );
+        // only the client side has one, and nothing waits on it
+        let only_client = Timeouts {
+            client: ms_opt(100),
+            ..Timeouts::default()
+        };
+        assert_eq!(
+            inactivity_deadline([Some(false), Some(false)], &only_client, 0, 0),
+            None
+        );
     }
 
     #[tokio::test]
