@@ -13,7 +13,7 @@ use common::{CancellationToken, TaskTracker};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::{self, Config, Instance, ScriptUser, TrackProcess, VrrpScript};
+use crate::config::{self, Config, Instance, TrackProcess, VrrpScript};
 use crate::instance::{self, InstanceCtx, Status, TrackSource, Tracked};
 use crate::netlink::{self, LinkEvent, Netlink};
 use crate::script::{self, Health, Program, RiseFall};
@@ -83,19 +83,12 @@ fn load(path: &Path) -> Result<Config, String> {
     }
 }
 
-/// Resolve a `user [group]` to ids; `None` = run as ourselves.
-fn resolve_user(u: &ScriptUser) -> Option<(u32, u32)> {
-    let (uid, gid) = script::user_ids(&u.user)?;
-    let gid = u.group.as_deref().and_then(script::group_id).unwrap_or(gid);
-    Some((uid, gid))
-}
-
 /// The default script user: `script_user`, else `keepalived_script` if it
 /// exists, else root (None).
 fn default_user(cfg: &Config) -> Option<(u32, u32)> {
     match &cfg.global.script_user {
         Some(u) => {
-            let r = resolve_user(u);
+            let r = script::resolve_user(u);
             if r.is_none() {
                 tracing::error!("script_user {} not found, scripts run as root", u.user);
             }
@@ -231,7 +224,12 @@ async fn spawn_link_monitor(
 
 impl Daemon {
     fn script_program(&self, def: &VrrpScript, default: Option<(u32, u32)>) -> Program {
-        let ids = def.script.user.as_ref().and_then(resolve_user).or(default);
+        let ids = def
+            .script
+            .user
+            .as_ref()
+            .and_then(script::resolve_user)
+            .or(default);
         Program {
             argv: def.script.argv.clone(),
             uid: ids.map(|i| i.0),

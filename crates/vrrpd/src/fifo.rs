@@ -57,19 +57,11 @@ fn open_fifo(f: &NotifyFifo) -> io::Result<Open> {
             nix::unistd::mkfifo(&f.path, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
             created = true;
             if let Some(u) = &f.owner {
-                let ids = crate::script::user_ids(&u.user)
+                let (uid, gid) = crate::script::resolve_user(u)
                     .ok_or_else(|| io::Error::other(format!("unknown user {}", u.user)))?;
-                let gid = match &u.group {
-                    Some(g) => nix::unistd::Group::from_name(g)
-                        .ok()
-                        .flatten()
-                        .map(|g| g.gid.as_raw())
-                        .ok_or_else(|| io::Error::other(format!("unknown group {g}")))?,
-                    None => ids.1,
-                };
                 nix::unistd::chown(
                     &f.path,
-                    Some(nix::unistd::Uid::from_raw(ids.0)),
+                    Some(nix::unistd::Uid::from_raw(uid)),
                     Some(nix::unistd::Gid::from_raw(gid)),
                 )?;
             }

@@ -1339,15 +1339,7 @@ impl Driver {
         let ids = c
             .user
             .as_ref()
-            .and_then(|u| {
-                let (uid, gid) = crate::script::user_ids(&u.user)?;
-                let gid = u
-                    .group
-                    .as_deref()
-                    .and_then(crate::script::group_id)
-                    .unwrap_or(gid);
-                Some((uid, gid))
-            })
+            .and_then(crate::script::resolve_user)
             .or(self.ctx.script_user);
         let mut argv = c.argv.clone();
         argv.extend(extra);

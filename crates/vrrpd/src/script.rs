@@ -81,6 +81,14 @@ pub fn group_id(name: &str) -> Option<u32> {
     Some(nix::unistd::Group::from_name(name).ok()??.gid.as_raw())
 }
 
+/// Resolve a `user [group]` to (uid, gid): the group if given, else the
+/// user's primary group. `None` when the user does not exist.
+pub fn resolve_user(u: &crate::config::ScriptUser) -> Option<(u32, u32)> {
+    let (uid, gid) = user_ids(&u.user)?;
+    let gid = u.group.as_deref().and_then(group_id).unwrap_or(gid);
+    Some((uid, gid))
+}
+
 fn command(p: &Program) -> Option<Command> {
     let (first, rest) = p.argv.split_first()?;
     let mut c = Command::new(first);
