@@ -13,6 +13,8 @@
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
 
+use jiff::tz::Offset;
+use jiff::Timestamp;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -133,35 +135,40 @@ where
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` without pulling a date crate in.
+/// The UTC calendar time `secs` after the epoch (clamped to jiff's range,
+/// years -9999..=9999).
+pub fn utc_datetime(secs: i64) -> jiff::civil::DateTime {
+    let ts = Timestamp::from_second(secs).unwrap_or(if secs < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    });
+    Offset::UTC.to_datetime(ts)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn format_utc(secs: u64, millis: u32) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
+    let dt = utc_datetime(i64::try_from(secs).unwrap_or(i64::MAX));
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        y,
-        m,
-        d,
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
         millis
     )
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let d = utc_datetime(days.saturating_mul(86_400)).date();
+    (
+        i64::from(d.year()),
+        u32::from(d.month().unsigned_abs()),
+        u32::from(d.day().unsigned_abs()),
+    )
 }
 
 /// True when stderr goes to the journal (systemd sets `JOURNAL_STREAM`).

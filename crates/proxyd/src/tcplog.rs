@@ -1,5 +1,5 @@
 //! Session log lines and syslog framing, as HAProxy writes them. Pure:
-//! the caller passes the broken-down local time.
+//! the caller passes the time and the time zone ([`Tm::at`]).
 //!
 //! `option tcplog` is `%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts
 //! %ac/%fc/%bc/%sc/%rc %sq/%bq`, e.g.
@@ -7,7 +7,11 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::SystemTime;
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -26,61 +30,35 @@ pub struct Tm {
     pub millis: u32,
 }
 
+/// The process's time zone (`TZ`, else `/etc/localtime`; UTC when neither
+/// can be read), read on the first call and kept: call it once before a
+/// chroot so that the zone survives it.
+pub fn local_zone() -> &'static TimeZone {
+    static ZONE: OnceLock<TimeZone> = OnceLock::new();
+    ZONE.get_or_init(|| TimeZone::try_system().unwrap_or(TimeZone::UTC))
+}
+
 impl Tm {
-    /// Local time of `t` (the process's time zone, read once by libc; it
-    /// stays valid after a chroot).
-    pub fn local(t: SystemTime) -> Tm {
-        let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        // localtime_r takes a process-wide lock in glibc: convert once per
-        // second and thread, like HAProxy's date cache
-        thread_local! {
-            static CACHE: std::cell::Cell<(u64, Tm)> = const {
-                std::cell::Cell::new((u64::MAX, Tm {
-                    year: 0, month: 0, day: 0, hour: 0, min: 0, sec: 0, millis: 0,
-                }))
-            };
+    /// The calendar time of `t` in `tz`. Pure: the caller passes the time
+    /// and the zone.
+    pub fn at(t: SystemTime, tz: &TimeZone) -> Tm {
+        let ts = Timestamp::try_from(t).unwrap_or(Timestamp::UNIX_EPOCH);
+        let dt = tz.to_datetime(ts);
+        let num = |v: i8| u32::from(v.unsigned_abs());
+        Tm {
+            year: i32::from(dt.year()),
+            month: num(dt.month()),
+            day: num(dt.day()),
+            hour: num(dt.hour()),
+            min: num(dt.minute()),
+            sec: num(dt.second()),
+            millis: u32::from(dt.millisecond().unsigned_abs()),
         }
-        let whole = d.as_secs();
-        let (cached_secs, cached) = CACHE.with(|c| c.get());
-        if cached_secs == whole {
-            return Tm {
-                millis: d.subsec_millis(),
-                ..cached
-            };
-        }
-        let tm = Tm::convert(d);
-        CACHE.with(|c| c.set((whole, tm)));
-        tm
     }
 
-    fn convert(d: std::time::Duration) -> Tm {
-        let secs = libc::time_t::try_from(d.as_secs()).unwrap_or(0);
-        // SAFETY: localtime_r only writes into the struct we pass, and
-        // `secs` is a valid time_t.
-        let mut out: libc::tm = unsafe { std::mem::zeroed() };
-        let ok = unsafe { !libc::localtime_r(&secs, &mut out).is_null() };
-        if !ok {
-            let (y, m, dd) = common::log::civil_from_days((d.as_secs() / 86_400) as i64);
-            let rem = d.as_secs() % 86_400;
-            return Tm {
-                year: y as i32,
-                month: m,
-                day: dd,
-                hour: (rem / 3600) as u32,
-                min: ((rem % 3600) / 60) as u32,
-                sec: (rem % 60) as u32,
-                millis: d.subsec_millis(),
-            };
-        }
-        Tm {
-            year: out.tm_year + 1900,
-            month: u32::try_from(out.tm_mon + 1).unwrap_or(1),
-            day: u32::try_from(out.tm_mday).unwrap_or(1),
-            hour: u32::try_from(out.tm_hour).unwrap_or(0),
-            min: u32::try_from(out.tm_min).unwrap_or(0),
-            sec: u32::try_from(out.tm_sec).unwrap_or(0),
-            millis: d.subsec_millis(),
-        }
+    /// [`Tm::at`] in the process's [`local_zone`].
+    pub fn local(t: SystemTime) -> Tm {
+        Tm::at(t, local_zone())
     }
 
     fn month_name(&self) -> &'static str {
@@ -422,6 +400,29 @@ mod tests {
     fn term_codes() {
         assert_eq!(Term::NORMAL.as_str(), "--");
         assert_eq!(Term::new(b'K', b'D').as_str(), "KD");
+    }
+
+    #[test]
+    fn time_in_a_given_zone() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_795_653_601_123);
+        let utc = Tm::at(t, &TimeZone::UTC);
+        let mut s = String::new();
+        utc.write_log_date(&mut s);
+        assert_eq!(s, "26/Nov/2026:00:40:01.123");
+        // a day back across midnight, a month and a year boundary
+        let west = TimeZone::fixed(jiff::tz::Offset::constant(-5));
+        let mut s = String::new();
+        Tm::at(t, &west).write_log_date(&mut s);
+        assert_eq!(s, "25/Nov/2026:19:40:01.123");
+        let new_year = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_798_761_600);
+        let mut s = String::new();
+        Tm::at(new_year, &west).write_syslog_date(&mut s);
+        assert_eq!(s, "Dec 31 19:00:00");
+        // summer time from a POSIX rule: Paris is UTC+2 in July
+        let paris = TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        let july = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_783_080_000);
+        let tm = Tm::at(july, &paris);
+        assert_eq!((tm.month, tm.day, tm.hour), (7, 3, 14));
     }
 
     #[test]
