@@ -179,7 +179,7 @@ impl E2e {
     /// outage.
     pub fn finish_probe(&self, p: Prober, what: &str) -> Outage {
         let before = p.successes();
-        common::netns::wait_until(SETTLE, || p.successes() >= before + 10);
+        testsupport::netns::wait_until(SETTLE, || p.successes() >= before + 10);
         let o = outage(&p.stop());
         self.note(&format!(
             "{what}: outage window {} ms, {} of {} requests failed{}",

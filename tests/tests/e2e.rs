@@ -99,7 +99,7 @@ fn master_link_down_moves_vip_and_link_up_brings_it_back() {
     // lb1 may or may not drop the VIP on its dead link; what matters is
     // that lb2 has it and the client is served.
     assert!(
-        common::netns::wait_until(integration::SETTLE, || e
+        testsupport::netns::wait_until(integration::SETTLE, || e
             .holders(VIP)
             .contains(&"lb2".to_string())),
         "lb2 should take {VIP}: {:?}",
@@ -123,7 +123,7 @@ fn web_server_stopped_traffic_continues_on_the_other() {
     }
     let e = seed();
     assert!(
-        common::netns::wait_until(integration::SETTLE, || {
+        testsupport::netns::wait_until(integration::SETTLE, || {
             let b = e.bodies(VIP, 4);
             b.iter().any(|x| x == WEB1) && b.iter().any(|x| x == WEB2)
         }),
@@ -147,7 +147,7 @@ fn web_server_stopped_traffic_continues_on_the_other() {
     e.lab.start("web1", Service::Httpd).unwrap();
     e.expect_log("lb1", "web1 is UP", up);
     assert!(
-        common::netns::wait_until(integration::SETTLE, || e
+        testsupport::netns::wait_until(integration::SETTLE, || e
             .bodies(VIP, 2)
             .iter()
             .any(|x| x == WEB1)),

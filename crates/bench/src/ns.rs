@@ -4,10 +4,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use common::netns::{self, Netns};
+use testsupport::netns::{self, Netns};
 
 /// A network namespace that exists for one benchmark run (a
-/// [`common::netns::Netns`], so deleted on drop), tuned for short
+/// [`testsupport::netns::Netns`], so deleted on drop), tuned for short
 /// connections.
 pub struct BenchNs {
     ns: Netns,

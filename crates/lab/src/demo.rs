@@ -128,7 +128,7 @@ pub fn failover_step(
     };
     // the page must come back; then a little more sampling
     let before = prober.successes();
-    common::netns::wait_until(SETTLE, || prober.successes() >= before + 10);
+    testsupport::netns::wait_until(SETTLE, || prober.successes() >= before + 10);
     let samples = prober.stop();
     Ok(Step {
         vip_moved: moved,

@@ -79,7 +79,7 @@ pub fn measure(topology_path: &Path, opts: &LabOptions, scenario: Scenario) -> R
         Scenario::VrrpStop => lab.stop(&master, Service::Vrrp, libc::SIGTERM)?,
         Scenario::LinkDown => lab.set_link(&master, false)?,
     }
-    let moved = common::netns::wait_until(SETTLE, || {
+    let moved = testsupport::netns::wait_until(SETTLE, || {
         lab.vip_holders(vip)
             .map(|h| h.contains(&backup))
             .unwrap_or(false)
@@ -92,14 +92,14 @@ pub fn measure(topology_path: &Path, opts: &LabOptions, scenario: Scenario) -> R
     // The client should follow within a few adverts of the move (the new
     // master's gratuitous ARPs); when it does not, say what the network
     // looks like then, while it is still wrong.
-    if !common::netns::wait_until(STUCK, || prober.successes() > before) {
+    if !testsupport::netns::wait_until(STUCK, || prober.successes() > before) {
         eprintln!(
             "warning: {scenario:?}: the client has not reached {vip} {} ms after it moved to {backup}\n{}",
             STUCK.as_millis(),
             lab.diagnostics(&client)
         );
     }
-    common::netns::wait_until(SETTLE, || prober.successes() >= before + 10);
+    testsupport::netns::wait_until(SETTLE, || prober.successes() >= before + 10);
     let samples = prober.stop();
     Ok(Measurement {
         implementation: opts.implementation,

@@ -171,7 +171,7 @@ impl Prober {
         let (s2, v2) = (stop.clone(), samples.clone());
         let thread = std::thread::spawn(move || {
             let t0 = Instant::now();
-            if let Err(e) = common::netns::enter_netns_thread(&netns) {
+            if let Err(e) = testsupport::netns::enter_netns_thread(&netns) {
                 if let Ok(mut v) = v2.lock() {
                     v.push(Sample {
                         at: Duration::ZERO,
@@ -314,7 +314,7 @@ mod tests {
         let addr = l.local_addr().unwrap();
         drop(l);
         std::thread::spawn(move || serve(addr, "Hello from web server 1"));
-        let ok = common::netns::wait_until(Duration::from_secs(5), || {
+        let ok = testsupport::netns::wait_until(Duration::from_secs(5), || {
             get(addr, Duration::from_secs(1)).is_ok()
         });
         assert!(ok);

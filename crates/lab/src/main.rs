@@ -271,12 +271,13 @@ fn down(run_root: &Path) -> Result<()> {
     if let Some(s) = current(run_root)? {
         // SAFETY: kill(2) on the supervisor `lab up` started.
         unsafe { libc::kill(s.owner_pid as i32, libc::SIGTERM) };
-        let ok = common::netns::wait_until(Duration::from_secs(30), || !pid_running(s.owner_pid));
+        let ok =
+            testsupport::netns::wait_until(Duration::from_secs(30), || !pid_running(s.owner_pid));
         if !ok {
             eprintln!("supervisor {} did not stop; killing it", s.owner_pid);
             // SAFETY: as above.
             unsafe { libc::kill(s.owner_pid as i32, libc::SIGKILL) };
-            common::netns::wait_until(Duration::from_secs(5), || !pid_running(s.owner_pid));
+            testsupport::netns::wait_until(Duration::from_secs(5), || !pid_running(s.owner_pid));
         }
         println!("lab down: {}", s.prefix);
     }

@@ -22,8 +22,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use common::netns::{self, Netns};
 use serde::{Deserialize, Serialize};
+use testsupport::netns::{self, Netns};
 
 use crate::http::{self, Prober, Response};
 use crate::init::{self, Request, ServiceStatus};

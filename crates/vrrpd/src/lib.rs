@@ -9,6 +9,7 @@ pub mod garp;
 pub mod instance;
 pub mod netlink;
 pub mod packet;
+pub mod probe;
 pub mod script;
 pub mod socket;
 pub mod track;

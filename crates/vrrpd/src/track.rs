@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::probe;
+use crate::probe;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 

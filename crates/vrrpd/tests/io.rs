@@ -92,7 +92,7 @@ fn raw_sockets_between_namespaces() {
     let receiver = {
         let path = lab.nodes[1].path();
         std::thread::spawn(move || {
-            common::netns::run_in_netns(&path, move || {
+            testsupport::netns::run_in_netns(&path, move || {
                 rt().block_on(async move {
                     let nl = Netlink::new().unwrap();
                     let l = nl.link_by_name("eth0").await.unwrap();

@@ -733,7 +733,7 @@ fn gratuitous_arp_on_takeover() {
         .to_string();
     let sw = lab.sw.path();
     let cap = std::thread::spawn(move || {
-        common::netns::run_in_netns(&sw, || {
+        testsupport::netns::run_in_netns(&sw, || {
             // SAFETY: plain socket calls on a fresh descriptor.
             let fd = unsafe {
                 libc::socket(
@@ -840,17 +840,15 @@ fn sigterm_with_hanging_script_leaves_nothing() {
     );
     let mut a = lab.vrrpd(0, &format!("{GLOBAL}{conf}"));
     assert!(
-        wait(T, || !common::probe::live_pids_by_name(&name).is_empty()),
+        wait(T, || !vrrpd::probe::live_pids_by_name(&name).is_empty()),
         "{}",
         dump_logs(&[&a])
     );
     let st = a.stop().expect("exit status");
     assert!(st.success(), "{st:?}\n{}", dump_logs(&[&a]));
     assert!(
-        wait(Duration::from_secs(5), || common::probe::pids_by_name(
-            &name
-        )
-        .is_empty()),
+        wait(Duration::from_secs(5), || vrrpd::probe::pids_by_name(&name)
+            .is_empty()),
         "script process (or its zombie) left behind"
     );
 }
@@ -889,7 +887,7 @@ fn flood_of_invalid_packets_changes_nothing() {
         let stop = stop.clone();
         let sw = lab.sw.path();
         std::thread::spawn(move || {
-            common::netns::run_in_netns(&sw, move || {
+            testsupport::netns::run_in_netns(&sw, move || {
                 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
                 let src: std::net::Ipv4Addr = SW_IP.parse().unwrap();
                 let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).unwrap();

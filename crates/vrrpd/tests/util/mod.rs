@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub use common::netns::{self, Child, Netns};
+pub use testsupport::netns::{self, Child, Netns};
 
 pub const PREFIX: &str = "vt-";
 static N: AtomicU32 = AtomicU32::new(0);

@@ -15,7 +15,7 @@
 //!   an instant.
 //!
 //! ```no_run
-//! use common::netns::{Netns, veth_pair, addr_add, link_up};
+//! use testsupport::netns::{Netns, veth_pair, addr_add, link_up};
 //! let a = Netns::new("vrrpt").unwrap();
 //! let b = Netns::new("vrrpt").unwrap();
 //! veth_pair(&a, "eth0", &b, "eth0").unwrap();
@@ -183,12 +183,8 @@ impl Drop for Netns {
 /// [`run_in_netns`]): the thread stays in that namespace.
 pub fn enter_netns_thread(path: &Path) -> io::Result<()> {
     let f = std::fs::File::open(path)?;
-    use std::os::fd::AsRawFd;
-    // SAFETY: setns(2) on a valid open fd; CLONE_NEWNET changes only this
-    // thread's network namespace.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // CLONE_NEWNET changes only this thread's network namespace
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)?;
     Ok(())
 }
 
@@ -378,11 +374,10 @@ impl Child {
         if c.try_wait()?.is_some() {
             return Ok(());
         }
-        let pid = c.id() as libc::pid_t;
-        // SAFETY: kill(2) on the pid of our own un-reaped child.
-        if unsafe { libc::kill(pid, sig) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let sig = nix::sys::signal::Signal::try_from(sig)?;
+        // the pid of our own un-reaped child: it cannot be reused yet
+        let pid = nix::unistd::Pid::from_raw(c.id() as libc::pid_t);
+        nix::sys::signal::kill(pid, sig)?;
         Ok(())
     }
 
@@ -465,8 +460,7 @@ mod tests {
     }
 
     fn is_root() -> bool {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
+        nix::unistd::geteuid().is_root()
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! zombie (or a vanished pid) as dead.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use tokio::io::unix::AsyncFd;
 
 /// Length of the kernel's `comm` (TASK_COMM_LEN - 1).
@@ -124,13 +125,14 @@ impl PidFd {
     /// Open a pidfd for `pid`. Fails with ESRCH if the process is gone.
     pub fn open(pid: i32) -> io::Result<PidFd> {
         // SAFETY: plain syscall with integer arguments; the return value is
-        // checked before being wrapped.
+        // checked before being wrapped. nix has no pidfd_open(2) wrapper.
         let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
-        let raw = r as RawFd;
-        // SAFETY: `raw` is a freshly opened descriptor we own.
+        let raw = RawFd::try_from(r).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+        // SAFETY: `raw` is a freshly opened descriptor that nothing else
+        // owns (same reason as above: no safe pidfd_open to return it).
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         Ok(PidFd { pid, fd })
     }
@@ -141,14 +143,7 @@ impl PidFd {
 
     /// Has the process exited (readable pidfd)? Non-blocking.
     pub fn has_exited(&self) -> bool {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, zero timeout.
-        let r = unsafe { libc::poll(&mut pfd, 1, 0) };
-        r > 0 && (pfd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR)) != 0
+        readable_now(self.fd.as_fd())
     }
 
     /// Wait until the process exits (becomes a zombie or is reaped). Needs a
@@ -156,27 +151,29 @@ impl PidFd {
     pub async fn exited(self) -> io::Result<()> {
         let pid = self.pid;
         // SAFETY: we own the descriptor and nothing else registers it; it
-        // stays open as long as the AsyncFd.
+        // stays open as long as the AsyncFd (tokio made the registration
+        // unsafe for I/O safety; nix has no reactor).
         let afd =
             unsafe { AsyncFd::register_with_interest(self.fd, tokio::io::Interest::READABLE) }
                 .map_err(io::Error::from)?;
         loop {
             let mut guard = afd.readable().await?;
             // A pidfd stays readable once the process has exited.
-            let fd = guard.get_inner().as_raw_fd();
-            let mut pfd = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd, zero timeout.
-            let r = unsafe { libc::poll(&mut pfd, 1, 0) };
-            if r > 0 || is_zombie(pid) {
+            if readable_now(guard.get_inner().as_fd()) || is_zombie(pid) {
                 return Ok(());
             }
             guard.clear_ready();
         }
     }
+}
+
+/// Is `fd` readable (or hung up, or in error) right now? Non-blocking.
+fn readable_now(fd: BorrowedFd<'_>) -> bool {
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0].revents().is_some_and(|r| {
+            r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+        })
 }
 
 /// Wait until `pid` exits (zombie counts as exited). Returns at once if the
