@@ -14,10 +14,7 @@ use std::time::{Duration, Instant};
 /// aware; runs forever.
 pub fn serve(listen: SocketAddr, text: &str) -> io::Result<()> {
     // Show as `httpd` to ps/killall on the web hosts.
-    // SAFETY: PR_SET_NAME with a NUL-terminated buffer.
-    unsafe {
-        libc::prctl(libc::PR_SET_NAME, c"httpd".as_ptr());
-    }
+    let _ = nix::sys::prctl::set_name(c"httpd");
     let listener = TcpListener::bind(listen)?;
     let body: Arc<str> = Arc::from(format!("{text}\n"));
     for conn in listener.incoming() {

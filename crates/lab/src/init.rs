@@ -27,7 +27,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::prctl;
+use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, sethostname, ForkResult, Pid};
 use serde::{Deserialize, Serialize};
 
 use crate::timefmt::now_stamp;
@@ -124,108 +133,75 @@ pub struct InitArgs {
 /// # Safety
 /// Runs between fork and exec: only async-signal-safe calls.
 pub fn pre_exec_unshare() -> io::Result<()> {
-    // SAFETY: plain syscalls, async-signal-safe.
-    unsafe {
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        if libc::unshare(libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+    // nix's wrappers are thin (no allocation): async-signal-safe
+    prctl::set_pdeathsig(Signal::SIGKILL)?;
+    unblock_all_signals();
+    unshare(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS)?;
     Ok(())
+}
+
+/// Clear the signal mask (a child must not inherit our blocked signals).
+/// Async-signal-safe: for `pre_exec` hooks.
+fn unblock_all_signals() {
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
 /// Entry point of `lab node-init` (the outer process, single-threaded):
 /// fork the PID 1 of the new namespace and wait for it.
 pub fn main(args: InitArgs) -> Result<()> {
     // SAFETY: fork in a single-threaded process (nothing spawned threads
-    // yet: this is the start of `lab node-init`).
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        bail!("fork: {}", io::Error::last_os_error());
-    }
-    if pid == 0 {
-        let code = match inner(&args) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("{} {} lab-init[1]: fatal: {e:#}", now_stamp(), args.host);
-                1
-            }
-        };
-        std::process::exit(code);
-    }
+    // yet: this is the start of `lab node-init`). nix's fork is unsafe too,
+    // for the same reason.
+    let pid = match unsafe { fork() }.context("fork")? {
+        ForkResult::Parent { child } => child,
+        ForkResult::Child => {
+            let code = match inner(&args) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("{} {} lab-init[1]: fatal: {e:#}", now_stamp(), args.host);
+                    1
+                }
+            };
+            std::process::exit(code);
+        }
+    };
     std::fs::write(&args.pid_file, format!("{pid}\n"))
         .with_context(|| format!("write {}", args.pid_file.display()))?;
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid on our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == pid {
-            break;
+    let status = loop {
+        match waitpid(pid, None) {
+            Ok(st) => break st,
+            Err(Errno::EINTR) => continue,
+            Err(e) => bail!("waitpid: {e}"),
         }
-        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            bail!("waitpid: {}", io::Error::last_os_error());
-        }
-    }
+    };
     let _ = std::fs::remove_file(&args.pid_file);
-    std::process::exit(if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        1
+    std::process::exit(match status {
+        WaitStatus::Exited(_, code) => code,
+        _ => 1,
     });
 }
 
-fn cstr(s: &str) -> Result<std::ffi::CString> {
-    Ok(std::ffi::CString::new(s)?)
-}
-
-fn sys(r: libc::c_int, what: &str) -> Result<()> {
-    if r != 0 {
-        bail!("{what}: {}", io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 fn setup_namespaces(args: &InitArgs) -> Result<()> {
-    // SAFETY: plain syscalls with valid NUL-terminated strings.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        let none: *const libc::c_char = std::ptr::null();
-        let root = cstr("/")?;
-        sys(
-            libc::mount(
-                none,
-                root.as_ptr(),
-                none,
-                libc::MS_REC | libc::MS_PRIVATE,
-                std::ptr::null(),
-            ),
-            "make / private",
-        )?;
-        let proc_ = cstr("proc")?;
-        let target = cstr("/proc")?;
-        sys(
-            libc::mount(
-                proc_.as_ptr(),
-                target.as_ptr(),
-                proc_.as_ptr(),
-                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                std::ptr::null(),
-            ),
-            "mount /proc",
-        )?;
-        let f =
-            File::open(&args.netns).with_context(|| format!("open {}", args.netns.display()))?;
-        sys(libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET), "setns net")?;
-        sys(
-            libc::sethostname(args.host.as_ptr().cast(), args.host.len()),
-            "sethostname",
-        )?;
-    }
+    let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("make / private")?;
+    mount(
+        Some("proc"),
+        "/proc",
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .context("mount /proc")?;
+    let f = File::open(&args.netns).with_context(|| format!("open {}", args.netns.display()))?;
+    setns(&f, CloneFlags::CLONE_NEWNET).context("setns net")?;
+    sethostname(&args.host).context("sethostname")?;
     Ok(())
 }
 
@@ -241,13 +217,11 @@ struct Init {
     services: BTreeMap<String, Svc>,
 }
 
-fn describe(status: libc::c_int) -> String {
-    if libc::WIFEXITED(status) {
-        format!("exited with status {}", libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        format!("killed by signal {}", libc::WTERMSIG(status))
-    } else {
-        format!("ended ({status})")
+fn describe(status: WaitStatus) -> String {
+    match status {
+        WaitStatus::Exited(_, code) => format!("exited with status {code}"),
+        WaitStatus::Signaled(_, sig, _) => format!("killed by signal {}", sig as i32),
+        other => format!("ended ({other:?})"),
     }
 }
 
@@ -261,12 +235,13 @@ impl Init {
     /// Reap every exited child (ours or orphans), at once.
     fn reap(&mut self) {
         loop {
-            let mut status = 0;
-            // SAFETY: waitpid with WNOHANG.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
+            let status = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(st) => st,
+            };
+            let Some(pid) = status.pid().map(Pid::as_raw) else {
                 return;
-            }
+            };
             let mut msg = None;
             for (name, s) in self.services.iter_mut() {
                 if s.pid == pid && s.running {
@@ -295,13 +270,12 @@ impl Init {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // SAFETY: sigprocmask is async-signal-safe; the child must not
-        // inherit our blocked SIGCHLD/SIGTERM.
+        // SAFETY: the hook only clears the signal mask (async-signal-safe):
+        // the child must not inherit our blocked SIGCHLD/SIGTERM. std's
+        // pre_exec is unsafe by nature; nix has no safe equivalent.
         unsafe {
             cmd.pre_exec(|| {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+                unblock_all_signals();
                 Ok(())
             });
         }
@@ -341,8 +315,8 @@ impl Init {
         }
         let pid = s.pid;
         self.logline(&format!("Sending signal {sig} to {name} (pid {pid})"));
-        // SAFETY: kill(2) on our own un-reaped child.
-        sys(unsafe { libc::kill(pid, sig) }, "kill")?;
+        // our own un-reaped child: its pid cannot be reused yet
+        crate::killall::send(pid, sig).context("kill")?;
         Ok(pid)
     }
 
@@ -352,8 +326,7 @@ impl Init {
         while self.services.get(name).is_some_and(|s| s.running) {
             if Instant::now() >= deadline {
                 self.logline(&format!("{name} (pid {pid}) still running, SIGKILL"));
-                // SAFETY: as above.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
                 let d2 = Instant::now() + Duration::from_secs(5);
                 while self.services.get(name).is_some_and(|s| s.running) && Instant::now() < d2 {
                     std::thread::sleep(Duration::from_millis(2));
@@ -500,23 +473,18 @@ fn inner(args: &InitArgs) -> Result<()> {
         .open(&args.log)
         .with_context(|| format!("open {}", args.log.display()))?;
     // Block the signals we handle through a signalfd (before any thread).
-    // SAFETY: sigset manipulation and signalfd with valid pointers.
-    let sfd = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-            libc::sigaddset(&mut set, s);
-        }
-        sys(
-            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()),
-            "sigprocmask",
-        )?;
-        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-        if fd < 0 {
-            bail!("signalfd: {}", io::Error::last_os_error());
-        }
-        OwnedFd::from_raw_fd(fd)
-    };
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
+        set.add(s);
+    }
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).context("sigprocmask")?;
+    let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .context("signalfd")?;
     let _ = std::fs::remove_file(&args.ctl);
     let listener =
         UnixListener::bind(&args.ctl).with_context(|| format!("bind {}", args.ctl.display()))?;
@@ -532,40 +500,17 @@ fn inner(args: &InitArgs) -> Result<()> {
     ));
     loop {
         let mut fds = [
-            libc::pollfd {
-                fd: sfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: listener.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
         ];
-        // SAFETY: poll on two valid fds.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 1000) };
-        if n < 0 {
+        if poll(&mut fds, PollTimeout::from(1000u16)).is_err() {
             continue;
         }
-        if fds[0].revents != 0 {
+        let ready = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
+        let (signalled, connecting) = (ready(&fds[0]), ready(&fds[1]));
+        if signalled {
             let mut term = false;
-            loop {
-                let mut info: libc::signalfd_siginfo =
-                    // SAFETY: plain-old-data struct.
-                    unsafe { std::mem::zeroed() };
-                let sz = std::mem::size_of::<libc::signalfd_siginfo>();
-                // SAFETY: reading into a properly sized buffer.
-                let r = unsafe {
-                    libc::read(
-                        sfd.as_raw_fd(),
-                        (&mut info as *mut libc::signalfd_siginfo).cast(),
-                        sz,
-                    )
-                };
-                if r != sz as isize {
-                    break;
-                }
+            while let Ok(Some(info)) = sfd.read_signal() {
                 if info.ssi_signo == libc::SIGTERM as u32 || info.ssi_signo == libc::SIGINT as u32 {
                     term = true;
                 }
@@ -577,7 +522,7 @@ fn inner(args: &InitArgs) -> Result<()> {
             }
         }
         init.reap();
-        if fds[1].revents != 0 {
+        if connecting {
             while let Ok((conn, _)) = listener.accept() {
                 if serve_one(&mut init, conn) {
                     return Ok(());
@@ -659,6 +604,7 @@ mod tests {
 
     #[test]
     fn describes_exit_status() {
+        let describe = |raw| describe(WaitStatus::from_raw(Pid::from_raw(1), raw).unwrap());
         assert_eq!(describe(0), "exited with status 0");
         assert_eq!(describe(9), "killed by signal 9");
     }

@@ -87,8 +87,8 @@ pub fn main(args: &[String]) -> i32 {
         let mut found = false;
         for (pid, comm) in &pids {
             if name_matches(comm, n) {
-                // SAFETY: kill(2); signal 0 only checks existence.
-                if unsafe { libc::kill(*pid as i32, sig) } == 0 {
+                // signal 0 only checks existence
+                if send(*pid as i32, sig).is_ok() {
                     found = true;
                 }
             }
@@ -106,6 +106,15 @@ pub fn on_path(prog: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
         .unwrap_or(false)
+}
+
+/// kill(2) with a raw signal number; 0 only checks that `pid` exists.
+pub fn send(pid: i32, sig: i32) -> nix::Result<()> {
+    let sig = match sig {
+        0 => None,
+        n => Some(nix::sys::signal::Signal::try_from(n)?),
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig)
 }
 
 #[cfg(test)]

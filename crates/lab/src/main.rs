@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::unistd::Pid;
 
 use lab::runtime::{self, pid_running, Impl, Lab, LabOptions, RunState};
 use lab::topology::{Role, Topology};
@@ -249,17 +251,12 @@ fn supervise(args: UpArgs, run_root: &Path) -> Result<()> {
     let mut lab = Lab::up(topo, &path, opts)?;
     std::fs::write(current_file(run_root), &lab.state.prefix)?;
     // Wait for SIGTERM/SIGINT (from `lab down`), then tear down.
-    // SAFETY: signal mask manipulation with valid pointers.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGHUP);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        let mut sig = 0;
-        libc::sigwait(&set, &mut sig);
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(s);
     }
+    let _ = set.thread_block();
+    let _ = set.wait();
     eprintln!("lab supervisor: stopping");
     lab.shutdown();
     let _ = std::fs::remove_file(current_file(run_root));
@@ -269,14 +266,14 @@ fn supervise(args: UpArgs, run_root: &Path) -> Result<()> {
 fn down(run_root: &Path) -> Result<()> {
     require_root()?;
     if let Some(s) = current(run_root)? {
-        // SAFETY: kill(2) on the supervisor `lab up` started.
-        unsafe { libc::kill(s.owner_pid as i32, libc::SIGTERM) };
+        // the supervisor `lab up` started
+        let owner = Pid::from_raw(s.owner_pid as i32);
+        let _ = kill(owner, Signal::SIGTERM);
         let ok =
             testsupport::netns::wait_until(Duration::from_secs(30), || !pid_running(s.owner_pid));
         if !ok {
             eprintln!("supervisor {} did not stop; killing it", s.owner_pid);
-            // SAFETY: as above.
-            unsafe { libc::kill(s.owner_pid as i32, libc::SIGKILL) };
+            let _ = kill(owner, Signal::SIGKILL);
             testsupport::netns::wait_until(Duration::from_secs(5), || !pid_running(s.owner_pid));
         }
         println!("lab down: {}", s.prefix);
@@ -416,20 +413,15 @@ fn demo(active_active: bool, args: UpArgs, run_root: &Path) -> Result<()> {
 fn on_interrupt_teardown() -> std::sync::Arc<std::sync::Mutex<Option<RunState>>> {
     let slot = std::sync::Arc::new(std::sync::Mutex::new(None::<RunState>));
     let s2 = slot.clone();
-    // SAFETY: signal mask manipulation with valid pointers; the mask is
-    // inherited by the threads started later (the lab's inits reset it).
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    };
+    // the mask is inherited by the threads started later (the lab's inits
+    // reset it)
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    let _ = set.thread_block();
     std::thread::spawn(move || {
-        let mut sig = 0;
-        // SAFETY: sigwait on a valid set blocked in every thread.
-        unsafe { libc::sigwait(&set, &mut sig) };
+        // blocked in every thread: only this one takes them
+        let _ = set.wait();
         eprintln!("\ninterrupted: removing the lab");
         if let Ok(slot) = s2.lock() {
             if let Some(st) = slot.as_ref() {

@@ -310,7 +310,9 @@ impl Lab {
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log);
-            // SAFETY: the hook only makes async-signal-safe syscalls.
+            // SAFETY: the hook only makes async-signal-safe syscalls (through
+            // nix). std's pre_exec is unsafe by nature; nix has no safe
+            // equivalent.
             unsafe {
                 cmd.pre_exec(init::pre_exec_unshare);
             }
