@@ -323,13 +323,12 @@ impl Container {
             .stdout(log.try_clone()?)
             .stderr(log);
         // SAFETY: prctl is async-signal-safe; nothing else runs between
-        // fork and exec. If this test process dies, nspawn gets SIGTERM and
+        // fork and exec. std's pre_exec is unsafe by nature; nix has no safe
+        // equivalent. If this test process dies, nspawn gets SIGTERM and
         // powers the container off.
         unsafe {
             cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)?;
                 Ok(())
             });
         }

@@ -57,19 +57,12 @@ pub struct Sample {
 /// Raise the soft open-file limit to the hard one; children (nginx,
 /// proxies, wrk) inherit it. Returns the limit in force.
 pub fn raise_nofile() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 1024;
     };
-    // SAFETY: getrlimit/setrlimit with a valid struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 1024;
-        }
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
-    lim.rlim_cur
+    let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    hard
 }
 
 pub fn run_proxy_bench(opts: ProxyOpts) -> Result<()> {
@@ -181,8 +174,7 @@ impl Drop for DirGuard {
 }
 
 fn nix_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 fn which(tool: &str) -> Option<PathBuf> {
@@ -462,8 +454,11 @@ fn cpu_seconds(pid: i32) -> Result<f64> {
     // Fields after the comm: state is index 0, utime 11, stime 12.
     let ut: f64 = f.get(11).and_then(|v| v.parse().ok()).context("utime")?;
     let st: f64 = f.get(12).and_then(|v| v.parse().ok()).context("stime")?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    use nix::unistd::{sysconf, SysconfVar};
+    let hz = match sysconf(SysconfVar::CLK_TCK) {
+        Ok(Some(hz)) if hz > 0 => hz as f64,
+        _ => 100.0,
+    };
     Ok((ut + st) / hz)
 }
 

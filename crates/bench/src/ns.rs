@@ -59,10 +59,11 @@ impl Daemon {
 
     pub fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            // SAFETY: plain kill(2) on our own child's pid.
-            unsafe {
-                libc::kill(self.pid(), libc::SIGTERM);
-            }
+            // our own un-reaped child: its pid cannot be reused yet
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.pid()),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = self.child.try_wait() {

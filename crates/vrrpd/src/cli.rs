@@ -111,11 +111,7 @@ pub fn main() -> ExitCode {
 /// The process name is `vrrpd` whatever the binary is called (for
 /// `killall -0 vrrpd`, `pidof`).
 fn set_process_name() {
-    let name = c"vrrpd";
-    // SAFETY: PR_SET_NAME with a NUL-terminated string of at most 16 bytes.
-    unsafe {
-        libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0);
-    }
+    let _ = nix::sys::prctl::set_name(c"vrrpd");
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use pnet_packet::arp::{ArpHardwareTypes, ArpOperations, MutableArpPacket};
 use pnet_packet::ethernet::{EtherTypes, MutableEthernetPacket};
@@ -69,20 +69,12 @@ impl Announcer {
                 mac.len()
             ))
         })?;
-        // SAFETY: plain socket(2) call, result checked.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                i32::from((libc::ETH_P_ARP as u16).to_be()),
-            )
-        };
-        let packet = if fd >= 0 {
-            // SAFETY: fresh descriptor we own.
-            Some(unsafe { OwnedFd::from_raw_fd(fd) })
-        } else {
-            return Err(io::Error::last_os_error());
-        };
+        let arp = Protocol::from(i32::from((libc::ETH_P_ARP as u16).to_be()));
+        let packet = Some(OwnedFd::from(Socket::new(
+            Domain::PACKET,
+            Type::RAW.nonblocking().cloexec(),
+            Some(arp),
+        )?));
         let icmp6 = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))
             .and_then(|s| {
                 s.set_nonblocking(true)?;
@@ -107,14 +99,18 @@ impl Announcer {
             return Err(io::Error::other("no packet socket"));
         };
         let frame = arp_frame(self.mac, vip);
-        // SAFETY: sockaddr_ll is plain data.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = (libc::ETH_P_ARP as u16).to_be();
-        sll.sll_ifindex = self.ifindex as i32;
-        sll.sll_halen = 6;
-        sll.sll_addr[..6].copy_from_slice(&[0xff; 6]);
-        // SAFETY: valid fd, buffer and address of the stated sizes.
+        let sll = libc::sockaddr_ll {
+            sll_family: libc::AF_PACKET as u16,
+            sll_protocol: (libc::ETH_P_ARP as u16).to_be(),
+            sll_ifindex: self.ifindex as i32,
+            sll_hatype: 0,
+            sll_pkttype: 0,
+            sll_halen: 6,
+            sll_addr: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0],
+        };
+        // SAFETY: valid fd, buffer and address of the stated sizes. Neither
+        // nix (LinkAddr has no safe constructor) nor socket2 (SockAddr::new
+        // is unsafe) can build a link-layer destination without unsafe.
         let r = unsafe {
             libc::sendto(
                 fd.as_raw_fd(),

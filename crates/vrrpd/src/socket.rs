@@ -7,11 +7,13 @@
 //! uses ancillary data (hop limit, packet info) and lets the kernel compute
 //! and verify the checksum (IPV6_CHECKSUM at offset 6).
 
-use std::io;
-use std::mem::MaybeUninit;
+use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
 
+use nix::sys::socket::{
+    recv, recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrIn6,
+};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -108,7 +110,8 @@ fn raw(domain: Domain) -> io::Result<Socket> {
 }
 
 fn setsockopt_int(s: &Socket, level: i32, name: i32, value: i32) -> io::Result<()> {
-    // SAFETY: valid fd, pointer to an int of the given size.
+    // SAFETY: valid fd, pointer to an int of the given size. Only for
+    // IPV6_CHECKSUM, which neither nix's sockopt nor socket2 offers.
     let r = unsafe {
         libc::setsockopt(
             s.as_raw_fd(),
@@ -176,7 +179,7 @@ impl VrrpSocket {
         recv.bind_device(Some(spec.ifname.as_bytes()))?;
         setsockopt_int(&recv, libc::IPPROTO_IPV6, libc::IPV6_CHECKSUM, 6)?;
         recv.set_recv_hoplimit_v6(true)?;
-        setsockopt_int(&recv, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+        setsockopt(&recv, sockopt::Ipv6RecvPacketInfo, &true)?;
         if !spec.unicast {
             let group = match spec.group {
                 IpAddr::V6(g) => g,
@@ -238,52 +241,37 @@ fn is_link_local(a: &Ipv6Addr) -> bool {
 }
 
 fn recv_v4(s: &Socket) -> io::Result<Result<Received, IpError>> {
-    let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
-    let n = s.recv(&mut buf)?;
-    // SAFETY: recv initialised the first n bytes.
-    let data: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
-    Ok(parse_ipv4(data))
+    let mut buf = [0u8; 2048];
+    let n = recv(s.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+    Ok(parse_ipv4(&buf[..n.min(buf.len())]))
 }
+
+/// Room for the IPV6_HOPLIMIT and IPV6_PKTINFO control messages, aligned
+/// for the `cmsghdr`s the kernel writes into it.
+#[repr(C, align(8))]
+struct CmsgBuf([u8; 256]);
 
 fn recv_v6(s: &Socket) -> io::Result<Result<Received, IpError>> {
     let mut buf = [0u8; 2048];
-    let mut cmsg = [0u64; 64];
-    let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: msghdr is plain data; every pointer set below outlives the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
-    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cmsg) as _;
-    // SAFETY: msg is fully initialised above.
-    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let n = n as usize;
-    let src = Ipv6Addr::from(from.sin6_addr.s6_addr);
+    let mut cmsg = CmsgBuf([0; 256]);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<SockaddrIn6>(
+        s.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg.0),
+        MsgFlags::empty(),
+    )?;
+    let n = msg.bytes;
+    let src = msg.address.map_or(Ipv6Addr::UNSPECIFIED, |a| a.ip());
     let mut dst = Ipv6Addr::UNSPECIFIED;
     let mut ttl = 0u8;
-    // SAFETY: walking the control buffer the kernel filled, with libc's
-    // CMSG macros and bounds.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            let h = &*c;
-            if h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_HOPLIMIT {
-                let v = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>());
-                ttl = u8::try_from(v).unwrap_or(0);
-            } else if h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_PKTINFO {
-                let info = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::in6_pktinfo>());
-                dst = Ipv6Addr::from(info.ipi6_addr.s6_addr);
+    for c in msg.cmsgs()? {
+        match c {
+            ControlMessageOwned::Ipv6HopLimit(v) => ttl = u8::try_from(v).unwrap_or(0),
+            ControlMessageOwned::Ipv6PacketInfo(info) => {
+                dst = Ipv6Addr::from(info.ipi6_addr.s6_addr)
             }
-            c = libc::CMSG_NXTHDR(&msg, c);
+            _ => {}
         }
     }
     Ok(Ok(Received {

@@ -734,38 +734,20 @@ fn gratuitous_arp_on_takeover() {
     let sw = lab.sw.path();
     let cap = std::thread::spawn(move || {
         testsupport::netns::run_in_netns(&sw, || {
-            // SAFETY: plain socket calls on a fresh descriptor.
-            let fd = unsafe {
-                libc::socket(
-                    libc::AF_PACKET,
-                    libc::SOCK_RAW,
-                    i32::from((libc::ETH_P_ARP as u16).to_be()),
-                )
-            };
-            assert!(fd >= 0);
-            let tv = libc::timeval {
-                tv_sec: 1,
-                tv_usec: 0,
-            };
-            unsafe {
-                libc::setsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    libc::SO_RCVTIMEO,
-                    (&tv as *const libc::timeval).cast(),
-                    std::mem::size_of::<libc::timeval>() as u32,
-                );
-            }
+            use socket2::{Domain, Protocol, Socket, Type};
+            use std::io::Read;
+            let arp = Protocol::from(i32::from((libc::ETH_P_ARP as u16).to_be()));
+            let s = Socket::new(Domain::PACKET, Type::RAW, Some(arp)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
             let deadline = std::time::Instant::now() + Duration::from_secs(15);
             let mut frames = Vec::new();
             while std::time::Instant::now() < deadline && frames.len() < 5 {
                 let mut buf = [0u8; 256];
-                let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+                let n = (&s).read(&mut buf).unwrap_or(0);
                 if n >= 42 && buf[28..32] == [10, 77, 0, 100] {
-                    frames.push(buf[..n as usize].to_vec());
+                    frames.push(buf[..n].to_vec());
                 }
             }
-            unsafe { libc::close(fd) };
             frames
         })
         .unwrap()
