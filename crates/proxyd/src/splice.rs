@@ -21,9 +21,12 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::task::{ready, Context, Poll};
 
+use nix::fcntl::{fcntl, FcntlArg, OFlag, SpliceFFlags};
+use nix::sys::socket::{recv, MsgFlags};
+use nix::unistd::pipe2;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
@@ -50,14 +53,6 @@ pub struct Pipe {
     pending: usize,
 }
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
 impl Pipe {
     /// A pipe from this thread's pool, or a new one.
     pub fn get() -> io::Result<Pipe> {
@@ -73,17 +68,12 @@ impl Pipe {
 
     /// A new pipe (not from the pool), grown towards [`PIPE_SIZE`].
     pub fn new() -> io::Result<Pipe> {
-        let mut fds = [0 as libc::c_int; 2];
-        // SAFETY: pipe2 writes two descriptors into the array we own.
-        cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
-        // SAFETY: both descriptors were just created and are owned by nobody else.
-        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (r, w) = pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
         // Growing may fail (limits): keep the default size then.
-        // SAFETY: fcntl on a descriptor we own.
-        let _ = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE as libc::c_int) };
-        // SAFETY: as above.
-        let cap = cvt(unsafe { libc::fcntl(w.as_raw_fd(), libc::F_GETPIPE_SZ) })
-            .map(|c| c as usize)
+        let _ = fcntl(&w, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as libc::c_int));
+        let cap = fcntl(&w, FcntlArg::F_GETPIPE_SZ)
+            .ok()
+            .and_then(|c| usize::try_from(c).ok())
             .unwrap_or(64 * 1024);
         Ok(Pipe {
             fds: Some((r, w)),
@@ -97,7 +87,9 @@ impl Pipe {
         self.pending
     }
 
-    fn raw(&self) -> (RawFd, RawFd) {
+    /// The (read, write) descriptors, for the tests' pool checks.
+    #[cfg(test)]
+    fn raw(&self) -> (std::os::fd::RawFd, std::os::fd::RawFd) {
         match &self.fds {
             Some((r, w)) => (r.as_raw_fd(), w.as_raw_fd()),
             None => (-1, -1),
@@ -114,11 +106,12 @@ impl Pipe {
         if room == 0 {
             return Poll::Ready(Ok(0));
         }
-        let (_, pw) = self.raw();
-        let sfd = from.as_raw_fd();
+        let Some((_, pw)) = &self.fds else {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        };
         loop {
             ready!(from.poll_read_ready(cx))?;
-            match from.try_io(Interest::READABLE, || splice(sfd, pw, room)) {
+            match from.try_io(Interest::READABLE, || splice(from, pw, room)) {
                 Ok(n) => {
                     self.pending += n;
                     return Poll::Ready(Ok(n));
@@ -134,12 +127,13 @@ impl Pipe {
     /// needed: `Ready(Ok)` once the pipe is empty; [`Pipe::pending`] tells
     /// how far a `Pending` or an error got (cancel-safe).
     pub fn poll_drain(&mut self, cx: &mut Context<'_>, to: &TcpStream) -> Poll<io::Result<()>> {
-        let (pr, _) = self.raw();
-        let sfd = to.as_raw_fd();
+        let Some((pr, _)) = &self.fds else {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        };
         while self.pending > 0 {
             ready!(to.poll_write_ready(cx))?;
             let want = self.pending;
-            match to.try_io(Interest::WRITABLE, || splice(pr, sfd, want)) {
+            match to.try_io(Interest::WRITABLE, || splice(pr, to, want)) {
                 Ok(0) => {
                     // the pipe said it had bytes and gave none: broken state
                     return Poll::Ready(Err(io::Error::new(
@@ -175,25 +169,18 @@ impl Drop for Pipe {
     }
 }
 
-/// One non-blocking splice(2) of up to `len` bytes.
-fn splice(fd_in: RawFd, fd_out: RawFd, len: usize) -> io::Result<usize> {
-    // SAFETY: splice with null offsets on descriptors that stay open for
-    // the duration of the call (borrowed from the stream and the pipe).
-    let r = unsafe {
-        libc::splice(
-            fd_in,
-            std::ptr::null_mut(),
-            fd_out,
-            std::ptr::null_mut(),
-            len,
-            libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
+/// One non-blocking splice(2) of up to `len` bytes (nix's wrapper is the
+/// bare syscall: no allocation, errno read as before).
+#[inline]
+fn splice(fd_in: impl AsFd, fd_out: impl AsFd, len: usize) -> io::Result<usize> {
+    Ok(nix::fcntl::splice(
+        fd_in,
+        None,
+        fd_out,
+        None,
+        len,
+        SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE,
+    )?)
 }
 
 /// Read once from `s` without waiting (like `TcpStream::try_read`), but
@@ -207,12 +194,7 @@ pub fn try_read(s: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     let len = buf.len();
     let mut short = None;
     let r = s.try_io(Interest::READABLE, || {
-        // SAFETY: recv into a buffer we borrow mutably, of its length.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), len, 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let n = n as usize;
+        let n = recv(fd, buf, MsgFlags::empty())?;
         if n > 0 && n < len {
             short = Some(n);
             return Err(io::ErrorKind::WouldBlock.into());
@@ -410,7 +392,8 @@ mod tests {
         POOL.with(|p| {
             for (r, _, _) in p.borrow().iter() {
                 let mut n: libc::c_int = 0;
-                // SAFETY: FIONREAD on a pipe we own, into a local int.
+                // SAFETY: FIONREAD on a pipe we own, into a local int. nix
+                // has no FIONREAD call (its ioctl macros make unsafe fns).
                 unsafe { libc::ioctl(r.as_raw_fd(), libc::FIONREAD, &mut n) };
                 assert_eq!(n, 0);
             }

@@ -271,9 +271,10 @@ impl Proxyd {
     }
 
     pub fn signal(&self, sig: i32) {
-        // SAFETY: plain kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(self.pid(), sig);
+        // our own child's pid; a number that is no signal is ignored, as
+        // kill(2) would refuse it
+        if let Ok(sig) = nix::sys::signal::Signal::try_from(sig) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig);
         }
     }
 
