@@ -135,6 +135,7 @@ impl VrrpSocket {
             IpAddr::V6(src) => Self::open_v6(&spec, src)?,
         };
         // SAFETY: the socket is owned by the AsyncFd and registered once.
+        // tokio's registration is unsafe (I/O safety); nix has no reactor.
         let recv = unsafe { AsyncFd::register_with_interest(recv, Interest::READABLE) }
             .map_err(io::Error::from)?;
         Ok(VrrpSocket { spec, send, recv })
