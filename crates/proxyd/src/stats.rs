@@ -14,7 +14,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{CancellationToken, TaskTracker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -220,8 +220,8 @@ pub fn server_status(server: &ServerState, h: &HealthSnapshot) -> String {
     }
 }
 
-fn server_row(be: &BackendState, s: &ServerState, now: Instant) -> Row {
-    let h = s.health.snapshot(now);
+fn server_row(be: &BackendState, s: &ServerState, now: u64) -> Row {
+    let h = s.with_record(|r| r.snapshot(now));
     let c = &s.counters;
     let mut r = Row::new(&be.name, &s.name);
     r.set("qcur", c.qcur.get());
@@ -248,13 +248,9 @@ fn server_row(be: &BackendState, s: &ServerState, now: Instant) -> Row {
         r.set("chkfail", h.failed_checks);
         r.set("chkdown", h.down_transitions);
     }
-    r.set("lastchg", unix_now().saturating_sub(s.last_change.get()));
+    r.set("lastchg", h.since_change.as_secs());
     if checked {
-        let mut down = s.down_total.get();
-        if !s.is_up() || s.admin() == AdminState::Maint {
-            down += unix_now().saturating_sub(s.last_change.get());
-        }
-        r.set("downtime", down);
+        r.set("downtime", h.down_time.as_secs());
     }
     if s.maxqueue > 0 {
         r.set("qlimit", s.maxqueue);
@@ -267,7 +263,7 @@ fn server_row(be: &BackendState, s: &ServerState, now: Instant) -> Row {
     if let (Some(p), false) = (h.params, h.paused) {
         let last = h.last.as_ref();
         let status = last.map(|l| l.status).unwrap_or(CheckStatus::Init);
-        if s.health.in_progress() {
+        if s.check_io.in_progress() {
             r.set("check_status", format!("* {}", status.code()));
         } else {
             r.set("check_status", status.code());
@@ -275,7 +271,7 @@ fn server_row(be: &BackendState, s: &ServerState, now: Instant) -> Row {
         if let Some(l) = last {
             // while a check runs HAProxy has already reset its code and
             // description (the status stays until the new result)
-            let running = s.health.in_progress();
+            let running = s.check_io.in_progress();
             if l.status.has_code() {
                 r.set("check_code", if running { 0 } else { l.code.unwrap_or(0) });
             }
@@ -520,11 +516,11 @@ fn frontend_row(fe: &crate::state::FrontendState, global_maxconn: u32, status: &
 
 /// `show stat`: HAProxy's CSV, proxies in declaration (id) order, each
 /// with its FRONTEND row, its server rows and its BACKEND row.
-pub fn show_stat(rt: &Runtime, now: Instant) -> String {
+pub fn show_stat(rt: &Runtime, now: u64) -> String {
     show_stat_filtered(rt, now, &StatFilter::default())
 }
 
-pub fn show_stat_filtered(rt: &Runtime, now: Instant, f: &StatFilter) -> String {
+pub fn show_stat_filtered(rt: &Runtime, now: u64, f: &StatFilter) -> String {
     let mut out = String::from("# ");
     out.push_str(&STAT_FIELDS.join(","));
     out.push_str(",\n");
@@ -564,7 +560,7 @@ pub fn show_stat_filtered(rt: &Runtime, now: Instant, f: &StatFilter) -> String 
                     if f.no_maint && maint {
                         continue;
                     }
-                    if f.up && (maint || (!s.is_up() && s.health.snapshot(now).health == 0)) {
+                    if f.up && (maint || (!s.is_up() && s.with_record(|r| r.health()) == 0)) {
                         continue;
                     }
                     server_row(be, s, now).finish(&mut out);
@@ -694,11 +690,7 @@ fn check_status_num(st: CheckStatus) -> (u8, u8) {
 }
 
 /// `show servers state [BACKEND]` (format version 1).
-pub fn show_servers_state(
-    rt: &Runtime,
-    backend: Option<&str>,
-    now: Instant,
-) -> Result<String, String> {
+pub fn show_servers_state(rt: &Runtime, backend: Option<&str>, now: u64) -> Result<String, String> {
     let backends: Vec<Arc<BackendState>> = match backend {
         Some(name) => match rt.backend(name) {
             Some(b) => vec![b],
@@ -711,7 +703,7 @@ pub fn show_servers_state(
     );
     for be in &backends {
         for s in be.servers().iter() {
-            let h = s.health.snapshot(now);
+            let h = s.with_record(|r| r.snapshot(now));
             let status = h
                 .last
                 .as_ref()
@@ -725,14 +717,14 @@ pub fn show_servers_state(
             } else {
                 (1, 0, if h.paused { 0 } else { 2 })
             };
-            let check_port = s.health.check_port();
+            let check_port = s.check_io.check_port();
             let mut chk_state = match (h.params.is_some(), h.paused) {
                 (false, _) => 0,
                 (true, false) => 0x6,
                 (true, true) => 0xe,
             };
             // a running check has no result yet (CHK_ST_INPROGRESS)
-            let res = if h.params.is_some() && s.health.in_progress() {
+            let res = if h.params.is_some() && s.check_io.in_progress() {
                 chk_state |= 0x1;
                 0
             } else {
@@ -750,7 +742,7 @@ pub fn show_servers_state(
                 admin_flags(s),
                 s.weight(),
                 s.initial_weight(),
-                unix_now().saturating_sub(s.last_change.get()),
+                h.since_change.as_secs(),
                 st,
                 res,
                 health,
@@ -771,18 +763,17 @@ fn log_notice(be: &BackendState, msg: &str) {
 /// Change a server's administrative state the way the stats socket does,
 /// with HAProxy's log lines.
 pub fn set_admin_state(be: &BackendState, s: &ServerState, target: AdminState) {
-    let now = Instant::now();
-    let prev = s.admin();
+    let c = be.update_server(s, |r| r.set_admin(target, unix_now()));
+    let prev = c.before.admin;
     if prev == target {
         return;
     }
+    let opts = s.check_io.opts();
     match (prev, target) {
         (_, AdminState::Maint) => {
-            let was_up = s.is_up();
+            let was_up = c.before.up;
             let was_draining = prev == AdminState::Drain;
-            be.set_server_admin(s, AdminState::Maint);
-            s.health.enter_maint(now);
-            if s.health.opts().shutdown_sessions {
+            if opts.shutdown_sessions {
                 s.shutdown_sessions();
             }
             let msg = maint_message(&be.name, &s.name, s.backup, was_up, &counts(be, s));
@@ -793,11 +784,8 @@ pub fn set_admin_state(be: &BackendState, s: &ServerState, target: AdminState) {
             }
         }
         (AdminState::Maint, _) => {
-            be.set_server_admin(s, target);
-            // "start OK but check immediately"
-            s.health.leave_maint(now);
-            be.set_server_up(s, true);
-            if s.health.opts().shutdown_backup_sessions {
+            // "start OK but check immediately" (the record did both)
+            if opts.shutdown_backup_sessions {
                 crate::checks::shutdown_backup_sessions(be, s);
             }
             log_notice(
@@ -806,28 +794,24 @@ pub fn set_admin_state(be: &BackendState, s: &ServerState, target: AdminState) {
                     &be.name,
                     &s.name,
                     s.backup,
-                    s.is_up(),
+                    c.after.up,
                     target == AdminState::Drain,
                 ),
             );
         }
         (AdminState::Ready, AdminState::Drain) => {
-            be.set_server_admin(s, AdminState::Drain);
             log_notice(
                 be,
                 &drain_message(&be.name, &s.name, s.backup, &counts(be, s)),
             );
         }
         (AdminState::Drain, AdminState::Ready) => {
-            be.set_server_admin(s, AdminState::Ready);
             log_notice(
                 be,
-                &leave_drain_message(&be.name, &s.name, s.backup, s.is_up()),
+                &leave_drain_message(&be.name, &s.name, s.backup, c.after.up),
             );
         }
-        _ => {
-            be.set_server_admin(s, target);
-        }
+        _ => {}
     }
     note_availability(be);
 }
@@ -1067,7 +1051,7 @@ pub fn execute(rt: &Runtime, session: &mut Session, cmd: &str) -> String {
     let args = split_args(cmd);
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let admin = session.level >= StatsLevel::Admin;
-    let now = Instant::now();
+    let now = unix_now();
     match a.as_slice() {
         ["help", rest @ ..] => {
             let filter: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
@@ -1220,7 +1204,7 @@ fn clear_counters(rt: &Runtime, all: bool) {
         for s in be.servers().iter() {
             clear(&s.counters, all);
             if all {
-                s.health.clear_counters();
+                s.update(|r| r.clear_counters());
             }
         }
     }
@@ -1230,42 +1214,21 @@ fn set_weight(be: &BackendState, s: &ServerState, text: &str) -> String {
     match parse_weight(s, be.settings().algo, text) {
         Err(e) => e,
         Ok(w) => {
-            be.set_server_weight(s, w);
+            be.update_server(s, |r| r.set_weight(w, unix_now()));
             note_availability(be);
             String::new()
         }
     }
 }
 
-/// `set server BE/SRV health up|down`: force the check result (the
-/// counter goes to fully up or to 0), as HAProxy does.
+/// `set server BE/SRV health up|down`: the health counter goes to fully
+/// up or to 0 at once, as HAProxy does (ignored in maintenance or without
+/// checks).
 fn force_health(be: &BackendState, s: &ServerState, up: bool) {
-    use crate::health::CheckResult;
-    if !s.health.is_checked() || s.admin() == AdminState::Maint {
-        return;
-    }
-    let status = if up {
-        CheckStatus::L4Ok
-    } else {
-        CheckStatus::L4Con
-    };
-    let r = CheckResult::new(status, "", Duration::ZERO);
-    let opts = s.health.opts();
-    // rise + fall results always reach the end of the counter's range
-    for _ in 0..512 {
-        if let Some(t) = s.health.record(r.clone(), Instant::now()) {
-            let reason = crate::health::Reason::Text("changed from CLI");
-            crate::checks::apply_transition(be, s, t, reason, opts);
-        }
-        let snap = s.health.snapshot(Instant::now());
-        let done = match snap.params {
-            Some(p) if up => snap.health == p.max_health(),
-            Some(_) => snap.health == 0,
-            None => true,
-        };
-        if done {
-            break;
-        }
+    let c = be.update_server(s, |r| r.force(up, unix_now()));
+    if c.transition.is_some() {
+        let reason = crate::health::Reason::Text("changed from CLI");
+        crate::checks::apply_transition(be, s, &c, reason, s.check_io.opts());
     }
 }
 
@@ -1498,8 +1461,8 @@ mod tests {
             fall: 3,
             ..Default::default()
         };
-        s1.health.configure(Some(p));
-        s2.health.configure(Some(p));
+        s1.update(|r| r.configure_checks(Some(p), unix_now()));
+        s2.update(|r| r.configure_checks(Some(p), unix_now()));
         let be = BackendState::new("web-servers", 3, BackendSettings::default(), vec![s1, s2]);
         let fe = FrontendState::new("mysite", 2, 0);
         rt.set_proxies(vec![fe], vec![be]);
@@ -1524,8 +1487,7 @@ mod tests {
         let be = rt.backend("web-servers").unwrap();
         let web1 = be.server("web1").unwrap();
         let r = CheckResult::new(CheckStatus::L4Con, "Connection refused", Duration::ZERO);
-        web1.health.record(r, Instant::now());
-        be.set_server_up(&web1, false);
+        be.update_server(&web1, |rec| rec.check_result(r, unix_now()));
         let out = run(&rt, "show stat\n");
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].starts_with("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,"));
@@ -1608,7 +1570,7 @@ mod tests {
         assert!(run(&rt, "show stat\n").contains(",DRAIN 1/3,"));
         assert_eq!(run(&rt, "set server web-servers/web2 state maint\n"), "\n");
         assert_eq!(web2.admin(), AdminState::Maint);
-        assert!(web2.health.is_paused());
+        assert!(web2.with_record(|r| r.checks_paused()));
         assert!(run(&rt, "show stat\n").contains(",MAINT,"));
         assert_eq!(run(&rt, "enable server web-servers/web2\n"), "\n");
         assert_eq!(web2.admin(), AdminState::Ready);
@@ -1690,7 +1652,7 @@ mod tests {
         assert!(!web1.is_up());
         assert_eq!(run(&rt, "set server web-servers/web1 health up\n"), "\n");
         assert!(web1.is_up());
-        assert_eq!(web1.health.snapshot(Instant::now()).health, 4);
+        assert_eq!(web1.with_record(|r| r.health()), 4);
     }
 
     #[test]
