@@ -939,12 +939,13 @@ impl App {
     /// Serve the bound `stats socket`s. They are not changed by a reload
     /// (as with HAProxy's master, changing them needs a restart).
     pub fn start_stats(&mut self) {
-        let idle = self.config.global.stats_timeout;
+        let g = &self.config.global;
+        let limits = crate::stats::Limits::new(g.stats_timeout, g.stats_maxconn);
         for b in self.stats_bound.drain(..) {
             if let Err(e) = crate::stats::serve(
                 b,
                 self.rt.clone(),
-                idle,
+                &limits,
                 &self.checks_tracker,
                 self.stats_cancel.clone(),
             ) {

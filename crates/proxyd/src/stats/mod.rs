@@ -24,7 +24,7 @@ pub use render::{
     format_uptime, server_status, show_backend, show_info, show_servers_state, show_stat,
     show_stat_filtered, RELEASE_DATE, STAT_FIELDS,
 };
-pub use socket::{bind, serve, Bound};
+pub use socket::{bind, serve, Bound, Limits, DEFAULT_MAXCONN};
 
 #[cfg(test)]
 mod tests;

@@ -488,17 +488,10 @@ pub fn format_uptime(secs: u64) -> String {
 }
 
 fn nofile_limit() -> u64 {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes into the struct we pass.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
-    if rc == 0 {
-        rl.rlim_cur
-    } else {
-        0
-    }
+    use nix::sys::resource::{getrlimit, Resource};
+    getrlimit(Resource::RLIMIT_NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(0)
 }
 
 fn hostname() -> String {

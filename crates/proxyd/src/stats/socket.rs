@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{CancellationToken, TaskTracker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{StatsAddr, StatsLevel, StatsSocket};
 use crate::state::Runtime;
@@ -71,17 +72,52 @@ fn tmp_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// HAProxy's default `stats maxconn`.
+pub const DEFAULT_MAXCONN: u32 = 10;
+
+/// `stats maxconn` and `stats timeout`, shared by all the stats sockets
+/// (they are one proxy in HAProxy).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// An idle connection is closed after this (`stats timeout`).
+    pub idle: Duration,
+    /// One permit per connection being served (`stats maxconn`).
+    slots: Arc<Semaphore>,
+}
+
+impl Limits {
+    /// `maxconn` `None` is HAProxy's default of 10.
+    pub fn new(idle: Duration, maxconn: Option<u32>) -> Self {
+        let n = maxconn.unwrap_or(DEFAULT_MAXCONN).max(1);
+        Limits {
+            idle,
+            slots: Arc::new(Semaphore::new(usize::try_from(n).unwrap_or(usize::MAX))),
+        }
+    }
+
+    /// Wait for a free connection slot; `None` at `cancel`.
+    async fn slot(&self, cancel: &CancellationToken) -> Option<OwnedSemaphorePermit> {
+        tokio::select! {
+            _ = cancel.cancelled() => None,
+            p = self.slots.clone().acquire_owned() => p.ok(),
+        }
+    }
+}
+
 /// Serve a bound stats socket until `cancel`. Each connection is one task
-/// on `tracker`; an idle connection is closed after `idle` (`stats
-/// timeout`).
+/// on `tracker`; an idle connection is closed after `limits.idle` (`stats
+/// timeout`). At `stats maxconn` connections the socket stops accepting:
+/// the next ones wait in the listen backlog, as in HAProxy.
 pub fn serve(
     bound: Bound,
     rt: Arc<Runtime>,
-    idle: Duration,
+    limits: &Limits,
     tracker: &TaskTracker,
     cancel: CancellationToken,
 ) -> io::Result<()> {
     let t2 = tracker.clone();
+    let limits = limits.clone();
+    let idle = limits.idle;
     match bound {
         Bound::Unix {
             listener,
@@ -91,14 +127,18 @@ pub fn serve(
             listener.set_nonblocking(true)?;
             let listener = tokio::net::UnixListener::from_std(listener)?;
             tracker.spawn(async move {
-                loop {
+                while let Some(permit) = limits.slot(&cancel).await {
                     let conn = tokio::select! {
                         _ = cancel.cancelled() => break,
                         c = listener.accept() => c,
                     };
                     match conn {
                         Ok((stream, _)) => {
-                            t2.spawn(handle_conn(stream, rt.clone(), level, idle, cancel.clone()));
+                            let conn = handle_conn(stream, rt.clone(), level, idle, cancel.clone());
+                            t2.spawn(async move {
+                                conn.await;
+                                drop(permit);
+                            });
                         }
                         Err(e) => {
                             tracing::warn!("stats socket {}: accept: {e}", path.display());
@@ -112,14 +152,18 @@ pub fn serve(
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
             tracker.spawn(async move {
-                loop {
+                while let Some(permit) = limits.slot(&cancel).await {
                     let conn = tokio::select! {
                         _ = cancel.cancelled() => break,
                         c = listener.accept() => c,
                     };
                     match conn {
                         Ok((stream, _)) => {
-                            t2.spawn(handle_conn(stream, rt.clone(), level, idle, cancel.clone()));
+                            let conn = handle_conn(stream, rt.clone(), level, idle, cancel.clone());
+                            t2.spawn(async move {
+                                conn.await;
+                                drop(permit);
+                            });
                         }
                         Err(e) => {
                             tracing::warn!("stats socket: accept: {e}");

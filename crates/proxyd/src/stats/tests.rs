@@ -322,7 +322,7 @@ async fn unix_socket_end_to_end() {
     serve(
         bound,
         rt.clone(),
-        Duration::from_secs(5),
+        &Limits::new(Duration::from_secs(5), None),
         &tracker,
         cancel.clone(),
     )
@@ -336,4 +336,96 @@ async fn unix_socket_end_to_end() {
     tracker.close();
     tracker.wait().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Serve `rt` on a TCP stats socket on 127.0.0.1 with `limits`.
+fn serve_tcp(
+    rt: &Arc<Runtime>,
+    limits: &Limits,
+) -> (std::net::SocketAddr, TaskTracker, CancellationToken) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tracker = TaskTracker::new();
+    let cancel = CancellationToken::new();
+    let bound = Bound::Tcp {
+        listener,
+        level: StatsLevel::Admin,
+    };
+    serve(bound, rt.clone(), limits, &tracker, cancel.clone()).unwrap();
+    (addr, tracker, cancel)
+}
+
+/// Read until the output ends with `end` (or a 10 s deadline).
+async fn read_until(c: &mut tokio::net::TcpStream, end: &str) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !out.ends_with(end.as_bytes()) {
+        let n = tokio::time::timeout_at(deadline, c.read(&mut buf))
+            .await
+            .expect("deadline")
+            .unwrap();
+        assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(&out));
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn maxconn_holds_the_next_connection_in_the_backlog() {
+    let rt = runtime();
+    let limits = Limits::new(Duration::from_secs(60), None);
+    let (addr, tracker, cancel) = serve_tcp(&rt, &limits);
+    // HAProxy's default: 10 connections served at once
+    let mut open = Vec::new();
+    for _ in 0..DEFAULT_MAXCONN {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"prompt\n").await.unwrap();
+        read_until(&mut c, "> ").await;
+        open.push(c);
+    }
+    // the 11th connects (listen backlog) but is not served...
+    let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+    extra.write_all(b"show backend\n").await.unwrap();
+    let mut buf = [0u8; 64];
+    let early = tokio::time::timeout(Duration::from_millis(300), extra.read(&mut buf)).await;
+    assert!(early.is_err(), "served beyond stats maxconn");
+    // ...until one closes
+    drop(open.pop());
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), extra.read_to_string(&mut out))
+        .await
+        .expect("deadline")
+        .unwrap();
+    assert_eq!(out, "# name\nweb-servers\n\n");
+    drop(open);
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+}
+
+#[tokio::test]
+async fn idle_connection_closed_after_stats_timeout() {
+    let rt = runtime();
+    let limits = Limits::new(Duration::from_millis(200), Some(1));
+    let (addr, tracker, cancel) = serve_tcp(&rt, &limits);
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut out = String::new();
+    let n = tokio::time::timeout(Duration::from_secs(10), idle.read_to_string(&mut out))
+        .await
+        .expect("idle connection not closed")
+        .unwrap();
+    assert_eq!((n, out.as_str()), (0, ""));
+    // its slot is free again (maxconn 1)
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"show backend\n").await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut out))
+        .await
+        .expect("deadline")
+        .unwrap();
+    assert_eq!(out, "# name\nweb-servers\n\n");
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
 }
