@@ -9,7 +9,9 @@ use crate::config::StatsLevel;
 use crate::health::{drain_message, leave_drain_message, leave_maint_message, maint_message};
 use crate::state::{unix_now, AdminState, BackendState, Runtime, ServerState};
 
-use super::parse::{command_end, parse_stat_args, parse_weight, split_args};
+use super::parse::{
+    command_end, parse_command, parse_stat_args, parse_weight, split_args, Command, ServerAction,
+};
 use super::render::{show_backend, show_info, show_servers_state, show_stat_filtered};
 
 fn log_notice(be: &BackendState, msg: &str) {
@@ -233,140 +235,103 @@ const PERMISSION_DENIED: &str = "Permission denied\n";
 /// Execute one command; returns its output (without the trailing prompt).
 pub fn execute(rt: &Runtime, session: &mut Session, cmd: &str) -> String {
     let args = split_args(cmd);
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    let admin = session.level >= StatsLevel::Admin;
+    let command = parse_command(&args);
+    if command.needs_admin() && session.level < StatsLevel::Admin {
+        return PERMISSION_DENIED.into();
+    }
     let now = unix_now();
-    match a.as_slice() {
-        ["help", rest @ ..] => {
-            let filter: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-            format!(
-                "The following commands are valid at this level:\n{}",
-                help_lines(session.level, &filter)
-            )
-        }
-        ["prompt", ..] => {
+    match command {
+        Command::Help(filter) => format!(
+            "The following commands are valid at this level:\n{}",
+            help_lines(session.level, &filter)
+        ),
+        Command::Prompt => {
             session.interactive = !session.interactive;
             String::new()
         }
-        ["quit", ..] => {
+        Command::Quit => {
             session.quit = true;
             String::new()
         }
-        ["show", "info", ..] => show_info(rt),
-        ["show", "stat", rest @ ..] => match parse_stat_args(rest, |name| {
-            rt.frontend(name)
-                .map(|fe| i64::from(fe.id))
-                .or_else(|| rt.backend(name).map(|be| i64::from(be.id)))
-        }) {
-            Ok(f) => show_stat_filtered(rt, now, &f),
-            Err(e) => e,
-        },
-        ["show", "backend", ..] => show_backend(rt),
-        ["show", "servers", "state", rest @ ..] => {
-            match show_servers_state(rt, rest.first().copied(), now) {
-                Ok(s) | Err(s) => s,
+        Command::ShowInfo => show_info(rt),
+        Command::ShowStat(rest) => {
+            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            match parse_stat_args(&rest, |name| {
+                rt.frontend(name)
+                    .map(|fe| i64::from(fe.id))
+                    .or_else(|| rt.backend(name).map(|be| i64::from(be.id)))
+            }) {
+                Ok(f) => show_stat_filtered(rt, now, &f),
+                Err(e) => e,
             }
         }
-        ["get", "weight", ..] => match find_server(rt, args.get(2)) {
+        Command::ShowBackend => show_backend(rt),
+        Command::ShowServersState(be) => match show_servers_state(rt, be.as_deref(), now) {
+            Ok(s) | Err(s) => s,
+        },
+        Command::GetWeight(spec) => match find_server(rt, spec.as_ref()) {
             Err(e) => e,
             Ok((_, s)) => format!("{} (initial {})\n", s.weight(), s.initial_weight()),
         },
-        ["set", "weight", ..] => {
-            if !admin {
-                return PERMISSION_DENIED.into();
-            }
-            match find_server(rt, args.get(2)) {
-                Err(e) => e,
-                Ok((be, s)) => set_weight(&be, &s, args.get(3).map(String::as_str).unwrap_or("")),
-            }
-        }
-        ["set", "server", ..] => {
-            if !admin {
-                return PERMISSION_DENIED.into();
-            }
-            let (be, s) = match find_server(rt, args.get(2)) {
+        Command::SetWeight(spec, w) => match find_server(rt, spec.as_ref()) {
+            Err(e) => e,
+            Ok((be, s)) => set_weight(&be, &s, &w),
+        },
+        Command::SetServer(spec, action) => {
+            let (be, s) = match find_server(rt, spec.as_ref()) {
                 Err(e) => return e,
                 Ok(x) => x,
             };
-            let value = args.get(4).map(String::as_str).unwrap_or("");
-            match args.get(3).map(String::as_str) {
-                Some("state") => match value {
-                    "ready" => {
-                        set_admin_state(&be, &s, AdminState::Ready);
-                        String::new()
-                    }
-                    "drain" => {
-                        set_admin_state(&be, &s, AdminState::Drain);
-                        String::new()
-                    }
-                    "maint" => {
-                        set_admin_state(&be, &s, AdminState::Maint);
-                        String::new()
-                    }
-                    _ => "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
-                },
-                Some("weight") => set_weight(&be, &s, value),
-                Some("health") => match value {
-                    "up" => {
-                        force_health(&be, &s, true);
-                        String::new()
-                    }
-                    "down" => {
-                        force_health(&be, &s, false);
-                        String::new()
-                    }
-                    _ => "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n".into(),
-                },
-                _ => "usage: set server <backend>/<server> health | state | weight\n".into(),
+            match action {
+                ServerAction::State(target) => {
+                    set_admin_state(&be, &s, target);
+                    String::new()
+                }
+                ServerAction::BadState => {
+                    "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into()
+                }
+                ServerAction::Weight(w) => set_weight(&be, &s, &w),
+                ServerAction::Health(up) => {
+                    force_health(&be, &s, up);
+                    String::new()
+                }
+                ServerAction::BadHealth => {
+                    "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n".into()
+                }
+                ServerAction::Usage => {
+                    "usage: set server <backend>/<server> health | state | weight\n".into()
+                }
             }
         }
-        ["show", "version", ..] => format!("{}\n", env!("CARGO_PKG_VERSION")),
-        ["clear", "counters", rest @ ..] => {
-            if !admin {
-                return PERMISSION_DENIED.into();
-            }
-            clear_counters(rt, rest.first() == Some(&"all"));
+        Command::ShowVersion => format!("{}\n", env!("CARGO_PKG_VERSION")),
+        Command::ClearCounters { all } => {
+            clear_counters(rt, all);
             String::new()
         }
-        ["shutdown", "sessions", "server", ..] => {
-            if !admin {
-                return PERMISSION_DENIED.into();
+        Command::ShutdownSessions(spec) => match find_server(rt, spec.as_ref()) {
+            Err(e) => e,
+            Ok((_, s)) => {
+                s.shutdown_sessions();
+                String::new()
             }
-            match find_server(rt, args.get(3)) {
-                Err(e) => e,
-                Ok((_, s)) => {
-                    s.shutdown_sessions();
-                    String::new()
+        },
+        Command::DisableServer(spec) => match find_server(rt, spec.as_ref()) {
+            Err(e) => e,
+            Ok((be, s)) => {
+                set_admin_state(&be, &s, AdminState::Maint);
+                String::new()
+            }
+        },
+        Command::EnableServer(spec) => match find_server(rt, spec.as_ref()) {
+            Err(e) => e,
+            Ok((be, s)) => {
+                if s.admin() == AdminState::Maint {
+                    set_admin_state(&be, &s, AdminState::Ready);
                 }
+                String::new()
             }
-        }
-        ["disable", "server", ..] => {
-            if !admin {
-                return PERMISSION_DENIED.into();
-            }
-            match find_server(rt, args.get(2)) {
-                Err(e) => e,
-                Ok((be, s)) => {
-                    set_admin_state(&be, &s, AdminState::Maint);
-                    String::new()
-                }
-            }
-        }
-        ["enable", "server", ..] => {
-            if !admin {
-                return PERMISSION_DENIED.into();
-            }
-            match find_server(rt, args.get(2)) {
-                Err(e) => e,
-                Ok((be, s)) => {
-                    if s.admin() == AdminState::Maint {
-                        set_admin_state(&be, &s, AdminState::Ready);
-                    }
-                    String::new()
-                }
-            }
-        }
-        _ => unknown(session.level, &args),
+        },
+        Command::Unknown => unknown(session.level, &args),
     }
 }
 

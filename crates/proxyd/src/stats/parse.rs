@@ -2,6 +2,119 @@
 //! commands, words, and the arguments of `show stat` and `set weight`.
 
 use crate::lb::Algo;
+use crate::server::AdminState;
+
+/// One stats socket command, parsed from its words. Server specs
+/// (`backend/server`) stay text: resolving them is the executor's job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `help [filter words]`.
+    Help(Vec<String>),
+    /// `prompt`: toggles interactive mode.
+    Prompt,
+    Quit,
+    ShowInfo,
+    /// `show stat [args]` (see [`parse_stat_args`]).
+    ShowStat(Vec<String>),
+    ShowBackend,
+    /// `show servers state [BACKEND]`.
+    ShowServersState(Option<String>),
+    ShowVersion,
+    /// `get weight BE/SRV`.
+    GetWeight(Option<String>),
+    /// `set weight BE/SRV W`.
+    SetWeight(Option<String>, String),
+    /// `set server BE/SRV ...`.
+    SetServer(Option<String>, ServerAction),
+    /// `clear counters [all]`.
+    ClearCounters {
+        all: bool,
+    },
+    /// `shutdown sessions server BE/SRV`.
+    ShutdownSessions(Option<String>),
+    /// `disable server BE/SRV`.
+    DisableServer(Option<String>),
+    /// `enable server BE/SRV`.
+    EnableServer(Option<String>),
+    Unknown,
+}
+
+/// What `set server BE/SRV ...` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerAction {
+    /// `state ready|drain|maint`.
+    State(AdminState),
+    /// `state` with another word.
+    BadState,
+    /// `weight W`.
+    Weight(String),
+    /// `health up|down`.
+    Health(bool),
+    /// `health` with another word.
+    BadHealth,
+    /// No or another keyword.
+    Usage,
+}
+
+impl Command {
+    /// Only at `level admin`.
+    pub fn needs_admin(&self) -> bool {
+        matches!(
+            self,
+            Command::SetWeight(..)
+                | Command::SetServer(..)
+                | Command::ClearCounters { .. }
+                | Command::ShutdownSessions(_)
+                | Command::DisableServer(_)
+                | Command::EnableServer(_)
+        )
+    }
+}
+
+/// Parse a command from its words (see [`split_args`]).
+pub fn parse_command(args: &[String]) -> Command {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let arg = |i: usize| args.get(i).cloned();
+    let owned = |r: &[&str]| r.iter().map(|s| s.to_string()).collect();
+    match a.as_slice() {
+        ["help", rest @ ..] => Command::Help(owned(rest)),
+        ["prompt", ..] => Command::Prompt,
+        ["quit", ..] => Command::Quit,
+        ["show", "info", ..] => Command::ShowInfo,
+        ["show", "stat", rest @ ..] => Command::ShowStat(owned(rest)),
+        ["show", "backend", ..] => Command::ShowBackend,
+        ["show", "servers", "state", ..] => Command::ShowServersState(arg(3)),
+        ["show", "version", ..] => Command::ShowVersion,
+        ["get", "weight", ..] => Command::GetWeight(arg(2)),
+        ["set", "weight", ..] => Command::SetWeight(arg(2), arg(3).unwrap_or_default()),
+        ["set", "server", ..] => {
+            let value = a.get(4).copied().unwrap_or("");
+            let action = match a.get(3).copied() {
+                Some("state") => match value {
+                    "ready" => ServerAction::State(AdminState::Ready),
+                    "drain" => ServerAction::State(AdminState::Drain),
+                    "maint" => ServerAction::State(AdminState::Maint),
+                    _ => ServerAction::BadState,
+                },
+                Some("weight") => ServerAction::Weight(value.to_string()),
+                Some("health") => match value {
+                    "up" => ServerAction::Health(true),
+                    "down" => ServerAction::Health(false),
+                    _ => ServerAction::BadHealth,
+                },
+                _ => ServerAction::Usage,
+            };
+            Command::SetServer(arg(2), action)
+        }
+        ["clear", "counters", rest @ ..] => Command::ClearCounters {
+            all: rest.first() == Some(&"all"),
+        },
+        ["shutdown", "sessions", "server", ..] => Command::ShutdownSessions(arg(3)),
+        ["disable", "server", ..] => Command::DisableServer(arg(2)),
+        ["enable", "server", ..] => Command::EnableServer(arg(2)),
+        _ => Command::Unknown,
+    }
+}
 
 /// Where the next command of `input` ends: the index of the first
 /// unescaped `;` or newline (`\` escapes the next byte). `None` while the
@@ -172,6 +285,90 @@ pub fn split_args(line: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_table() {
+        use Command as C;
+        use ServerAction as A;
+        let s = |v: &str| Some(v.to_string());
+        let cases: Vec<(&str, Command)> = vec![
+            ("", C::Unknown),
+            ("bogus", C::Unknown),
+            ("show", C::Unknown),
+            ("help", C::Help(vec![])),
+            (
+                "help show stat",
+                C::Help(vec!["show".into(), "stat".into()]),
+            ),
+            ("prompt", C::Prompt),
+            ("quit now", C::Quit),
+            ("show info", C::ShowInfo),
+            ("show stat", C::ShowStat(vec![])),
+            (
+                "show stat b 4 -1",
+                C::ShowStat(vec!["b".into(), "4".into(), "-1".into()]),
+            ),
+            ("show backend", C::ShowBackend),
+            ("show servers state", C::ShowServersState(None)),
+            ("show servers state web", C::ShowServersState(s("web"))),
+            ("show servers", C::Unknown),
+            ("show version", C::ShowVersion),
+            ("get weight", C::GetWeight(None)),
+            ("get weight b/s", C::GetWeight(s("b/s"))),
+            ("set weight b/s 3", C::SetWeight(s("b/s"), "3".into())),
+            ("set weight b/s", C::SetWeight(s("b/s"), String::new())),
+            (
+                "set server b/s state ready",
+                C::SetServer(s("b/s"), A::State(AdminState::Ready)),
+            ),
+            (
+                "set server b/s state drain",
+                C::SetServer(s("b/s"), A::State(AdminState::Drain)),
+            ),
+            (
+                "set server b/s state maint",
+                C::SetServer(s("b/s"), A::State(AdminState::Maint)),
+            ),
+            (
+                "set server b/s state up",
+                C::SetServer(s("b/s"), A::BadState),
+            ),
+            (
+                "set server b/s weight 50%",
+                C::SetServer(s("b/s"), A::Weight("50%".into())),
+            ),
+            (
+                "set server b/s health up",
+                C::SetServer(s("b/s"), A::Health(true)),
+            ),
+            (
+                "set server b/s health down",
+                C::SetServer(s("b/s"), A::Health(false)),
+            ),
+            (
+                "set server b/s health stopping",
+                C::SetServer(s("b/s"), A::BadHealth),
+            ),
+            ("set server b/s", C::SetServer(s("b/s"), A::Usage)),
+            ("set server", C::SetServer(None, A::Usage)),
+            ("clear counters", C::ClearCounters { all: false }),
+            ("clear counters all", C::ClearCounters { all: true }),
+            (
+                "shutdown sessions server b/s",
+                C::ShutdownSessions(s("b/s")),
+            ),
+            ("shutdown sessions", C::Unknown),
+            ("disable server b/s", C::DisableServer(s("b/s"))),
+            ("enable server b/s", C::EnableServer(s("b/s"))),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parse_command(&split_args(line)), want, "{line:?}");
+        }
+        assert!(!C::ShowInfo.needs_admin());
+        assert!(!C::GetWeight(None).needs_admin());
+        assert!(C::SetServer(None, A::Usage).needs_admin());
+        assert!(C::ClearCounters { all: false }.needs_admin());
+    }
 
     #[test]
     fn command_end_table() {
