@@ -215,8 +215,6 @@ pub struct HealthFsm {
     params: HealthParams,
     health: u32,
     up: bool,
-    /// Checks are paused (server in maintenance).
-    paused: bool,
     last: Option<CheckResult>,
     failed_checks: u64,
     down_transitions: u64,
@@ -230,7 +228,6 @@ impl HealthFsm {
             health: params.rise,
             params,
             up: true,
-            paused: false,
             last: None,
             failed_checks: 0,
             down_transitions: 0,
@@ -261,10 +258,6 @@ impl HealthFsm {
         self.up
     }
 
-    pub fn is_paused(&self) -> bool {
-        self.paused
-    }
-
     pub fn last(&self) -> Option<&CheckResult> {
         self.last.as_ref()
     }
@@ -286,11 +279,8 @@ impl HealthFsm {
     }
 
     /// Record a check result. Returns the operational transition it caused.
-    /// Results arriving while paused are ignored.
+    /// (In maintenance no check runs: the server record does not call it.)
     pub fn record(&mut self, result: CheckResult) -> Option<Transition> {
-        if self.paused {
-            return None;
-        }
         let passed = result.status.passed();
         self.last = Some(result);
         if passed {
@@ -323,11 +313,8 @@ impl HealthFsm {
 
     /// `set server BE/SRV health up|down`: the counter goes to fully up
     /// (`rise + fall - 1`) or to 0 at once, as HAProxy does; the last check
-    /// result and `chkfail` are left alone. Ignored while paused.
+    /// result and `chkfail` are left alone.
     pub fn force(&mut self, up: bool) -> Option<Transition> {
-        if self.paused {
-            return None;
-        }
         if up {
             self.health = self.params.max_health();
             if !self.up {
@@ -347,9 +334,6 @@ impl HealthFsm {
 
     /// Delay until the next check (HAProxy's `srv_getinter`).
     pub fn next_check_in(&self) -> Duration {
-        if self.paused {
-            return self.params.inter;
-        }
         if self.health == self.params.max_health() {
             self.params.inter
         } else if !self.up && self.health == 0 {
@@ -359,11 +343,11 @@ impl HealthFsm {
         }
     }
 
-    /// Entering maintenance: checks pause and the server counts as DOWN.
-    /// Returns true if the server was UP.
+    /// Entering maintenance: the counter drops to 0 and the server counts
+    /// as DOWN (the server record then stops feeding results until
+    /// [`Self::resume`]). Returns true if the server was UP.
     pub fn pause(&mut self) -> bool {
         let was_up = self.up;
-        self.paused = true;
         self.health = 0;
         if self.up {
             self.up = false;
@@ -376,7 +360,6 @@ impl HealthFsm {
     /// UP). Returns true if the server was DOWN.
     pub fn resume(&mut self) -> bool {
         let was_down = !self.up;
-        self.paused = false;
         self.health = self.params.rise;
         self.up = true;
         was_down
@@ -821,24 +804,6 @@ mod tests {
         assert_eq!(f.next_check_in(), p.downinter);
         assert_eq!(f.record(ok()), Some(Transition::Up));
         assert_eq!(f.next_check_in(), p.inter);
-    }
-
-    #[test]
-    fn pause_and_resume() {
-        let p = params(2, 3);
-        let mut f = HealthFsm::new(p);
-        f.record(ok());
-        assert!(f.pause());
-        assert!(!f.is_up());
-        assert_eq!(f.health(), 0);
-        // Results while paused are ignored.
-        assert_eq!(f.record(ok()), None);
-        assert_eq!(f.health(), 0);
-        assert!(f.resume());
-        assert!(f.is_up());
-        assert_eq!(f.health(), 2);
-        // Back at rise: one failure marks it DOWN again.
-        assert_eq!(f.record(ko()), Some(Transition::Down));
     }
 
     #[test]

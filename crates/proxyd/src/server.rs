@@ -168,9 +168,17 @@ impl ServerRecord {
         self.admin == AdminState::Maint
     }
 
-    /// Delay until the next check, `None` for an unchecked server.
+    /// Delay until the next check, `None` for an unchecked server (`inter`
+    /// while in maintenance: the checker only looks again).
     pub fn next_check_in(&self) -> Option<Duration> {
-        self.fsm.as_ref().map(|f| f.next_check_in())
+        let maint = self.checks_paused();
+        self.fsm.as_ref().map(|f| {
+            if maint {
+                f.params().inter
+            } else {
+                f.next_check_in()
+            }
+        })
     }
 
     /// Wall-clock second of the last change (`lastchg` = now - this).
@@ -422,6 +430,25 @@ mod tests {
         assert!(!u.is_up());
         u.set_admin(AdminState::Ready, t0);
         assert!(u.is_up());
+    }
+
+    #[test]
+    fn pause_and_resume() {
+        let p = params(2, 3);
+        let mut f = ServerRecord::new(1, false, Some(p), 0);
+        f.check_result(ok(), 0);
+        assert!(f.set_admin(AdminState::Maint, 0).before.up);
+        assert!(!f.is_up());
+        assert_eq!(f.health(), 0);
+        // Results while paused are ignored.
+        assert_eq!(f.check_result(ok(), 0).transition, None);
+        assert_eq!(f.health(), 0);
+        assert_eq!(f.next_check_in(), Some(p.inter));
+        assert!(!f.set_admin(AdminState::Ready, 0).before.up);
+        assert!(f.is_up());
+        assert_eq!(f.health(), 2);
+        // Back at rise: one failure marks it DOWN again.
+        assert_eq!(f.check_result(ko(), 0).transition, Some(Transition::Down));
     }
 
     #[test]
