@@ -1049,6 +1049,52 @@ mod tests {
         assert_eq!(s3.server.name, "a");
     }
 
+    #[test]
+    fn status_word_and_opts_round_trip() {
+        for up in [false, true] {
+            for admin in [AdminState::Ready, AdminState::Drain, AdminState::Maint] {
+                for (weight, initial_weight) in [(0, 0), (1, 256), (256, 1), (0xFF_FFFF, 7)] {
+                    let st = Status {
+                        up,
+                        admin,
+                        weight,
+                        initial_weight,
+                    };
+                    assert_eq!(unpack(pack(st)), st);
+                }
+            }
+        }
+        let io = CheckIo::default();
+        for bits in 0..8u8 {
+            let o = TransitionOpts {
+                shutdown_sessions: bits & 1 != 0,
+                shutdown_backup_sessions: bits & 2 != 0,
+                log_health_checks: bits & 4 != 0,
+            };
+            io.set_opts(o);
+            assert_eq!(io.opts(), o);
+        }
+    }
+
+    #[tokio::test]
+    async fn update_server_publishes_and_wakes_the_checker() {
+        let be = backend(vec![conf("a", 1)], BackendSettings::default());
+        let a = be.server("a").unwrap();
+        let g = be.generation.get();
+        // no visible change: the balancer is left alone
+        be.update_server(&a, |r| r.set_weight(1, 0));
+        assert_eq!(be.generation.get(), g);
+        be.update_server(&a, |r| r.set_admin(AdminState::Maint, 0));
+        assert!(!a.usable() && !a.is_up());
+        assert_eq!(be.generation.get(), g + 1);
+        let woken = a.check_io.wake_requested();
+        be.update_server(&a, |r| r.set_admin(AdminState::Ready, 0));
+        assert!(a.usable());
+        tokio::time::timeout(Duration::from_secs(10), woken)
+            .await
+            .expect("checker not woken");
+    }
+
     #[tokio::test]
     async fn up_down_and_left() {
         let be = backend(vec![conf("a", 1), conf("b", 2)], BackendSettings::default());
