@@ -134,8 +134,9 @@ fn build_backends(
                         match be.server(&s.name) {
                             Some(old) if same_server(&old, &conf) => {
                                 if old.initial_weight() != conf.weight {
-                                    old.set_initial_weight(conf.weight);
-                                    be.set_server_weight(&old, conf.weight);
+                                    be.update_server(&old, |r| {
+                                        r.reload_weight(conf.weight, crate::state::unix_now())
+                                    });
                                 }
                                 // `disabled` added or removed in the file
                                 let was_disabled = old_cfg
@@ -143,14 +144,14 @@ fn build_backends(
                                     .and_then(|ob| ob.server(&s.name))
                                     .is_some_and(|os| os.disabled);
                                 if was_disabled != conf.disabled {
-                                    be.set_server_admin(
-                                        &old,
-                                        if conf.disabled {
-                                            AdminState::Maint
-                                        } else {
-                                            AdminState::Ready
-                                        },
-                                    );
+                                    let target = if conf.disabled {
+                                        AdminState::Maint
+                                    } else {
+                                        AdminState::Ready
+                                    };
+                                    be.update_server(&old, |r| {
+                                        r.set_admin(target, crate::state::unix_now())
+                                    });
                                 }
                                 old
                             }
@@ -938,12 +939,13 @@ impl App {
     /// Serve the bound `stats socket`s. They are not changed by a reload
     /// (as with HAProxy's master, changing them needs a restart).
     pub fn start_stats(&mut self) {
-        let idle = self.config.global.stats_timeout;
+        let g = &self.config.global;
+        let limits = crate::stats::Limits::new(g.stats_timeout, g.stats_maxconn);
         for b in self.stats_bound.drain(..) {
             if let Err(e) = crate::stats::serve(
                 b,
                 self.rt.clone(),
-                idle,
+                &limits,
                 &self.checks_tracker,
                 self.stats_cancel.clone(),
             ) {

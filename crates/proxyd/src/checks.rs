@@ -23,7 +23,8 @@ use crate::health::{
     down_message, first_check_delay, no_server_message, spread, up_message, BackendCounts,
     CheckResult, CheckStatus, HealthParams, Reason, Transition, SPREAD_THRESHOLD,
 };
-use crate::state::{AdminState, BackendState, Runtime, ServerState};
+use crate::server::Change;
+use crate::state::{unix_now, AdminState, BackendState, Runtime, ServerState};
 
 /// HAProxy's default buffer size: a check reads at most this much.
 const BUFSIZE: usize = 16384;
@@ -559,19 +560,22 @@ pub fn shutdown_backup_sessions(backend: &BackendState, server: &ServerState) {
     }
 }
 
-/// Apply a transition reported by the check of `server`: balancer state,
-/// sessions, log lines.
+/// Follow up a health transition already applied to `server` (through
+/// [`BackendState::update_server`]): sessions, log lines. Nothing happens
+/// when `change` carries no transition.
 pub fn apply_transition(
     backend: &BackendState,
     server: &ServerState,
-    t: Transition,
+    change: &Change,
     reason: Reason<'_>,
     opts: TransitionOpts,
 ) {
+    let Some(t) = change.transition else {
+        return;
+    };
     match t {
         Transition::Down => {
-            let was_draining = server.admin() == AdminState::Drain;
-            backend.set_server_up(server, false);
+            let was_draining = change.before.admin == AdminState::Drain;
             if opts.shutdown_sessions {
                 server.shutdown_sessions();
             }
@@ -590,7 +594,6 @@ pub fn apply_transition(
             backend.log_event(prio, &msg);
         }
         Transition::Up => {
-            backend.set_server_up(server, true);
             if opts.shutdown_backup_sessions {
                 shutdown_backup_sessions(backend, server);
             }
@@ -653,22 +656,20 @@ pub fn collect(cfg: &Config, rt: &Runtime) -> Vec<Checked> {
                 shutdown_backup_sessions: srv_cfg.on_marked_up_shutdown_backup_sessions,
                 log_health_checks: be_cfg.log_health_checks,
             };
-            srv.health.set_opts(opts);
-            srv.health.set_check_port(srv_cfg.check_port.unwrap_or(0));
+            srv.check_io.set_opts(opts);
+            srv.check_io.set_check_port(srv_cfg.check_port.unwrap_or(0));
             if !srv_cfg.check || be_cfg.disabled {
-                srv.health.configure(None);
                 // No check any more (reload): nothing would bring a DOWN
                 // server back, and an unchecked server is UP.
-                if !srv.is_up() {
-                    be.set_server_up(&srv, true);
+                let c = be.update_server(&srv, |r| r.configure_checks(None, unix_now()));
+                if c.transition.is_some() {
                     note_availability(&be);
                 }
                 continue;
             }
-            srv.health.configure(Some(health_params(srv_cfg)));
-            if srv.admin() == AdminState::Maint {
-                srv.health.enter_maint(Instant::now());
-            }
+            // maintenance keeps the checks paused
+            let params = health_params(srv_cfg);
+            be.update_server(&srv, |r| r.configure_checks(Some(params), unix_now()));
             out.push(Checked {
                 backend: be.clone(),
                 server: srv,
@@ -693,7 +694,7 @@ pub fn spawn_checkers(
     let n = checked.len();
     let min_inter = checked
         .iter()
-        .filter_map(|c| c.server.health.next_check_in())
+        .filter_map(|c| c.server.with_record(|r| r.next_check_in()))
         .filter(|i| *i >= SPREAD_THRESHOLD)
         .min()
         .unwrap_or(Duration::ZERO);
@@ -712,21 +713,21 @@ async fn checker_task(c: Checked, first: Duration, spread_pct: u32, cancel: Canc
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
-            _ = c.server.health.wake_requested() => {}
+            _ = c.server.check_io.wake_requested() => {}
         }
-        if c.server.admin() == AdminState::Maint || c.server.health.is_paused() {
+        if c.server.admin() == AdminState::Maint {
             delay = c.plan.inter;
             continue;
         }
-        c.server.health.set_in_progress(true);
+        c.server.check_io.set_in_progress(true);
         let result = tokio::select! {
             _ = cancel.cancelled() => {
-                c.server.health.set_in_progress(false);
+                c.server.check_io.set_in_progress(false);
                 return;
             }
             r = run_check(&c.plan) => r,
         };
-        c.server.health.set_in_progress(false);
+        c.server.check_io.set_in_progress(false);
         tracing::debug!(
             "health check of {}/{}: {} {:?}",
             c.backend.name,
@@ -734,11 +735,13 @@ async fn checker_task(c: Checked, first: Duration, spread_pct: u32, cancel: Canc
             result.status.code(),
             result.info
         );
-        let now = Instant::now();
-        let before = c.server.health.snapshot(now);
-        let t = c.server.health.record(result.clone(), now);
+        let now = unix_now();
+        let before = c.server.with_record(|r| r.snapshot(now));
+        let change = c
+            .backend
+            .update_server(&c.server, |r| r.check_result(result.clone(), now));
         if c.opts.log_health_checks {
-            let after = c.server.health.snapshot(now);
+            let after = c.server.with_record(|r| r.snapshot(now));
             let prev_status = before.last.as_ref().map(|l| l.status);
             if after.health != before.health || prev_status != Some(result.status) {
                 let drain = c.server.effective_weight() == 0;
@@ -753,15 +756,18 @@ async fn checker_task(c: Checked, first: Duration, spread_pct: u32, cancel: Canc
                 c.backend.log_event(common::log::NOTICE, &msg);
             }
         }
-        if let Some(t) = t {
+        if change.transition.is_some() {
             let reason = if c.opts.log_health_checks {
                 Reason::None
             } else {
                 Reason::Check(&result)
             };
-            apply_transition(&c.backend, &c.server, t, reason, c.opts);
+            apply_transition(&c.backend, &c.server, &change, reason, c.opts);
         }
-        let next = c.server.health.next_check_in().unwrap_or(c.plan.inter);
+        let next = c
+            .server
+            .with_record(|r| r.next_check_in())
+            .unwrap_or(c.plan.inter);
         delay = spread(next, spread_pct, random_unit());
     }
 }
@@ -1355,37 +1361,37 @@ mod tests {
         assert!(matches!(&c.plan.kind, CheckKind::TcpCheck(r) if r.len() == 2));
         assert!(c.opts.shutdown_sessions);
         let s1 = &c.server;
-        let p = s1.health.snapshot(Instant::now()).params.unwrap();
+        let p = s1.with_record(|r| r.snapshot(unix_now())).params.unwrap();
         assert_eq!(
             (p.rise, p.fall, p.fastinter, p.downinter),
             (4, 2, Duration::from_secs(1), Duration::from_secs(7))
         );
         // the disabled server starts in maintenance, checks paused
-        assert!(checked[1].server.health.is_paused());
+        assert!(checked[1].server.with_record(|r| r.checks_paused()));
         // s3 is not checked
         assert!(!rt
             .backend("b")
             .unwrap()
             .server("s3")
             .unwrap()
-            .health
-            .is_checked());
+            .with_record(|r| r.is_checked()));
 
         // s1 goes DOWN; a reload with the same config keeps that
         let be = rt.backend("b").unwrap();
         let r = CheckResult::new(CheckStatus::L4Con, "", Duration::ZERO);
-        let t = s1.health.record(r.clone(), Instant::now()).unwrap();
-        apply_transition(&be, s1, t, Reason::Check(&r), c.opts);
+        let t = be.update_server(s1, |rec| rec.check_result(r.clone(), unix_now()));
+        assert!(t.transition.is_some());
+        apply_transition(&be, s1, &t, Reason::Check(&r), c.opts);
         assert!(!s1.is_up());
         collect(&cfg, &rt);
         assert!(!s1.is_up());
-        assert_eq!(s1.health.snapshot(Instant::now()).health, 0);
+        assert_eq!(s1.with_record(|r| r.snapshot(unix_now())).health, 0);
 
         // a reload without `check` brings it back UP
         let cfg2 = load(&format!("{base}    server s1 127.0.0.1:1\n    server s2 127.0.0.1:2 disabled check\n    server s3 127.0.0.1:3\n"));
         assert_eq!(collect(&cfg2, &rt).len(), 1);
         assert!(s1.is_up());
-        assert!(!s1.health.is_checked());
+        assert!(!s1.with_record(|r| r.is_checked()));
     }
 
     #[test]

@@ -15,14 +15,12 @@
 //! * the next check comes after `inter` while fully up, `downinter` while
 //!   DOWN with health 0, and `fastinter` in between (in transition).
 //!
-//! [`HealthFsm`] is pure (events plus `now` in, transitions out), and
-//! [`ServerHealth`] wraps it for sharing between the checker task, the
-//! balancer and the stats socket.
+//! [`HealthFsm`] is pure (events in, transitions out). It is one part of a
+//! server's record ([`crate::server::ServerRecord`]), which owns the
+//! server's whole state (health, admin state, weight, times).
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// HAProxy's default check interval.
 pub const DEFAULT_INTER: Duration = Duration::from_secs(2);
@@ -217,8 +215,6 @@ pub struct HealthFsm {
     params: HealthParams,
     health: u32,
     up: bool,
-    /// Checks are paused (server in maintenance).
-    paused: bool,
     last: Option<CheckResult>,
     failed_checks: u64,
     down_transitions: u64,
@@ -232,7 +228,6 @@ impl HealthFsm {
             health: params.rise,
             params,
             up: true,
-            paused: false,
             last: None,
             failed_checks: 0,
             down_transitions: 0,
@@ -263,10 +258,6 @@ impl HealthFsm {
         self.up
     }
 
-    pub fn is_paused(&self) -> bool {
-        self.paused
-    }
-
     pub fn last(&self) -> Option<&CheckResult> {
         self.last.as_ref()
     }
@@ -288,11 +279,8 @@ impl HealthFsm {
     }
 
     /// Record a check result. Returns the operational transition it caused.
-    /// Results arriving while paused are ignored.
+    /// (In maintenance no check runs: the server record does not call it.)
     pub fn record(&mut self, result: CheckResult) -> Option<Transition> {
-        if self.paused {
-            return None;
-        }
         let passed = result.status.passed();
         self.last = Some(result);
         if passed {
@@ -323,11 +311,29 @@ impl HealthFsm {
         None
     }
 
+    /// `set server BE/SRV health up|down`: the counter goes to fully up
+    /// (`rise + fall - 1`) or to 0 at once, as HAProxy does; the last check
+    /// result and `chkfail` are left alone.
+    pub fn force(&mut self, up: bool) -> Option<Transition> {
+        if up {
+            self.health = self.params.max_health();
+            if !self.up {
+                self.up = true;
+                return Some(Transition::Up);
+            }
+        } else {
+            self.health = 0;
+            if self.up {
+                self.up = false;
+                self.down_transitions += 1;
+                return Some(Transition::Down);
+            }
+        }
+        None
+    }
+
     /// Delay until the next check (HAProxy's `srv_getinter`).
     pub fn next_check_in(&self) -> Duration {
-        if self.paused {
-            return self.params.inter;
-        }
         if self.health == self.params.max_health() {
             self.params.inter
         } else if !self.up && self.health == 0 {
@@ -337,11 +343,11 @@ impl HealthFsm {
         }
     }
 
-    /// Entering maintenance: checks pause and the server counts as DOWN.
-    /// Returns true if the server was UP.
+    /// Entering maintenance: the counter drops to 0 and the server counts
+    /// as DOWN (the server record then stops feeding results until
+    /// [`Self::resume`]). Returns true if the server was UP.
     pub fn pause(&mut self) -> bool {
         let was_up = self.up;
-        self.paused = true;
         self.health = 0;
         if self.up {
             self.up = false;
@@ -354,7 +360,6 @@ impl HealthFsm {
     /// UP). Returns true if the server was DOWN.
     pub fn resume(&mut self) -> bool {
         let was_down = !self.up;
-        self.paused = false;
         self.health = self.params.rise;
         self.up = true;
         was_down
@@ -388,249 +393,6 @@ pub struct TransitionOpts {
     /// `option log-health-checks`: every check that moves the health
     /// counter is logged, and transition lines then carry no reason.
     pub log_health_checks: bool,
-}
-
-#[derive(Debug)]
-struct Inner {
-    fsm: Option<HealthFsm>,
-    opts: TransitionOpts,
-    /// `port` given for checks (0 = none), for `show servers state`.
-    check_port: u16,
-    /// Operational state of an unchecked server (maintenance only).
-    unchecked_up: bool,
-    last_change: Instant,
-    down_time: Duration,
-}
-
-impl Inner {
-    fn up(&self) -> bool {
-        match &self.fsm {
-            Some(f) => f.is_up(),
-            None => self.unchecked_up,
-        }
-    }
-}
-
-/// The health of one server, shared between its checker task, the balancer
-/// and the stats socket. `is_up` is lock-free; the rest takes a short lock.
-#[derive(Debug)]
-pub struct ServerHealth {
-    up: AtomicBool,
-    inner: Mutex<Inner>,
-    /// Wakes the checker task for an immediate check (leaving maintenance).
-    wake: tokio::sync::Notify,
-    /// A check is running (`* ` before the status in `show stat`).
-    in_progress: AtomicBool,
-}
-
-impl Default for ServerHealth {
-    /// An unchecked server: always UP unless put in maintenance.
-    fn default() -> Self {
-        ServerHealth::new(None)
-    }
-}
-
-impl ServerHealth {
-    /// `params` is `Some` for a server with `check`.
-    pub fn new(params: Option<HealthParams>) -> Self {
-        ServerHealth {
-            up: AtomicBool::new(true),
-            inner: Mutex::new(Inner {
-                fsm: params.map(HealthFsm::new),
-                opts: TransitionOpts::default(),
-                check_port: 0,
-                unchecked_up: true,
-                last_change: Instant::now(),
-                down_time: Duration::ZERO,
-            }),
-            wake: tokio::sync::Notify::new(),
-            in_progress: AtomicBool::new(false),
-        }
-    }
-
-    /// Mark a check as running or finished.
-    pub fn set_in_progress(&self, running: bool) {
-        self.in_progress.store(running, Ordering::Relaxed);
-    }
-
-    pub fn in_progress(&self) -> bool {
-        self.in_progress.load(Ordering::Relaxed)
-    }
-
-    /// Resolves when an immediate check is wanted (see [`Self::leave_maint`]).
-    pub async fn wake_requested(&self) {
-        self.wake.notified().await
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding this lock cannot leave Inner inconsistent
-        // in a way that matters more than stopping health checks would.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Operationally UP (ignores drain/weight, which live in `state.rs`).
-    pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Acquire)
-    }
-
-    /// Options from the configuration (set at startup and on reload).
-    pub fn set_opts(&self, opts: TransitionOpts) {
-        self.lock().opts = opts;
-    }
-
-    pub fn opts(&self) -> TransitionOpts {
-        self.lock().opts
-    }
-
-    /// Reset `chkfail` and `chkdown` (`clear counters all`).
-    pub fn clear_counters(&self) {
-        if let Some(f) = self.lock().fsm.as_mut() {
-            f.clear_counters();
-        }
-    }
-
-    /// The check `port` override (0 = none), as `show servers state` shows.
-    pub fn set_check_port(&self, port: u16) {
-        self.lock().check_port = port;
-    }
-
-    pub fn check_port(&self) -> u16 {
-        self.lock().check_port
-    }
-
-    pub fn is_checked(&self) -> bool {
-        self.lock().fsm.is_some()
-    }
-
-    /// Reconfigure (reload): checked servers keep their state; a server that
-    /// starts being checked starts at `rise` (UP).
-    pub fn configure(&self, params: Option<HealthParams>) {
-        let mut g = self.lock();
-        let g = &mut *g;
-        match (&mut g.fsm, params) {
-            (Some(f), Some(p)) => f.set_params(p),
-            (fsm @ None, Some(p)) => {
-                let mut f = HealthFsm::new(p);
-                if !g.unchecked_up {
-                    f.pause();
-                }
-                *fsm = Some(f);
-            }
-            (fsm @ Some(_), None) => {
-                let paused = fsm.as_ref().is_some_and(|f| f.is_paused());
-                *fsm = None;
-                g.unchecked_up = !paused;
-            }
-            (None, None) => {}
-        }
-        let up = g.up();
-        self.up.store(up, Ordering::Release);
-    }
-
-    fn note_change(g: &mut Inner, now: Instant, was_up: bool) {
-        if !was_up {
-            g.down_time += now.saturating_duration_since(g.last_change);
-        }
-        g.last_change = now;
-    }
-
-    /// Record a check result at `now`.
-    pub fn record(&self, result: CheckResult, now: Instant) -> Option<Transition> {
-        let mut g = self.lock();
-        let was_up = g.up();
-        let t = g.fsm.as_mut().and_then(|f| f.record(result));
-        if t.is_some() {
-            Self::note_change(&mut g, now, was_up);
-            self.up.store(g.up(), Ordering::Release);
-        }
-        t
-    }
-
-    /// Delay until the next check, `None` for an unchecked server.
-    pub fn next_check_in(&self) -> Option<Duration> {
-        self.lock().fsm.as_ref().map(|f| f.next_check_in())
-    }
-
-    /// Put the server in maintenance (pauses checks). Returns true if it was
-    /// UP before.
-    pub fn enter_maint(&self, now: Instant) -> bool {
-        let mut g = self.lock();
-        let was_up = g.up();
-        match &mut g.fsm {
-            Some(f) => {
-                if f.is_paused() {
-                    return false;
-                }
-                f.pause();
-            }
-            None => g.unchecked_up = false,
-        }
-        if was_up {
-            Self::note_change(&mut g, now, true);
-        }
-        self.up.store(false, Ordering::Release);
-        was_up
-    }
-
-    /// Leave maintenance: UP at once, checked again at once.
-    pub fn leave_maint(&self, now: Instant) {
-        let mut g = self.lock();
-        let was_up = g.up();
-        match &mut g.fsm {
-            Some(f) => {
-                f.resume();
-            }
-            None => g.unchecked_up = true,
-        }
-        if !was_up {
-            Self::note_change(&mut g, now, false);
-        }
-        self.up.store(true, Ordering::Release);
-        drop(g);
-        self.wake.notify_one();
-    }
-
-    pub fn is_paused(&self) -> bool {
-        let g = self.lock();
-        match &g.fsm {
-            Some(f) => f.is_paused(),
-            None => !g.unchecked_up,
-        }
-    }
-
-    pub fn snapshot(&self, now: Instant) -> HealthSnapshot {
-        let g = self.lock();
-        let up = g.up();
-        let since_change = now.saturating_duration_since(g.last_change);
-        let mut down_time = g.down_time;
-        if !up {
-            down_time += since_change;
-        }
-        match &g.fsm {
-            Some(f) => HealthSnapshot {
-                params: Some(*f.params()),
-                health: f.health(),
-                up,
-                paused: f.is_paused(),
-                last: f.last().cloned(),
-                failed_checks: f.failed_checks(),
-                down_transitions: f.down_transitions(),
-                since_change,
-                down_time,
-            },
-            None => HealthSnapshot {
-                params: None,
-                health: 0,
-                up,
-                paused: !g.unchecked_up,
-                last: None,
-                failed_checks: 0,
-                down_transitions: 0,
-                since_change,
-                down_time,
-            },
-        }
-    }
 }
 
 /// Delay of the first check of the `pos`-th of `count` checked servers, as
@@ -1045,24 +807,6 @@ mod tests {
     }
 
     #[test]
-    fn pause_and_resume() {
-        let p = params(2, 3);
-        let mut f = HealthFsm::new(p);
-        f.record(ok());
-        assert!(f.pause());
-        assert!(!f.is_up());
-        assert_eq!(f.health(), 0);
-        // Results while paused are ignored.
-        assert_eq!(f.record(ok()), None);
-        assert_eq!(f.health(), 0);
-        assert!(f.resume());
-        assert!(f.is_up());
-        assert_eq!(f.health(), 2);
-        // Back at rise: one failure marks it DOWN again.
-        assert_eq!(f.record(ko()), Some(Transition::Down));
-    }
-
-    #[test]
     fn set_params_keeps_state() {
         let mut f = HealthFsm::new(params(2, 3));
         f.record(ok());
@@ -1082,69 +826,6 @@ mod tests {
         let f = HealthFsm::new(params(0, 0));
         assert_eq!(f.params().rise, 1);
         assert_eq!(f.params().fall, 1);
-    }
-
-    #[test]
-    fn server_health_tracks_times_with_virtual_clock() {
-        let t0 = Instant::now();
-        let h = ServerHealth::new(Some(params(2, 3)));
-        assert!(h.is_up());
-        assert_eq!(
-            h.record(ko(), t0 + Duration::from_secs(1)),
-            Some(Transition::Down)
-        );
-        assert!(!h.is_up());
-        let s = h.snapshot(t0 + Duration::from_secs(11));
-        assert_eq!(s.since_change, Duration::from_secs(10));
-        assert_eq!(s.down_time, Duration::from_secs(10));
-        h.record(ok(), t0 + Duration::from_secs(12));
-        assert_eq!(
-            h.record(ok(), t0 + Duration::from_secs(13)),
-            Some(Transition::Up)
-        );
-        assert!(h.is_up());
-        let s = h.snapshot(t0 + Duration::from_secs(20));
-        assert_eq!(s.down_time, Duration::from_secs(12));
-        assert_eq!(s.since_change, Duration::from_secs(7));
-        assert_eq!(s.health, 4);
-        assert_eq!(s.failed_checks, 1);
-        assert_eq!(s.down_transitions, 1);
-    }
-
-    #[test]
-    fn server_health_maint() {
-        let t0 = Instant::now();
-        let h = ServerHealth::new(Some(params(2, 3)));
-        assert!(h.enter_maint(t0));
-        assert!(!h.is_up());
-        assert!(h.is_paused());
-        assert!(!h.enter_maint(t0));
-        assert_eq!(h.record(ok(), t0), None);
-        h.leave_maint(t0);
-        assert!(h.is_up());
-        assert_eq!(h.snapshot(t0).health, 2);
-
-        let u = ServerHealth::default();
-        assert!(!u.is_checked());
-        assert!(u.is_up());
-        assert_eq!(u.next_check_in(), None);
-        assert!(u.enter_maint(t0));
-        assert!(!u.is_up());
-        u.leave_maint(t0);
-        assert!(u.is_up());
-    }
-
-    #[test]
-    fn configure_switches_checked_state() {
-        let h = ServerHealth::default();
-        h.configure(Some(params(2, 3)));
-        assert!(h.is_checked());
-        assert!(h.is_up());
-        h.record(ko(), Instant::now());
-        h.configure(Some(params(3, 3)));
-        assert!(!h.is_up());
-        h.configure(None);
-        assert!(h.is_up());
     }
 
     #[test]

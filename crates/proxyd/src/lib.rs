@@ -9,6 +9,7 @@ pub mod lb;
 pub mod logsink;
 pub mod proxy;
 pub mod rootfs;
+pub mod server;
 pub mod splice;
 pub mod state;
 pub mod stats;

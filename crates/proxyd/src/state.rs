@@ -2,9 +2,12 @@
 //! and the stats socket.
 //!
 //! Everything is behind `Arc` and uses atomics for counters, so that the
-//! data path never takes a lock per read or per byte. The only lock on the
-//! session path is the backend's balancer mutex, taken once per new
-//! session (like HAProxy's per-backend LB lock).
+//! data path never takes a lock per read or per byte. Per new session it
+//! takes: the backend's balancer mutex (like HAProxy's per-backend LB
+//! lock), a read lock on the backend's settings, and the chosen server's
+//! kill-token mutex (to subscribe to `shutdown-sessions`). It never takes
+//! a server's record lock: the balancer reads the one published status
+//! word of each server ([`ServerState::status`]).
 //!
 //! Identity across reloads: a [`BackendState`] is kept (same `Arc`) when a
 //! backend of the same name exists in the new configuration, and a
@@ -13,19 +16,17 @@
 //! the balancer's list; the sessions they still carry hold their `Arc` and
 //! finish normally.
 //!
-//! API for health checks (`checks.rs`):
-//! - [`BackendState::set_server_up`]: report an UP/DOWN transition; the
-//!   balancer recomputes and queued sessions are woken;
-//! - [`BackendState::servers_left`] (active, backup usable servers),
-//!   [`ServerState::sessions`], [`BackendState::queued`] for the log lines;
-//! - [`ServerState::shutdown_sessions`] (`on-marked-down shutdown-sessions`).
-//!
-//! API for the stats socket (`stats.rs`): [`Runtime::frontends`],
-//! [`Runtime::backends`], [`BackendState::servers`], the counters,
-//! [`ServerState::set_admin`], [`BackendState::set_server_weight`].
+//! A server's state is one pure [`ServerRecord`] (`server.rs`). Health
+//! checks, the stats socket and reload change it only through
+//! [`BackendState::update_server`] with one of the record's methods; the
+//! returned [`Change`] drives their log lines. Read it with
+//! [`ServerState::with_record`] (display) or [`ServerState::status`]
+//! (lock-free). Also for the log lines: [`BackendState::servers_left`],
+//! [`ServerState::sessions`], [`BackendState::queued`];
+//! [`ServerState::shutdown_sessions`] (`on-marked-down shutdown-sessions`).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -34,9 +35,11 @@ use std::collections::VecDeque;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::health::ServerHealth;
+use crate::health::TransitionOpts;
 use crate::lb::{Algo, Balancer, Candidate, Pick};
 use crate::logsink::LogSink;
+pub use crate::server::AdminState;
+use crate::server::{Change, ServerRecord, Status};
 
 const R: Ordering = Ordering::Relaxed;
 
@@ -110,25 +113,6 @@ impl Counters {
     }
 }
 
-/// Administrative state of a server (`set server BE/SRV state ...`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum AdminState {
-    Ready = 0,
-    Drain = 1,
-    Maint = 2,
-}
-
-impl AdminState {
-    fn from_u8(v: u8) -> Self {
-        match v {
-            1 => AdminState::Drain,
-            2 => AdminState::Maint,
-            _ => AdminState::Ready,
-        }
-    }
-}
-
 /// Static description of a server (from the configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConf {
@@ -149,7 +133,9 @@ pub struct ServerConf {
     pub disabled: bool,
 }
 
-/// One server at run time.
+/// One server at run time: identity, counters, and the shared side of its
+/// [`ServerRecord`] (one lock around the record, one published snapshot
+/// that the balancer and the data path read without locking).
 #[derive(Debug)]
 pub struct ServerState {
     pub name: String,
@@ -160,20 +146,92 @@ pub struct ServerState {
     pub maxqueue: u32,
     /// Whether health checks run for this server.
     pub check: bool,
-    /// Operational state seen by the balancer (set through
-    /// [`BackendState::set_server_up`]).
-    up: AtomicBool,
-    admin: AtomicU8,
-    weight: AtomicU32,
-    initial_weight: AtomicU32,
+    /// The server's state; changed only through [`ServerState::update`]
+    /// (or [`BackendState::update_server`]), which republishes `snap`.
+    record: Mutex<ServerRecord>,
+    /// [`Status`] of the record as of its last change, packed in one word
+    /// (see [`pack`]): never two flags that must be kept in step.
+    snap: AtomicU64,
     pub counters: Counters,
-    /// Check state (owned by the health-check code).
-    pub health: ServerHealth,
-    /// Wall-clock second of the last UP/DOWN/admin change (`lastchg`).
-    pub last_change: Counter,
-    /// Seconds spent DOWN before the current state (`downtime`).
-    pub down_total: Counter,
+    /// The checker task's side (in progress, wake-up, options).
+    pub check_io: CheckIo,
     kill: Mutex<KillToken>,
+}
+
+/// Pack a [`Status`] into one word: bit 0 up, bits 1-2 admin, bits 8-31
+/// the current weight, bits 32-55 the initial weight (weights are at most
+/// 256 in HAProxy; larger values saturate at 2^24 - 1).
+fn pack(s: Status) -> u64 {
+    let w = |v: u32| u64::from(v.min(0xFF_FFFF));
+    u64::from(s.up) | (s.admin as u64) << 1 | w(s.weight) << 8 | w(s.initial_weight) << 32
+}
+
+fn unpack(v: u64) -> Status {
+    Status {
+        up: v & 1 != 0,
+        admin: AdminState::from_u8(((v >> 1) & 3) as u8),
+        weight: ((v >> 8) & 0xFF_FFFF) as u32,
+        initial_weight: ((v >> 32) & 0xFF_FFFF) as u32,
+    }
+}
+
+/// What a server's checker task shares with the rest: whether a check is
+/// running, a wake-up for an immediate check, and the per-server options.
+/// Lock-free.
+#[derive(Debug, Default)]
+pub struct CheckIo {
+    in_progress: AtomicBool,
+    wake: tokio::sync::Notify,
+    opts: AtomicU8,
+    check_port: AtomicU16,
+}
+
+impl CheckIo {
+    /// Mark a check as running or finished.
+    pub fn set_in_progress(&self, running: bool) {
+        self.in_progress.store(running, R);
+    }
+
+    /// A check is running (`* ` before the status in `show stat`).
+    pub fn in_progress(&self) -> bool {
+        self.in_progress.load(R)
+    }
+
+    /// Ask the checker task for an immediate check.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves when an immediate check is wanted (leaving maintenance).
+    pub async fn wake_requested(&self) {
+        self.wake.notified().await
+    }
+
+    /// Options from the configuration (set at startup and on reload).
+    pub fn set_opts(&self, o: TransitionOpts) {
+        let bits = u8::from(o.shutdown_sessions)
+            | u8::from(o.shutdown_backup_sessions) << 1
+            | u8::from(o.log_health_checks) << 2;
+        self.opts.store(bits, R);
+    }
+
+    pub fn opts(&self) -> TransitionOpts {
+        let bits = self.opts.load(R);
+        TransitionOpts {
+            shutdown_sessions: bits & 1 != 0,
+            shutdown_backup_sessions: bits & 2 != 0,
+            log_health_checks: bits & 4 != 0,
+        }
+    }
+
+    /// The check `port` override (0 = none), as `show servers state` shows.
+    pub fn set_check_port(&self, port: u16) {
+        self.check_port.store(port, R);
+    }
+
+    pub fn check_port(&self) -> u16 {
+        self.check_port.load(R)
+    }
 }
 
 /// Bumped by [`KillToken::kill`] before the token is cancelled.
@@ -218,6 +276,10 @@ pub fn unix_now() -> u64 {
 
 impl ServerState {
     pub fn new(conf: &ServerConf) -> Self {
+        // Checks are configured by `checks::collect`; a checked server
+        // starts UP (health = rise), so traffic flows until the first
+        // failed check.
+        let record = ServerRecord::new(conf.weight, conf.disabled, None, unix_now());
         ServerState {
             name: conf.name.clone(),
             id: conf.id,
@@ -226,56 +288,62 @@ impl ServerState {
             maxconn: conf.maxconn,
             maxqueue: conf.maxqueue,
             check: conf.check,
-            // HAProxy starts a checked server UP (health = rise), so that
-            // traffic flows until the first failed check.
-            up: AtomicBool::new(true),
-            admin: AtomicU8::new(if conf.disabled {
-                AdminState::Maint as u8
-            } else {
-                AdminState::Ready as u8
-            }),
-            weight: AtomicU32::new(conf.weight),
-            initial_weight: AtomicU32::new(conf.weight),
+            snap: AtomicU64::new(pack(record.status())),
+            record: Mutex::new(record),
             counters: Counters::default(),
-            health: ServerHealth::default(),
-            last_change: Counter(AtomicU64::new(unix_now())),
-            down_total: Counter::default(),
+            check_io: CheckIo::default(),
             kill: Mutex::new(KillToken::default()),
         }
     }
 
-    /// Operational (health) state as the balancer sees it: UP unless a
-    /// check reported it DOWN (through [`BackendState::set_server_up`] or
-    /// directly in [`ServerHealth`]).
+    fn lock_record(&self) -> std::sync::MutexGuard<'_, ServerRecord> {
+        // The record is plain data changed by short pure methods: a panic
+        // elsewhere cannot leave it half-updated.
+        self.record.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Read the record (stats, log lines). Not for the data path: it uses
+    /// [`ServerState::status`].
+    pub fn with_record<T>(&self, f: impl FnOnce(&ServerRecord) -> T) -> T {
+        f(&self.lock_record())
+    }
+
+    /// Change the record and publish its new status. Callers that change
+    /// what the balancer sees use [`BackendState::update_server`].
+    pub fn update<T>(&self, f: impl FnOnce(&mut ServerRecord) -> T) -> T {
+        let mut g = self.lock_record();
+        let out = f(&mut g);
+        self.snap.store(pack(g.status()), Ordering::Release);
+        out
+    }
+
+    /// The published status (lock-free).
+    pub fn status(&self) -> Status {
+        unpack(self.snap.load(Ordering::Acquire))
+    }
+
+    /// Operationally UP (DOWN in maintenance).
     pub fn is_up(&self) -> bool {
-        self.up.load(R) && self.health.is_up()
+        self.status().up
     }
     pub fn admin(&self) -> AdminState {
-        AdminState::from_u8(self.admin.load(R))
+        self.status().admin
     }
     /// Current (user) weight.
     pub fn weight(&self) -> u32 {
-        self.weight.load(R)
+        self.status().weight
     }
     /// Configured weight.
     pub fn initial_weight(&self) -> u32 {
-        self.initial_weight.load(R)
+        self.status().initial_weight
     }
-    /// Change the configured weight (reload).
-    pub fn set_initial_weight(&self, w: u32) {
-        self.initial_weight.store(w, R);
-    }
-
     /// Effective weight: 0 in drain or maintenance.
     pub fn effective_weight(&self) -> u32 {
-        match self.admin() {
-            AdminState::Ready => self.weight(),
-            _ => 0,
-        }
+        self.status().effective_weight()
     }
     /// UP, not in maintenance (drain still counts as usable).
     pub fn usable(&self) -> bool {
-        self.is_up() && self.admin() != AdminState::Maint
+        self.status().usable()
     }
     /// Sessions currently on this server.
     pub fn sessions(&self) -> u64 {
@@ -297,15 +365,6 @@ impl ServerState {
             Ok(k) => k.clone(),
             Err(_) => KillToken::default(),
         }
-    }
-
-    fn mark_change(&self, was_down: bool) {
-        let now = unix_now();
-        let prev = self.last_change.get();
-        if was_down {
-            self.down_total.add(now.saturating_sub(prev));
-        }
-        self.last_change.set(now);
     }
 }
 
@@ -650,33 +709,23 @@ impl BackendState {
         }
     }
 
-    /// A health check reports a transition. Returns true when the state
-    /// actually changed.
-    pub fn set_server_up(&self, server: &ServerState, up: bool) -> bool {
-        let was = server.up.swap(up, R);
-        if was == up {
-            return false;
-        }
-        server.mark_change(!was);
-        self.changed();
-        true
-    }
-
-    /// Set the administrative state; returns the previous one.
-    pub fn set_server_admin(&self, server: &ServerState, admin: AdminState) -> AdminState {
-        let prev = AdminState::from_u8(server.admin.swap(admin as u8, R));
-        if prev != admin {
-            let was_down = !server.is_up() || prev == AdminState::Maint;
-            server.mark_change(was_down);
+    /// Apply an event to one of this backend's servers (see
+    /// [`ServerRecord`]'s methods): the snapshot is republished, the
+    /// balancer recomputes and queued sessions are served when the status
+    /// changed, and the checker is woken when the server left maintenance.
+    pub fn update_server(
+        &self,
+        server: &ServerState,
+        f: impl FnOnce(&mut ServerRecord) -> Change,
+    ) -> Change {
+        let c = server.update(f);
+        if c.changed() {
             self.changed();
         }
-        prev
-    }
-
-    /// Set the current weight (`set server BE/SRV weight N`).
-    pub fn set_server_weight(&self, server: &ServerState, weight: u32) {
-        server.weight.store(weight, R);
-        self.changed();
+        if c.before.admin == AdminState::Maint && c.after.admin != AdminState::Maint {
+            server.check_io.wake();
+        }
+        c
     }
 
     /// (active, backup) servers able to take traffic, as HAProxy counts
@@ -1000,17 +1049,64 @@ mod tests {
         assert_eq!(s3.server.name, "a");
     }
 
+    #[test]
+    fn status_word_and_opts_round_trip() {
+        for up in [false, true] {
+            for admin in [AdminState::Ready, AdminState::Drain, AdminState::Maint] {
+                for (weight, initial_weight) in [(0, 0), (1, 256), (256, 1), (0xFF_FFFF, 7)] {
+                    let st = Status {
+                        up,
+                        admin,
+                        weight,
+                        initial_weight,
+                    };
+                    assert_eq!(unpack(pack(st)), st);
+                }
+            }
+        }
+        let io = CheckIo::default();
+        for bits in 0..8u8 {
+            let o = TransitionOpts {
+                shutdown_sessions: bits & 1 != 0,
+                shutdown_backup_sessions: bits & 2 != 0,
+                log_health_checks: bits & 4 != 0,
+            };
+            io.set_opts(o);
+            assert_eq!(io.opts(), o);
+        }
+    }
+
+    #[tokio::test]
+    async fn update_server_publishes_and_wakes_the_checker() {
+        let be = backend(vec![conf("a", 1)], BackendSettings::default());
+        let a = be.server("a").unwrap();
+        let g = be.generation.get();
+        // no visible change: the balancer is left alone
+        be.update_server(&a, |r| r.set_weight(1, 0));
+        assert_eq!(be.generation.get(), g);
+        be.update_server(&a, |r| r.set_admin(AdminState::Maint, 0));
+        assert!(!a.usable() && !a.is_up());
+        assert_eq!(be.generation.get(), g + 1);
+        let woken = a.check_io.wake_requested();
+        be.update_server(&a, |r| r.set_admin(AdminState::Ready, 0));
+        assert!(a.usable());
+        tokio::time::timeout(Duration::from_secs(10), woken)
+            .await
+            .expect("checker not woken");
+    }
+
     #[tokio::test]
     async fn up_down_and_left() {
         let be = backend(vec![conf("a", 1), conf("b", 2)], BackendSettings::default());
         let a = be.server("a").unwrap();
         let b = be.server("b").unwrap();
         assert_eq!(be.servers_left(), (2, 0));
-        assert!(be.set_server_up(&a, false));
-        assert!(!be.set_server_up(&a, false));
+        a.update(|r| r.configure_checks(Some(crate::health::HealthParams::default()), 0));
+        assert!(be.update_server(&a, |r| r.force(false, 0)).changed());
+        assert!(!be.update_server(&a, |r| r.force(false, 0)).changed());
         assert_eq!(be.servers_left(), (1, 0));
         assert!(!be.note_availability());
-        be.set_server_admin(&b, AdminState::Maint);
+        be.update_server(&b, |r| r.set_admin(AdminState::Maint, 0));
         assert_eq!(be.servers_left(), (0, 0));
         assert!(be.note_availability());
         assert!(!be.note_availability());
@@ -1019,9 +1115,9 @@ mod tests {
             be.acquire(IP, None, &c).await.unwrap_err(),
             AcquireError::NoServer
         );
-        be.set_server_admin(&b, AdminState::Drain);
+        be.update_server(&b, |r| r.set_admin(AdminState::Drain, 0));
         assert_eq!(be.servers_left(), (0, 0));
-        be.set_server_admin(&b, AdminState::Ready);
+        be.update_server(&b, |r| r.set_admin(AdminState::Ready, 0));
         assert_eq!(be.servers_left(), (1, 0));
         assert_eq!(be.generation.get(), 4);
     }
