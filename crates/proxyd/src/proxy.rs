@@ -28,12 +28,13 @@ use std::time::{Duration, Instant, SystemTime};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::model::LogFormat;
 use crate::lb::Algo;
+use crate::limit::{Limit, Permit};
 use crate::logsink::LogSink;
 use crate::state::{
     AcquireError, BackendState, Counters, FrontendState, KillToken, Runtime, ServerSlot,
@@ -57,7 +58,7 @@ pub struct Frontend {
     pub logasap: bool,
     pub log: Arc<LogSink>,
     /// Frontend `maxconn`.
-    pub sem: Option<Arc<Semaphore>>,
+    pub sem: Option<Arc<Limit>>,
 }
 
 /// Process-wide context of the data path.
@@ -69,9 +70,13 @@ pub struct Ctx {
     /// Every session task.
     pub sessions: TaskTracker,
     /// Global `maxconn`.
-    pub global_sem: Option<Arc<Semaphore>>,
+    pub global_sem: Option<Arc<Limit>>,
     /// `true` while listeners are paused (SIGTTOU).
     pub paused: watch::Receiver<bool>,
+    /// Changed when a reload lowered a limit: an accept loop waiting in
+    /// `accept` with permits taken under the old limits gives them back
+    /// and takes them again.
+    pub limits_lowered: watch::Receiver<u64>,
 }
 
 /// The frontend a listener currently feeds (swapped on reload).
@@ -137,14 +142,11 @@ fn resume_listener(listener: TcpListener, backlog: u32) -> io::Result<TcpListene
     TcpListener::from_std(std_listener)
 }
 
-async fn permit(
-    sem: &Option<Arc<Semaphore>>,
-    stop: &CancellationToken,
-) -> Option<Option<OwnedSemaphorePermit>> {
+async fn permit(sem: &Option<Arc<Limit>>, stop: &CancellationToken) -> Option<Option<Permit>> {
     match sem {
         None => Some(None),
         Some(s) => tokio::select! {
-            p = s.clone().acquire_owned() => p.ok().map(Some),
+            p = s.acquire() => Some(Some(p)),
             _ = stop.cancelled() => None,
         },
     }
@@ -156,12 +158,13 @@ pub async fn accept_loop(
     mut listener: TcpListener,
     backlog: u32,
     front: FrontendSlot,
-    bind_sem: Arc<Semaphore>,
+    bind_sem: Arc<Limit>,
     ctx: Arc<Ctx>,
     stop: CancellationToken,
 ) {
     let bind_sem = Some(bind_sem);
     let mut paused = ctx.paused.clone();
+    let mut lowered = ctx.limits_lowered.clone();
     let mut suspended = false;
     loop {
         while *paused.borrow_and_update() {
@@ -194,6 +197,7 @@ pub async fn accept_loop(
             Ok(f) => f.clone(),
             Err(e) => e.into_inner().clone(),
         };
+        lowered.borrow_and_update();
         let Some(g) = permit(&ctx.global_sem, &stop).await else {
             return;
         };
@@ -207,6 +211,7 @@ pub async fn accept_loop(
             r = listener.accept() => r,
             _ = stop.cancelled() => return,
             _ = paused.changed() => continue,
+            Ok(()) = lowered.changed() => continue,
         };
         match accepted {
             Ok((sock, peer)) => {
@@ -358,7 +363,7 @@ async fn session(
     fe: Arc<Frontend>,
     client: TcpStream,
     peer: SocketAddr,
-    _permits: [Option<OwnedSemaphorePermit>; 3],
+    _permits: [Option<Permit>; 3],
 ) {
     let accept_wall = SystemTime::now();
     let t0 = Instant::now();
