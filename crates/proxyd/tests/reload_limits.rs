@@ -102,3 +102,59 @@ fn reload_lowers_and_raises_frontend_maxconn() {
 fn reload_lowers_and_raises_bind_maxconn() {
     lower_then_raise(Level::Bind, "rl-bind");
 }
+
+fn server_cfg(fe: u16, b: &Backend, max: u32) -> String {
+    format!(
+        "global\n    log stderr local0\n\ndefaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n    timeout queue 20s\n\nfrontend f\n    bind 127.0.0.1:{fe}\n    default_backend be\nbackend be\n    server b 127.0.0.1:{} maxconn {max}\n",
+        b.port()
+    )
+}
+
+/// The same for a server's `maxconn` (its queue is in the backend state,
+/// owned elsewhere): lowering must hold new sessions in the queue until
+/// fewer than the new limit are open on the server, raising must serve
+/// the queued ones at once.
+#[test]
+#[ignore = "server maxconn: a reload rebuilds the server with no session counted; needs the server record to keep its sessions (see the reload report)"]
+fn reload_lowers_and_raises_server_maxconn() {
+    let b = Backend::start("b");
+    let fe = free_port();
+    let p = Proxyd::start("rl-server", &server_cfg(fe, &b, 4));
+    let mut open: Vec<Session> = (0..4)
+        .map(|_| open_session(fe).expect("served under maxconn 4"))
+        .collect();
+    p.write_cfg(&server_cfg(fe, &b, 2));
+    p.signal(libc::SIGHUP);
+    assert!(p.wait_log("Configuration reloaded", T), "{}", p.log());
+    let fifth = pending(fe);
+    assert!(
+        !admitted_soon(&fifth),
+        "4 open on b, server maxconn lowered to 2"
+    );
+    open.truncate(1);
+    open.push(fifth.recv_timeout(T).expect("served below the new limit"));
+    let third = pending(fe);
+    assert!(!admitted_soon(&third), "2 open on b, maxconn 2");
+    p.write_cfg(&server_cfg(fe, &b, 10));
+    p.signal(libc::SIGHUP);
+    assert!(p.wait_count("Configuration reloaded", 2, T), "{}", p.log());
+    open.push(third.recv_timeout(T).expect("served after the raise"));
+}
+
+/// Raising a server's `maxconn` serves its queued sessions at once.
+#[test]
+fn reload_raising_server_maxconn_serves_the_queue() {
+    let b = Backend::start("b");
+    let fe = free_port();
+    let p = Proxyd::start("rl-server-raise", &server_cfg(fe, &b, 2));
+    let mut open: Vec<Session> = (0..2)
+        .map(|_| open_session(fe).expect("served under maxconn 2"))
+        .collect();
+    let third = pending(fe);
+    assert!(!admitted_soon(&third), "2 open on b, maxconn 2");
+    p.write_cfg(&server_cfg(fe, &b, 10));
+    p.signal(libc::SIGHUP);
+    assert!(p.wait_log("Configuration reloaded", T), "{}", p.log());
+    open.push(third.recv_timeout(T).expect("served after the raise"));
+    assert_eq!(open.len(), 3);
+}
