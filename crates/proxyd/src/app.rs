@@ -657,9 +657,8 @@ impl App {
                 // keep CAP_NET_BIND_SERVICE across setuid so that a reload
                 // can still bind ports < 1024 (HAProxy's master stays root
                 // for that; proxyd is a single process)
-                // SAFETY: prctl with integer arguments only.
-                unsafe {
-                    libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
+                if let Err(e) = nix::sys::prctl::set_keepcaps(true) {
+                    tracing::debug!("cannot set PR_SET_KEEPCAPS: {e}");
                 }
             }
             nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))
@@ -959,8 +958,10 @@ fn keep_net_bind_service() -> std::io::Result<()> {
             inheritable: 0,
         },
     ];
-    // SAFETY: capset(2) reads one header and two data structs, laid out as
-    // the kernel's _LINUX_CAPABILITY_VERSION_3 ABI.
+    // SAFETY: capset(2) (which nix does not wrap) only reads one header
+    // and two data structs, laid out as the kernel's
+    // _LINUX_CAPABILITY_VERSION_3 ABI, that live on this stack frame for
+    // the duration of the call.
     let r = unsafe { libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) };
     if r == 0 {
         Ok(())

@@ -47,8 +47,10 @@ pub fn listen_backlog(backlog: u32) -> i32 {
 /// bound so that no other process can take it.
 fn suspend_listener(listener: &TcpListener) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    // SAFETY: `sa` is a valid, initialised sockaddr of the given length
-    // and the fd is owned by `listener` for the duration of the call.
+    // SAFETY: nix and socket2 have no AF_UNSPEC address to connect to, so
+    // this calls connect(2) itself: `sa` is a valid, zero-initialised
+    // sockaddr of the given length, and the fd is owned by `listener` for
+    // the duration of the call.
     let r = unsafe {
         let mut sa: libc::sockaddr = std::mem::zeroed();
         sa.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
