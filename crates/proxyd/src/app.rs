@@ -1116,3 +1116,99 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Config {
+        match crate::config::parse_sources(
+            &[("t.cfg".to_string(), text.to_string())],
+            &crate::config::values::SystemHost,
+            &common::lexer::NoEnv,
+        ) {
+            Ok(l) => l.config,
+            Err(e) => panic!("{:?}", e.diags),
+        }
+    }
+
+    fn cfg(port: u16, gmax: u32, fmax: u32, bmax: u32, servers: &str) -> Config {
+        parse(&format!(
+            "global\n    maxconn {gmax}\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend fe\n    bind 127.0.0.1:{port} maxconn {bmax}\n    maxconn {fmax}\n    default_backend be\nbackend be\n{servers}"
+        ))
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    }
+
+    /// One reload applied in process: the limits are resized in place,
+    /// the frontend state and the unchanged servers are kept, a server
+    /// whose address changed is rebuilt, the new one is added, in order.
+    #[tokio::test]
+    async fn apply_resizes_limits_in_place_and_keeps_what_stays() {
+        let port = free_port();
+        let old = cfg(
+            port,
+            100,
+            50,
+            20,
+            "    server s1 127.0.0.1:19001\n    server s2 127.0.0.1:19002\n",
+        );
+        let mut app = App::start(Options::default(), old).await.expect("start");
+        let global = app.global_limit.clone();
+        let front = app.fe_limits["fe"].clone();
+        let bind = app
+            .listeners
+            .values()
+            .next()
+            .expect("listener")
+            .limit
+            .clone();
+        let fe_state = app.rt.frontend("fe").expect("fe");
+        let be = app.rt.backend("be").expect("be");
+        let s1 = be.server("s1").expect("s1");
+        let s2 = be.server("s2").expect("s2");
+
+        let new = cfg(
+            port,
+            2,
+            3,
+            4,
+            "    server s1 127.0.0.1:19001 weight 5\n    server s2 127.0.0.1:19012\n    server s3 127.0.0.1:19003\n",
+        );
+        let changes = crate::reload::diff(&app.config, &new);
+        let bound = bind_new(&new, &app.listeners).expect("nothing new to bind");
+        app.apply(new, bound, &changes);
+
+        assert_eq!(global.acct().max, 2);
+        assert_eq!(front.acct().max, 3);
+        assert_eq!(bind.acct().max, 4);
+        assert!(Arc::ptr_eq(&app.global_limit, &global));
+        assert!(Arc::ptr_eq(&app.fe_limits["fe"], &front));
+        assert!(Arc::ptr_eq(
+            &app.listeners.values().next().expect("listener").limit,
+            &bind
+        ));
+        assert_eq!(app.rt.maxconn.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert!(Arc::ptr_eq(&app.rt.frontend("fe").expect("fe"), &fe_state));
+        let be2 = app.rt.backend("be").expect("be");
+        assert!(Arc::ptr_eq(&be2, &be));
+        let k1 = be2.server("s1").expect("s1");
+        assert!(Arc::ptr_eq(&k1, &s1), "weight only: kept");
+        assert_eq!(k1.weight(), 5);
+        assert!(
+            !Arc::ptr_eq(&be2.server("s2").expect("s2"), &s2),
+            "new address: rebuilt"
+        );
+        let names: Vec<String> = be2.servers().iter().map(|s| s.name.clone()).collect();
+        assert_eq!(names, ["s1", "s2", "s3"]);
+        // nothing left over
+        assert!(crate::reload::diff(&app.config, &app.config).is_empty());
+        app.stop_listeners();
+        app.checks.cancel();
+    }
+}
