@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::session::session;
-use super::*;
+use super::{Ctx, FrontendSlot};
 use crate::limit::{Limit, Permit};
 
 /// Create a listening socket as HAProxy does: SO_REUSEADDR, non-blocking,

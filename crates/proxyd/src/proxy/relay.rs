@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 use super::session::{ms, PoolBuf};
-use super::*;
+use super::BUF_SIZE;
 use crate::state::Counters;
 use crate::tcplog::Term;
 

@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::relay::{relay, Bytes, Timeouts};
-use super::*;
+use super::{Ctx, Frontend, BUF_SIZE};
 use crate::config::model::LogFormat;
 use crate::lb::Algo;
 use crate::limit::Permit;
