@@ -1,4 +1,7 @@
-//! The data path: listeners, accept loops and TCP sessions.
+//! The data path: listeners, accept loops and TCP sessions, in three
+//! parts: `listener` (sockets, the accept loop with its limits, pause and
+//! backoff), `session` (queue, connect, retries, the log line) and `relay`
+//! (the `Relay` future).
 //!
 //! One task per listener accepts (after taking the global and frontend
 //! `maxconn` permits, so that excess connections wait in the kernel
