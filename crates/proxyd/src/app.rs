@@ -252,18 +252,19 @@ struct Listening {
     limit: Arc<Limit>,
 }
 
-/// Resize `limit` to `max`; `true` when that lowered it.
-fn resize(limit: &Limit, max: u32) -> bool {
-    let lowered = max < limit.acct().max;
+/// Resize `limit` to `max`; on a lowering, the accept loops waiting in
+/// `accept` with permits of the old limit give them back at once.
+fn resize(limit: &Limit, max: u32, lowered: &watch::Sender<u64>) {
+    let lower = max < limit.acct().max;
     limit.resize(max);
-    lowered
+    if lower {
+        lowered.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 /// What applying the changes of one reload gathers for [`App::publish`].
 #[derive(Default)]
 struct Step {
-    /// A limit went down: accept loops holding permits take them again.
-    lowered: bool,
     /// Kept backends whose settings or servers changed.
     touched: HashSet<String>,
     servers: PendingServers,
@@ -423,7 +424,7 @@ impl App {
             Change::GlobalMaxconn { new: m, .. } => {
                 // removing the line keeps the running value
                 let gmax = m.unwrap_or(self.global_maxconn);
-                step.lowered |= resize(&self.global_limit, gmax);
+                resize(&self.global_limit, gmax, &self.limits_lowered);
                 self.global_maxconn = gmax;
                 self.rt
                     .maxconn
@@ -487,7 +488,7 @@ impl App {
                         .store(m.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
                 }
                 if let Some(l) = self.fe_limits.get(frontend) {
-                    step.lowered |= resize(l, m.unwrap_or(limit::UNLIMITED));
+                    resize(l, m.unwrap_or(limit::UNLIMITED), &self.limits_lowered);
                 }
             }
             Change::BindRemoved { addr, .. } => {
@@ -497,7 +498,11 @@ impl App {
             }
             Change::BindMaxconn { addr, new: m, .. } => {
                 if let Some(l) = self.listeners.get(addr) {
-                    step.lowered |= resize(&l.limit, m.unwrap_or(limit::UNLIMITED));
+                    resize(
+                        &l.limit,
+                        m.unwrap_or(limit::UNLIMITED),
+                        &self.limits_lowered,
+                    );
                 }
             }
             Change::BindSocket { frontend, addr } => {
@@ -609,9 +614,6 @@ impl App {
                 stop.clone(),
             ));
             self.listeners.insert(addr, Listening { slot, stop, limit });
-        }
-        if step.lowered {
-            self.limits_lowered.send_modify(|n| *n = n.wrapping_add(1));
         }
         // health checks: restart with the kept state
         self.checks.cancel();
