@@ -2,15 +2,19 @@
 //! privileges, run health checks and the stats socket, react to signals,
 //! reload in place.
 //!
-//! Reload (SIGHUP/SIGUSR2) = load + validate the whole new configuration;
-//! if it fails, every error is logged and nothing changes. Otherwise:
+//! Reload (SIGHUP/SIGUSR2) = parse, validate, diff, apply: the whole new
+//! configuration is loaded and validated; if it fails, every error is
+//! logged and nothing changes. Otherwise:
 //! 1. the new bind addresses are opened first (a failure aborts the reload
 //!    before anything changed);
-//! 2. backends and servers are rebuilt, reusing the runtime objects of the
-//!    ones that stay (same name, same address), so they keep their
-//!    counters, health state and established sessions;
-//! 3. listeners whose address stays are never closed: they are pointed at
-//!    the new frontend; removed addresses stop accepting;
+//! 2. [`crate::reload::diff`] lists the changes from the running
+//!    configuration, and they are applied one at a time: limits are
+//!    resized in place ([`crate::limit::Limit`]: a lowering is enforced
+//!    for new connections while the open ones drain), backends and servers
+//!    that stay keep their runtime objects (counters, health state,
+//!    established sessions), removed addresses stop accepting;
+//! 3. the data path's frontends are rebuilt and every listener that stays
+//!    (never closed) is pointed at its new frontend; new listeners start;
 //! 4. health checks restart with the kept health state.
 //!
 //! `chroot`/`user`/`group`: proxyd binds, writes the pid file, then
@@ -28,15 +32,17 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::model::{self, Balance, Config};
 use crate::config::{Diag, Level};
 use crate::lb::Algo;
+use crate::limit::{self, Limit};
 use crate::logsink::{event, LogSink};
 use crate::proxy::{accept_loop, bind_socket, Ctx, Frontend, FrontendSlot};
+use crate::reload::Change;
 use crate::state::{
     AdminState, BackendSettings, BackendState, FrontendState, Runtime, ServerConf, ServerState,
 };
@@ -103,96 +109,166 @@ fn server_conf(s: &model::Server) -> ServerConf {
 }
 
 /// A server runtime object may be kept across a reload when what it is
-/// built from (identity, address, limits) did not change.
+/// built from (identity, address, backup, checks) did not change; its
+/// limits and weight are changed in place.
 fn same_server(old: &ServerState, new: &ServerConf) -> bool {
     old.name == new.name
         && old.addr == new.addr
         && old.backup == new.backup
-        && old.maxconn == new.maxconn
-        && old.maxqueue == new.maxqueue
         && old.check == new.check
 }
 
-/// Build (or update in place) the backends of `cfg`.
-fn build_backends(
-    cfg: &Config,
-    old_cfg: &Config,
-    rt: &Runtime,
-    tag: &str,
-) -> Vec<Arc<BackendState>> {
-    let mut out = Vec::with_capacity(cfg.backends.len());
-    for b in &cfg.backends {
-        let settings = backend_settings(b);
-        let log = Arc::new(LogSink::new(&b.log, tag));
-        match rt.backend(&b.name) {
-            Some(be) => {
-                let servers = b
-                    .servers
-                    .iter()
-                    .map(|s| {
-                        let conf = server_conf(s);
-                        match be.server(&s.name) {
-                            Some(old) if same_server(&old, &conf) => {
-                                if old.initial_weight() != conf.weight {
-                                    be.update_server(&old, |r| {
-                                        r.reload_weight(conf.weight, crate::state::unix_now())
-                                    });
-                                }
-                                // `disabled` added or removed in the file
-                                let was_disabled = old_cfg
-                                    .backend(&b.name)
-                                    .and_then(|ob| ob.server(&s.name))
-                                    .is_some_and(|os| os.disabled);
-                                if was_disabled != conf.disabled {
-                                    let target = if conf.disabled {
-                                        AdminState::Maint
-                                    } else {
-                                        AdminState::Ready
-                                    };
-                                    be.update_server(&old, |r| {
-                                        r.set_admin(target, crate::state::unix_now())
-                                    });
-                                }
-                                old
-                            }
-                            _ => Arc::new(ServerState::new(&conf)),
-                        }
-                    })
-                    .collect();
-                be.update(settings, servers);
-                be.set_log(log);
-                out.push(be);
-            }
-            None => {
-                let servers = b
-                    .servers
-                    .iter()
-                    .map(|s| Arc::new(ServerState::new(&server_conf(s))))
-                    .collect();
-                let be = BackendState::new(&b.name, b.id, settings, servers);
-                be.set_log(log);
-                out.push(be);
-            }
-        }
-    }
-    out
+// ---------------------------------------------------------------------
+// Server and backend changes: the only functions of this file that call
+// the server-state APIs (ServerState, BackendState::update/set_server_*),
+// kept together so that they can be re-pointed at another server model.
+// ---------------------------------------------------------------------
+
+/// The servers of the backends a reload touches, by backend then server
+/// name, while the changes are applied.
+type PendingServers = HashMap<String, HashMap<String, Arc<ServerState>>>;
+
+/// A new backend runtime object for `b`, with fresh servers.
+fn new_backend(b: &model::Backend) -> Arc<BackendState> {
+    let servers = b
+        .servers
+        .iter()
+        .map(|s| Arc::new(ServerState::new(&server_conf(s))))
+        .collect();
+    BackendState::new(&b.name, b.id, backend_settings(b), servers)
 }
 
-/// Adjust a semaphore from `old` to `new` permits.
-fn resize(sem: &Semaphore, old: u32, new: u32) {
-    if new > old {
-        sem.add_permits((new - old) as usize);
-    } else if old > new {
-        sem.forget_permits((old - new) as usize);
+/// Start `pending` for a kept backend from its running servers.
+fn pending_servers<'a>(
+    pending: &'a mut PendingServers,
+    be: &BackendState,
+) -> &'a mut HashMap<String, Arc<ServerState>> {
+    pending.entry(be.name.clone()).or_insert_with(|| {
+        be.servers()
+            .iter()
+            .map(|s| (s.name.clone(), s.clone()))
+            .collect()
+    })
+}
+
+/// Apply one server change of a kept backend `be` (configured as `b`).
+fn apply_server_change(
+    be: &BackendState,
+    b: &model::Backend,
+    change: &Change,
+    pending: &mut PendingServers,
+) {
+    let servers = pending_servers(pending, be);
+    let (name, conf) = match change {
+        Change::ServerRemoved { server, .. } => {
+            servers.remove(server);
+            return;
+        }
+        Change::ServerAdded { server, .. }
+        | Change::ServerAddr { server, .. }
+        | Change::ServerMaxconn { server, .. }
+        | Change::ServerMaxqueue { server, .. }
+        | Change::ServerWeight { server, .. }
+        | Change::ServerBackup { server, .. }
+        | Change::ServerDisabled { server, .. }
+        | Change::ServerCheck { server, .. } => match b.server(server) {
+            Some(s) => (server, server_conf(s)),
+            None => return,
+        },
+        _ => return,
+    };
+    match servers.get(name) {
+        Some(old) if same_server(old, &conf) => match change {
+            Change::ServerWeight { .. } if old.initial_weight() != conf.weight => {
+                be.update_server(old, |r| {
+                    r.reload_weight(conf.weight, crate::state::unix_now())
+                });
+            }
+            Change::ServerMaxconn { .. } | Change::ServerMaxqueue { .. } => {
+                old.set_limits(conf.maxconn, conf.maxqueue);
+            }
+            Change::ServerDisabled { disabled, .. } => {
+                let target = if *disabled {
+                    AdminState::Maint
+                } else {
+                    AdminState::Ready
+                };
+                be.update_server(old, |r| r.set_admin(target, crate::state::unix_now()));
+            }
+            _ => {}
+        },
+        // new, or rebuilt from the new configuration (counters and
+        // health start over, as before)
+        _ => {
+            servers.insert(name.clone(), Arc::new(ServerState::new(&conf)));
+        }
     }
 }
+
+/// Install the servers and settings of the kept backends a reload touched.
+fn finish_backends(
+    new: &Config,
+    rt: &Runtime,
+    pending: &mut PendingServers,
+    touched: &HashSet<String>,
+) {
+    for b in &new.backends {
+        let Some(be) = rt.backend(&b.name) else {
+            continue;
+        };
+        if !touched.contains(&b.name) {
+            continue;
+        }
+        let mut by_name = pending.remove(&b.name).unwrap_or_else(|| {
+            be.servers()
+                .iter()
+                .map(|s| (s.name.clone(), s.clone()))
+                .collect()
+        });
+        let servers = b
+            .servers
+            .iter()
+            .filter_map(|s| by_name.remove(&s.name))
+            .collect();
+        be.update(backend_settings(b), servers);
+    }
+}
+
+/// Restart the health checks (with the kept health state).
+fn restart_checks(
+    config: &Config,
+    rt: &Arc<Runtime>,
+    tracker: &TaskTracker,
+    token: &CancellationToken,
+) {
+    crate::checks::spawn_checkers(config, rt, tracker, token);
+}
+
+// ---------------------------------------------------------------------
 
 struct Listening {
     slot: FrontendSlot,
     stop: CancellationToken,
-    /// `bind ... maxconn` (u32::MAX = unlimited).
-    sem: Arc<Semaphore>,
-    limit: u32,
+    /// `bind ... maxconn` (unlimited when not set).
+    limit: Arc<Limit>,
+}
+
+/// Resize `limit` to `max`; on a lowering, the accept loops waiting in
+/// `accept` with permits of the old limit give them back at once.
+fn resize(limit: &Limit, max: u32, lowered: &watch::Sender<u64>) {
+    let lower = max < limit.acct().max;
+    limit.resize(max);
+    if lower {
+        lowered.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// What applying the changes of one reload gathers for [`App::publish`].
+#[derive(Default)]
+struct Step {
+    /// Kept backends whose settings or servers changed.
+    touched: HashSet<String>,
+    servers: PendingServers,
 }
 
 /// The running daemon.
@@ -205,9 +281,14 @@ pub struct App {
     config: Config,
     global_maxconn: u32,
     global_log: Arc<LogSink>,
+    global_limit: Arc<Limit>,
+    limits_lowered: watch::Sender<u64>,
     listeners: HashMap<SocketAddr, Listening>,
-    fe_sems: HashMap<String, (Arc<Semaphore>, u32)>,
+    /// Frontend `maxconn` (unlimited when not set), kept across reloads.
+    fe_limits: HashMap<String, Arc<Limit>>,
     fe_states: HashMap<String, Arc<FrontendState>>,
+    /// Backends added by the reload being applied, until published.
+    new_backends: HashMap<String, Arc<BackendState>>,
     tasks: TaskTracker,
     checks: CancellationToken,
     checks_tracker: TaskTracker,
@@ -248,12 +329,15 @@ impl App {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let rt = Runtime::new(global_maxconn, u32::try_from(nbthread).unwrap_or(1));
         let (pause_tx, pause_rx) = watch::channel(false);
+        let (limits_lowered, lowered_rx) = watch::channel(0u64);
+        let global_limit = Limit::new(global_maxconn);
         let ctx = Arc::new(Ctx {
             rt: rt.clone(),
             hard: Default::default(),
             sessions: TaskTracker::new(),
-            global_sem: Some(Arc::new(Semaphore::new(global_maxconn as usize))),
+            global_sem: Some(global_limit.clone()),
             paused: pause_rx,
+            limits_lowered: lowered_rx,
         });
         if config.global.daemon {
             tracing::info!("'daemon' ignored: proxyd always runs in the foreground (use systemd to supervise it)");
@@ -271,11 +355,19 @@ impl App {
             rt,
             ctx,
             pause_tx,
-            config: config.clone(),
+            // everything is a change from nothing
+            config: Config {
+                global: config.global.clone(),
+                frontends: Vec::new(),
+                backends: Vec::new(),
+            },
             global_maxconn,
+            global_limit,
+            limits_lowered,
             listeners: HashMap::new(),
-            fe_sems: HashMap::new(),
+            fe_limits: HashMap::new(),
             fe_states: HashMap::new(),
+            new_backends: HashMap::new(),
             tasks: TaskTracker::new(),
             checks: CancellationToken::new(),
             checks_tracker: TaskTracker::new(),
@@ -286,7 +378,8 @@ impl App {
             stats_cancel: CancellationToken::new(),
         };
         let bound = bind_new(&config, &app.listeners)?;
-        app.apply(config, bound);
+        let changes = crate::reload::diff(&app.config, &config);
+        app.apply(config, bound, &changes);
         for f in &app.config.frontends {
             event(
                 &app.global_log,
@@ -308,48 +401,160 @@ impl App {
         &self.rt
     }
 
-    /// Install `config`, with `bound` the newly opened listeners.
-    fn apply(&mut self, config: Config, bound: Vec<(SocketAddr, std::net::TcpListener, u32)>) {
-        self.tag = syslog_tag(&config.global);
-        let backends = build_backends(&config, &self.config, &self.rt, &self.tag);
+    /// Install `config` by applying `changes` (its diff from the running
+    /// configuration) one at a time, with `bound` the newly opened
+    /// listeners.
+    fn apply(
+        &mut self,
+        config: Config,
+        bound: Vec<(SocketAddr, std::net::TcpListener, u32)>,
+        changes: &[Change],
+    ) {
+        let mut step = Step::default();
+        for c in changes {
+            tracing::debug!("reload: {c}");
+            self.apply_change(c, &config, &mut step);
+        }
+        self.publish(config, bound, step);
+    }
+
+    /// Apply one change to the runtime objects that outlive a reload
+    /// (limits, frontend and backend states, listeners).
+    fn apply_change(&mut self, change: &Change, new: &Config, step: &mut Step) {
+        match change {
+            Change::GlobalMaxconn { new: m, .. } => {
+                // removing the line keeps the running value
+                let gmax = m.unwrap_or(self.global_maxconn);
+                resize(&self.global_limit, gmax, &self.limits_lowered);
+                self.global_maxconn = gmax;
+                self.rt
+                    .maxconn
+                    .store(gmax, std::sync::atomic::Ordering::Relaxed);
+            }
+            Change::GlobalLog => {
+                self.tag = syslog_tag(&new.global);
+                self.global_log = Arc::new(LogSink::new(&new.global.log, &self.tag));
+            }
+            Change::BackendAdded { backend } => {
+                if let Some(b) = new.backend(backend) {
+                    self.new_backends.insert(backend.clone(), new_backend(b));
+                }
+            }
+            Change::BackendRemoved { backend } => {
+                self.new_backends.remove(backend);
+            }
+            Change::BackendBalance { backend, .. }
+            | Change::BackendTimeouts { backend }
+            | Change::BackendSettings { backend }
+            | Change::BackendCheck { backend }
+            | Change::BackendLog { backend }
+            | Change::BackendDisabled { backend, .. } => {
+                step.touched.insert(backend.clone());
+            }
+            Change::ServerAdded { backend, .. }
+            | Change::ServerRemoved { backend, .. }
+            | Change::ServerAddr { backend, .. }
+            | Change::ServerMaxconn { backend, .. }
+            | Change::ServerMaxqueue { backend, .. }
+            | Change::ServerWeight { backend, .. }
+            | Change::ServerBackup { backend, .. }
+            | Change::ServerDisabled { backend, .. }
+            | Change::ServerCheck { backend, .. } => {
+                // servers of a backend added by this reload are built with it
+                if let (Some(be), Some(b)) = (self.rt.backend(backend), new.backend(backend)) {
+                    step.touched.insert(backend.clone());
+                    apply_server_change(&be, b, change, &mut step.servers);
+                }
+            }
+            Change::FrontendAdded { frontend } => {
+                if let Some(f) = new.frontend(frontend) {
+                    let m = f.maxconn.unwrap_or(0);
+                    self.fe_states
+                        .insert(frontend.clone(), FrontendState::new(&f.name, f.id, m));
+                    self.fe_limits.insert(
+                        frontend.clone(),
+                        Limit::new(f.maxconn.unwrap_or(limit::UNLIMITED)),
+                    );
+                }
+            }
+            Change::FrontendRemoved { frontend } => {
+                self.fe_states.remove(frontend);
+                self.fe_limits.remove(frontend);
+            }
+            Change::FrontendMaxconn {
+                frontend, new: m, ..
+            } => {
+                if let Some(s) = self.fe_states.get(frontend) {
+                    s.maxconn
+                        .store(m.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+                }
+                if let Some(l) = self.fe_limits.get(frontend) {
+                    resize(l, m.unwrap_or(limit::UNLIMITED), &self.limits_lowered);
+                }
+            }
+            Change::BindRemoved { addr, .. } => {
+                if let Some(l) = self.listeners.remove(addr) {
+                    l.stop.cancel();
+                }
+            }
+            Change::BindMaxconn { addr, new: m, .. } => {
+                if let Some(l) = self.listeners.get(addr) {
+                    resize(
+                        &l.limit,
+                        m.unwrap_or(limit::UNLIMITED),
+                        &self.limits_lowered,
+                    );
+                }
+            }
+            Change::BindSocket { frontend, addr } => {
+                tracing::warn!(
+                    "frontend {frontend}: the new socket options of {addr} (backlog, v6only) take effect at the next restart"
+                );
+            }
+            // rebuilt when publishing: the frontends the data path reads,
+            // the listeners' targets, the new listeners
+            Change::BindAdded { .. }
+            | Change::BindMoved { .. }
+            | Change::FrontendBackend { .. }
+            | Change::FrontendTimeouts { .. }
+            | Change::FrontendLog { .. }
+            | Change::FrontendDisabled { .. } => {}
+        }
+    }
+
+    /// After the changes: give the data path its new frontends, point
+    /// the listeners at them, start the new listeners, restart the checks.
+    fn publish(
+        &mut self,
+        config: Config,
+        bound: Vec<(SocketAddr, std::net::TcpListener, u32)>,
+        mut step: Step,
+    ) {
+        finish_backends(&config, &self.rt, &mut step.servers, &step.touched);
+        let mut backends = Vec::with_capacity(config.backends.len());
+        for b in &config.backends {
+            let be = self
+                .rt
+                .backend(&b.name)
+                .or_else(|| self.new_backends.remove(&b.name));
+            if let Some(be) = be {
+                be.set_log(Arc::new(LogSink::new(&b.log, &self.tag)));
+                backends.push(be);
+            }
+        }
+        self.new_backends.clear();
         let be_by_name: HashMap<&str, Arc<BackendState>> = backends
             .iter()
             .map(|b| (b.name.as_str(), b.clone()))
             .collect();
-        // global maxconn
-        let gmax = config.global.maxconn.unwrap_or(self.global_maxconn);
-        if let Some(sem) = &self.ctx.global_sem {
-            resize(sem, self.global_maxconn, gmax);
-        }
-        self.global_maxconn = gmax;
-        self.rt
-            .maxconn
-            .store(gmax, std::sync::atomic::Ordering::Relaxed);
-        // frontends
         let mut fronts: HashMap<String, Arc<Frontend>> = HashMap::new();
         let mut fe_states = Vec::new();
-        let mut sems = HashMap::new();
         for f in &config.frontends {
-            let state = self
-                .fe_states
-                .get(&f.name)
-                .cloned()
-                .unwrap_or_else(|| FrontendState::new(&f.name, f.id, f.maxconn.unwrap_or(0)));
-            state
-                .maxconn
-                .store(f.maxconn.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
-            let sem = f.maxconn.map(|m| match self.fe_sems.get(&f.name) {
-                Some((sem, old)) => {
-                    resize(sem, *old, m);
-                    sems.insert(f.name.clone(), (sem.clone(), m));
-                    sem.clone()
-                }
-                None => {
-                    let sem = Arc::new(Semaphore::new(m as usize));
-                    sems.insert(f.name.clone(), (sem.clone(), m));
-                    sem
-                }
-            });
+            let (Some(state), Some(sem)) =
+                (self.fe_states.get(&f.name), self.fe_limits.get(&f.name))
+            else {
+                continue;
+            };
             let fe = Arc::new(Frontend {
                 state: state.clone(),
                 backend: f
@@ -362,50 +567,30 @@ impl App {
                 dontlognull: f.dontlognull,
                 logasap: f.logasap,
                 log: Arc::new(LogSink::new(&f.log, &self.tag)),
-                sem,
+                sem: Some(sem.clone()),
             });
-            fe_states.push(state);
+            fe_states.push(state.clone());
             fronts.insert(f.name.clone(), fe);
         }
-        self.fe_sems = sems;
-        self.fe_states = fe_states
-            .iter()
-            .map(|s| (s.name.clone(), s.clone()))
-            .collect();
         self.rt.set_proxies(fe_states, backends);
-        // listeners: keep, retarget, add, remove
+        // every address that stays: point it at its (new) frontend
         let mut wanted: HashMap<SocketAddr, (String, u32)> = HashMap::new();
         for f in config.frontends.iter().filter(|f| !f.disabled) {
             for b in &f.binds {
                 for a in &b.addrs {
-                    wanted.insert(*a, (f.name.clone(), b.maxconn.unwrap_or(u32::MAX)));
+                    wanted.insert(*a, (f.name.clone(), b.maxconn.unwrap_or(limit::UNLIMITED)));
                 }
             }
         }
-        let old: Vec<SocketAddr> = self.listeners.keys().copied().collect();
-        for addr in old {
-            match wanted
-                .get(&addr)
-                .and_then(|(n, m)| fronts.get(n).map(|f| (f, *m)))
-            {
-                Some((fe, limit)) => {
-                    if let Some(l) = self.listeners.get_mut(&addr) {
-                        if let Ok(mut s) = l.slot.write() {
-                            *s = fe.clone();
-                        }
-                        resize(&l.sem, l.limit, limit);
-                        l.limit = limit;
-                    }
-                }
-                None => {
-                    if let Some(l) = self.listeners.remove(&addr) {
-                        l.stop.cancel();
-                    }
+        for (addr, l) in &self.listeners {
+            if let Some(fe) = wanted.get(addr).and_then(|(n, _)| fronts.get(n)) {
+                if let Ok(mut s) = l.slot.write() {
+                    *s = fe.clone();
                 }
             }
         }
         for (addr, std_listener, backlog) in bound {
-            let Some((fe, limit)) = wanted
+            let Some((fe, max)) = wanted
                 .get(&addr)
                 .and_then(|(n, m)| fronts.get(n).map(|f| (f, *m)))
             else {
@@ -420,30 +605,21 @@ impl App {
             };
             let slot: FrontendSlot = Arc::new(RwLock::new(fe.clone()));
             let stop = CancellationToken::new();
-            let sem = Arc::new(Semaphore::new(limit as usize));
+            let limit = Limit::new(max);
             self.tasks.spawn(accept_loop(
                 listener,
                 backlog,
                 slot.clone(),
-                sem.clone(),
+                limit.clone(),
                 self.ctx.clone(),
                 stop.clone(),
             ));
-            self.listeners.insert(
-                addr,
-                Listening {
-                    slot,
-                    stop,
-                    sem,
-                    limit,
-                },
-            );
+            self.listeners.insert(addr, Listening { slot, stop, limit });
         }
-        self.global_log = Arc::new(LogSink::new(&config.global.log, &self.tag));
         // health checks: restart with the kept state
         self.checks.cancel();
         self.checks = CancellationToken::new();
-        crate::checks::spawn_checkers(&config, &self.rt, &self.checks_tracker, &self.checks);
+        restart_checks(&config, &self.rt, &self.checks_tracker, &self.checks);
         self.config = config;
     }
 
@@ -484,9 +660,8 @@ impl App {
                 // keep CAP_NET_BIND_SERVICE across setuid so that a reload
                 // can still bind ports < 1024 (HAProxy's master stays root
                 // for that; proxyd is a single process)
-                // SAFETY: prctl with integer arguments only.
-                unsafe {
-                    libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
+                if let Err(e) = nix::sys::prctl::set_keepcaps(true) {
+                    tracing::debug!("cannot set PR_SET_KEEPCAPS: {e}");
                 }
             }
             nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))
@@ -547,48 +722,37 @@ impl App {
                 return;
             }
         };
-        let old_fe: HashSet<String> = self
-            .config
-            .frontends
+        let changes = crate::reload::diff(&self.config, &new);
+        let removed_fe: Vec<&str> = changes
             .iter()
-            .map(|f| f.name.clone())
+            .filter_map(|c| match c {
+                Change::FrontendRemoved { frontend } => Some(frontend.as_str()),
+                _ => None,
+            })
             .collect();
-        let old_be: HashSet<String> = self
-            .config
-            .backends
-            .iter()
-            .map(|b| b.name.clone())
-            .collect();
-        let removed_fe: Vec<String> = old_fe
-            .iter()
-            .filter(|n| new.frontend(n).is_none())
-            .cloned()
-            .collect();
-        let removed_be: Vec<String> = old_be
-            .iter()
-            .filter(|n| new.backend(n).is_none())
-            .cloned()
-            .collect();
-        let added: Vec<String> = new
-            .frontends
-            .iter()
-            .map(|f| f.name.clone())
-            .filter(|n| !old_fe.contains(n))
-            .chain(
-                new.backends
-                    .iter()
-                    .filter(|b| !b.from_listen)
-                    .map(|b| b.name.clone())
-                    .filter(|n| !old_be.contains(n)),
-            )
-            .collect();
+        let removed_be = changes.iter().filter_map(|c| match c {
+            Change::BackendRemoved { backend } => Some(backend.as_str()),
+            _ => None,
+        });
         for n in &removed_fe {
             self.proxy_stopped_line(n);
         }
-        for n in removed_be.iter().filter(|n| !removed_fe.contains(n)) {
+        for n in removed_be.filter(|n| !removed_fe.contains(n)) {
             self.proxy_stopped_line(n);
         }
-        self.apply(new, bound);
+        let added_fe = changes.iter().filter_map(|c| match c {
+            Change::FrontendAdded { frontend } => Some(frontend.clone()),
+            _ => None,
+        });
+        let added_be = changes.iter().filter_map(|c| match c {
+            Change::BackendAdded { backend } => new
+                .backend(backend)
+                .filter(|b| !b.from_listen)
+                .map(|b| b.name.clone()),
+            _ => None,
+        });
+        let added: Vec<String> = added_fe.chain(added_be).collect();
+        self.apply(new, bound, &changes);
         for n in added {
             event(
                 &self.global_log,
@@ -797,8 +961,10 @@ fn keep_net_bind_service() -> std::io::Result<()> {
             inheritable: 0,
         },
     ];
-    // SAFETY: capset(2) reads one header and two data structs, laid out as
-    // the kernel's _LINUX_CAPABILITY_VERSION_3 ABI.
+    // SAFETY: capset(2) (which nix does not wrap) only reads one header
+    // and two data structs, laid out as the kernel's
+    // _LINUX_CAPABILITY_VERSION_3 ABI, that live on this stack frame for
+    // the duration of the call.
     let r = unsafe { libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) };
     if r == 0 {
         Ok(())
@@ -952,5 +1118,101 @@ impl App {
                 tracing::error!("stats socket: {e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Config {
+        match crate::config::parse_sources(
+            &[("t.cfg".to_string(), text.to_string())],
+            &crate::config::values::SystemHost,
+            &common::lexer::NoEnv,
+        ) {
+            Ok(l) => l.config,
+            Err(e) => panic!("{:?}", e.diags),
+        }
+    }
+
+    fn cfg(port: u16, gmax: u32, fmax: u32, bmax: u32, servers: &str) -> Config {
+        parse(&format!(
+            "global\n    maxconn {gmax}\ndefaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\nfrontend fe\n    bind 127.0.0.1:{port} maxconn {bmax}\n    maxconn {fmax}\n    default_backend be\nbackend be\n{servers}"
+        ))
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    }
+
+    /// One reload applied in process: the limits are resized in place,
+    /// the frontend state and the unchanged servers are kept, a server
+    /// whose address changed is rebuilt, the new one is added, in order.
+    #[tokio::test]
+    async fn apply_resizes_limits_in_place_and_keeps_what_stays() {
+        let port = free_port();
+        let old = cfg(
+            port,
+            100,
+            50,
+            20,
+            "    server s1 127.0.0.1:19001\n    server s2 127.0.0.1:19002\n",
+        );
+        let mut app = App::start(Options::default(), old).await.expect("start");
+        let global = app.global_limit.clone();
+        let front = app.fe_limits["fe"].clone();
+        let bind = app
+            .listeners
+            .values()
+            .next()
+            .expect("listener")
+            .limit
+            .clone();
+        let fe_state = app.rt.frontend("fe").expect("fe");
+        let be = app.rt.backend("be").expect("be");
+        let s1 = be.server("s1").expect("s1");
+        let s2 = be.server("s2").expect("s2");
+
+        let new = cfg(
+            port,
+            2,
+            3,
+            4,
+            "    server s1 127.0.0.1:19001 weight 5\n    server s2 127.0.0.1:19012\n    server s3 127.0.0.1:19003\n",
+        );
+        let changes = crate::reload::diff(&app.config, &new);
+        let bound = bind_new(&new, &app.listeners).expect("nothing new to bind");
+        app.apply(new, bound, &changes);
+
+        assert_eq!(global.acct().max, 2);
+        assert_eq!(front.acct().max, 3);
+        assert_eq!(bind.acct().max, 4);
+        assert!(Arc::ptr_eq(&app.global_limit, &global));
+        assert!(Arc::ptr_eq(&app.fe_limits["fe"], &front));
+        assert!(Arc::ptr_eq(
+            &app.listeners.values().next().expect("listener").limit,
+            &bind
+        ));
+        assert_eq!(app.rt.maxconn.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert!(Arc::ptr_eq(&app.rt.frontend("fe").expect("fe"), &fe_state));
+        let be2 = app.rt.backend("be").expect("be");
+        assert!(Arc::ptr_eq(&be2, &be));
+        let k1 = be2.server("s1").expect("s1");
+        assert!(Arc::ptr_eq(&k1, &s1), "weight only: kept");
+        assert_eq!(k1.weight(), 5);
+        assert!(
+            !Arc::ptr_eq(&be2.server("s2").expect("s2"), &s2),
+            "new address: rebuilt"
+        );
+        let names: Vec<String> = be2.servers().iter().map(|s| s.name.clone()).collect();
+        assert_eq!(names, ["s1", "s2", "s3"]);
+        // nothing left over
+        assert!(crate::reload::diff(&app.config, &app.config).is_empty());
+        app.stop_listeners();
+        app.checks.cancel();
     }
 }

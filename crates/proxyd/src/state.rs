@@ -142,8 +142,11 @@ pub struct ServerState {
     pub id: u32,
     pub addr: SocketAddr,
     pub backup: bool,
-    pub maxconn: u32,
-    pub maxqueue: u32,
+    /// `maxconn` (0 = none); a reload changes it in place, so that the
+    /// sessions already open count against the new limit.
+    maxconn: AtomicU32,
+    /// `maxqueue` (0 = none); changed in place by a reload.
+    maxqueue: AtomicU32,
     /// Whether health checks run for this server.
     pub check: bool,
     /// The server's state; changed only through [`ServerState::update`]
@@ -285,8 +288,8 @@ impl ServerState {
             id: conf.id,
             addr: conf.addr,
             backup: conf.backup,
-            maxconn: conf.maxconn,
-            maxqueue: conf.maxqueue,
+            maxconn: AtomicU32::new(conf.maxconn),
+            maxqueue: AtomicU32::new(conf.maxqueue),
             check: conf.check,
             snap: AtomicU64::new(pack(record.status())),
             record: Mutex::new(record),
@@ -294,6 +297,25 @@ impl ServerState {
             check_io: CheckIo::default(),
             kill: Mutex::new(KillToken::default()),
         }
+    }
+
+    /// The server's `maxconn` (0 = none).
+    pub fn maxconn(&self) -> u32 {
+        self.maxconn.load(Ordering::Relaxed)
+    }
+
+    /// The server's `maxqueue` (0 = none).
+    pub fn maxqueue(&self) -> u32 {
+        self.maxqueue.load(Ordering::Relaxed)
+    }
+
+    /// Change `maxconn`/`maxqueue` in place (reload). The caller then
+    /// serves the backend's queue ([`BackendState::changed`]), so that a
+    /// raise admits waiters at once; a lowering is enforced on the next
+    /// pick, with the open sessions counted.
+    pub fn set_limits(&self, maxconn: u32, maxqueue: u32) {
+        self.maxconn.store(maxconn, Ordering::Relaxed);
+        self.maxqueue.store(maxqueue, Ordering::Relaxed);
     }
 
     fn lock_record(&self) -> std::sync::MutexGuard<'_, ServerRecord> {
@@ -385,13 +407,14 @@ impl Candidate for Arc<ServerState> {
         u32::try_from(self.counters.scur.get()).unwrap_or(u32::MAX)
     }
     fn maxconn(&self) -> u32 {
-        self.maxconn
+        ServerState::maxconn(self)
     }
     fn id(&self) -> u32 {
         self.id
     }
     fn queue_room(&self) -> bool {
-        self.maxqueue == 0 || self.counters.qcur.get() < u64::from(self.maxqueue)
+        let maxqueue = ServerState::maxqueue(self);
+        maxqueue == 0 || self.counters.qcur.get() < u64::from(maxqueue)
     }
 }
 
@@ -650,7 +673,8 @@ impl BackendState {
                 continue;
             }
             if let Some(s) = &w.on {
-                if s.usable() && s.maxconn > 0 && s.sessions() >= u64::from(s.maxconn) {
+                let maxconn = s.maxconn();
+                if s.usable() && maxconn > 0 && s.sessions() >= u64::from(maxconn) {
                     i += 1;
                     continue;
                 }

@@ -209,8 +209,8 @@ fn server_row(be: &BackendState, s: &ServerState, now: u64) -> Row {
     r.set("qmax", c.qmax.get());
     r.set("scur", c.scur.get());
     r.set("smax", c.smax.get());
-    if s.maxconn > 0 {
-        r.set("slim", s.maxconn);
+    if s.maxconn() > 0 {
+        r.set("slim", s.maxconn());
     }
     r.set("stot", c.stot.get());
     r.set("bin", c.bin.get());
@@ -233,8 +233,8 @@ fn server_row(be: &BackendState, s: &ServerState, now: u64) -> Row {
     if checked {
         r.set("downtime", h.down_time.as_secs());
     }
-    if s.maxqueue > 0 {
-        r.set("qlimit", s.maxqueue);
+    if s.maxqueue() > 0 {
+        r.set("qlimit", s.maxqueue());
     }
     r.set("iid", be.id);
     r.set("sid", s.id);
