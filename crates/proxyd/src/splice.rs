@@ -15,7 +15,7 @@
 //! the session keeps using the other half of the socket).
 //!
 //! [`Pipe::poll_fill`] and [`Pipe::poll_drain`] are one read and one
-//! complete write, polled by the session's relay (`proxy.rs`), which can
+//! complete write, polled by the session's relay (`proxy/relay.rs`), which can
 //! stop at any point without losing track of the bytes (the pipe counts
 //! what it holds). The tests drive them through a whole-direction `relay`.
 
