@@ -44,7 +44,7 @@ use crate::logsink::{event, LogSink};
 use crate::proxy::{accept_loop, bind_socket, Ctx, Frontend, FrontendSlot};
 use crate::reload::Change;
 use crate::state::{
-    AdminState, BackendSettings, BackendState, FrontendState, Runtime, ServerConf, ServerState,
+    AdminState, BackendSettings, BackendState, FrontendState, Runtime, ServerState,
 };
 
 /// What the command line asks for.
@@ -94,24 +94,10 @@ fn backend_settings(b: &model::Backend) -> BackendSettings {
     }
 }
 
-fn server_conf(s: &model::Server) -> ServerConf {
-    ServerConf {
-        name: s.name.clone(),
-        id: s.id,
-        addr: s.addr,
-        backup: s.backup,
-        maxconn: s.maxconn.unwrap_or(0),
-        maxqueue: s.maxqueue.unwrap_or(0),
-        weight: s.weight,
-        check: s.check,
-        disabled: s.disabled,
-    }
-}
-
 /// A server runtime object may be kept across a reload when what it is
 /// built from (identity, address, backup, checks) did not change; its
 /// limits and weight are changed in place.
-fn same_server(old: &ServerState, new: &ServerConf) -> bool {
+fn same_server(old: &ServerState, new: &model::Server) -> bool {
     old.name == new.name
         && old.addr == new.addr
         && old.backup == new.backup
@@ -133,7 +119,7 @@ fn new_backend(b: &model::Backend) -> Arc<BackendState> {
     let servers = b
         .servers
         .iter()
-        .map(|s| Arc::new(ServerState::new(&server_conf(s))))
+        .map(|s| Arc::new(ServerState::new(s)))
         .collect();
     BackendState::new(&b.name, b.id, backend_settings(b), servers)
 }
@@ -172,20 +158,20 @@ fn apply_server_change(
         | Change::ServerBackup { server, .. }
         | Change::ServerDisabled { server, .. }
         | Change::ServerCheck { server, .. } => match b.server(server) {
-            Some(s) => (server, server_conf(s)),
+            Some(s) => (server, s),
             None => return,
         },
         _ => return,
     };
     match servers.get(name) {
-        Some(old) if same_server(old, &conf) => match change {
+        Some(old) if same_server(old, conf) => match change {
             Change::ServerWeight { .. } if old.initial_weight() != conf.weight => {
                 be.update_server(old, |r| {
                     r.reload_weight(conf.weight, crate::state::unix_now())
                 });
             }
             Change::ServerMaxconn { .. } | Change::ServerMaxqueue { .. } => {
-                old.set_limits(conf.maxconn, conf.maxqueue);
+                old.set_limits(conf.maxconn.unwrap_or(0), conf.maxqueue.unwrap_or(0));
             }
             Change::ServerDisabled { disabled, .. } => {
                 let target = if *disabled {
@@ -200,7 +186,7 @@ fn apply_server_change(
         // new, or rebuilt from the new configuration (counters and
         // health start over, as before)
         _ => {
-            servers.insert(name.clone(), Arc::new(ServerState::new(&conf)));
+            servers.insert(name.clone(), Arc::new(ServerState::new(conf)));
         }
     }
 }

@@ -1303,7 +1303,7 @@ mod tests {
     }
 
     fn runtime_for(cfg: &Config) -> Arc<Runtime> {
-        use crate::state::{BackendSettings, ServerConf};
+        use crate::state::BackendSettings;
         let rt = Runtime::new(100, 1);
         let backends = cfg
             .backends
@@ -1312,19 +1312,7 @@ mod tests {
                 let servers = b
                     .servers
                     .iter()
-                    .map(|s| {
-                        Arc::new(ServerState::new(&ServerConf {
-                            name: s.name.clone(),
-                            id: s.id,
-                            addr: s.addr,
-                            backup: s.backup,
-                            maxconn: 0,
-                            maxqueue: 0,
-                            weight: s.weight,
-                            check: s.check,
-                            disabled: s.disabled,
-                        }))
-                    })
+                    .map(|s| Arc::new(ServerState::new(s)))
                     .collect();
                 BackendState::new(&b.name, b.id, BackendSettings::default(), servers)
             })

@@ -35,6 +35,7 @@ use std::collections::VecDeque;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::model;
 use crate::health::TransitionOpts;
 use crate::lb::{Algo, Balancer, Candidate, Pick};
 use crate::logsink::LogSink;
@@ -113,27 +114,10 @@ impl Counters {
     }
 }
 
-/// Static description of a server (from the configuration).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerConf {
-    pub name: String,
-    /// Numeric id (`sid` / `puid`), 1-based declaration order.
-    pub id: u32,
-    pub addr: SocketAddr,
-    pub backup: bool,
-    /// 0 = unlimited.
-    pub maxconn: u32,
-    /// 0 = unlimited.
-    pub maxqueue: u32,
-    /// Configured weight.
-    pub weight: u32,
-    /// Health checks enabled (`check`); without checks the server is UP.
-    pub check: bool,
-    /// Starts in maintenance (`disabled`).
-    pub disabled: bool,
-}
-
-/// One server at run time: identity, counters, and the shared side of its
+/// One server at run time, built from its configuration
+/// ([`model::Server`], which owns every configured value): the identity
+/// read from it once (name, id, address, backup, checks), the limits a
+/// reload changes in place, counters, and the shared side of its
 /// [`ServerRecord`] (one lock around the record, one published snapshot
 /// that the balancer and the data path read without locking).
 #[derive(Debug)]
@@ -278,7 +262,10 @@ pub fn unix_now() -> u64 {
 }
 
 impl ServerState {
-    pub fn new(conf: &ServerConf) -> Self {
+    /// The runtime object of the configured server `conf`; its weight and
+    /// `disabled` go into the [`ServerRecord`], `maxconn`/`maxqueue` (0 =
+    /// none) into the limits.
+    pub fn new(conf: &model::Server) -> Self {
         // Checks are configured by `checks::collect`; a checked server
         // starts UP (health = rise), so traffic flows until the first
         // failed check.
@@ -288,8 +275,8 @@ impl ServerState {
             id: conf.id,
             addr: conf.addr,
             backup: conf.backup,
-            maxconn: AtomicU32::new(conf.maxconn),
-            maxqueue: AtomicU32::new(conf.maxqueue),
+            maxconn: AtomicU32::new(conf.maxconn.unwrap_or(0)),
+            maxqueue: AtomicU32::new(conf.maxqueue.unwrap_or(0)),
             check: conf.check,
             snap: AtomicU64::new(pack(record.status())),
             record: Mutex::new(record),
@@ -1026,21 +1013,14 @@ impl Runtime {
 mod tests {
     use super::*;
 
-    fn conf(name: &str, port: u16) -> ServerConf {
-        ServerConf {
-            name: name.into(),
+    fn conf(name: &str, port: u16) -> model::Server {
+        model::Server {
             id: u32::from(port),
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            backup: false,
-            maxconn: 0,
-            maxqueue: 0,
-            weight: 1,
-            check: false,
-            disabled: false,
+            ..model::Server::for_test(name, SocketAddr::from(([127, 0, 0, 1], port)))
         }
     }
 
-    fn backend(servers: Vec<ServerConf>, settings: BackendSettings) -> Arc<BackendState> {
+    fn backend(servers: Vec<model::Server>, settings: BackendSettings) -> Arc<BackendState> {
         let s = servers
             .iter()
             .map(|c| Arc::new(ServerState::new(c)))
@@ -1149,7 +1129,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn queue_waits_and_times_out() {
         let mut s = conf("a", 1);
-        s.maxconn = 1;
+        s.maxconn = Some(1);
         let settings = BackendSettings {
             queue_timeout: Some(Duration::from_secs(5)),
             ..Default::default()
@@ -1184,7 +1164,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn queue_is_first_in_first_out() {
         let mut s = conf("a", 1);
-        s.maxconn = 1;
+        s.maxconn = Some(1);
         let settings = BackendSettings {
             queue_timeout: Some(Duration::from_secs(60)),
             ..Default::default()
@@ -1228,8 +1208,8 @@ mod tests {
         let mut a = conf("a", 1);
         let mut b = conf("b", 2);
         for c in [&mut a, &mut b] {
-            c.maxconn = 1;
-            c.maxqueue = 1;
+            c.maxconn = Some(1);
+            c.maxqueue = Some(1);
         }
         let settings = BackendSettings {
             algo: Algo::Source,

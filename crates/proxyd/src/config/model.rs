@@ -534,6 +534,37 @@ pub struct Server {
     pub on_marked_up_shutdown_backup_sessions: bool,
 }
 
+#[cfg(test)]
+impl Server {
+    /// A server as `server NAME ADDR` alone would configure it (id 1,
+    /// weight 1, no checks, no limits), for tests of the runtime.
+    pub fn for_test(name: &str, addr: SocketAddr) -> Server {
+        let inter = DEFAULT_INTER;
+        Server {
+            name: name.into(),
+            pos: Pos::new("test", 1),
+            id: 1,
+            addr,
+            addr_text: addr.ip().to_string(),
+            check: false,
+            inter,
+            fastinter: inter,
+            downinter: inter,
+            rise: DEFAULT_RISE,
+            fall: DEFAULT_FALL,
+            weight: 1,
+            backup: false,
+            disabled: false,
+            maxconn: None,
+            maxqueue: None,
+            check_port: None,
+            check_addr: None,
+            on_marked_down_shutdown_sessions: false,
+            on_marked_up_shutdown_backup_sessions: false,
+        }
+    }
+}
+
 impl Server {
     /// Where health checks connect to (`addr`/`port` overrides applied).
     pub fn check_target(&self) -> SocketAddr {

@@ -6,24 +6,19 @@ use std::time::Duration;
 use common::{CancellationToken, TaskTracker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::config::model;
 use crate::config::{StatsAddr, StatsLevel, StatsSocket};
 use crate::health::CheckStatus;
 use crate::health::{CheckResult, HealthParams};
 use crate::state::{unix_now, AdminState, BackendState, Runtime, ServerState};
-use crate::state::{BackendSettings, FrontendState, ServerConf};
+use crate::state::{BackendSettings, FrontendState};
 use std::net::SocketAddr;
 
-fn conf(name: &str, id: u32, port: u16, check: bool) -> ServerConf {
-    ServerConf {
-        name: name.into(),
+fn conf(name: &str, id: u32, port: u16, check: bool) -> model::Server {
+    model::Server {
         id,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        backup: false,
-        maxconn: 0,
-        maxqueue: 0,
-        weight: 1,
         check,
-        disabled: false,
+        ..model::Server::for_test(name, SocketAddr::from(([127, 0, 0, 1], port)))
     }
 }
 
