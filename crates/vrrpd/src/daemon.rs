@@ -692,7 +692,6 @@ mod tests {
             vips_present: true,
             trackers: vec!["script chk_proxyd GOOD weight 2".into()],
             stats: Default::default(),
-            machine: None,
         };
         s.stats.adverts_sent = 7;
         s.stats.invalid.insert("auth_failure".into(), 2);

@@ -39,7 +39,10 @@ pub struct Stats {
     pub other_vrid: u64,
 }
 
-/// A snapshot of an instance for the dumps.
+/// A snapshot of an instance for the dumps: the machine's view (as
+/// [`fsm::Snapshot`] has it, in keepalived's words) plus the shell's
+/// (addresses, VIPs, trackers, counters). The machine's own
+/// [`fsm::Snapshot`] is not repeated in it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Status {
     pub name: String,
@@ -58,8 +61,6 @@ pub struct Status {
     pub vips_present: bool,
     pub trackers: Vec<String>,
     pub stats: Stats,
-    /// The state machine's own view (timers, faults), once running.
-    pub machine: Option<fsm::Snapshot>,
 }
 
 /// One tracked object as seen by an instance: its current "ok" status
@@ -208,7 +209,6 @@ pub fn initial_status(cfg: &Instance) -> Status {
         vips_present: false,
         trackers: Vec::new(),
         stats: Stats::default(),
-        machine: None,
     }
 }
 
@@ -1326,7 +1326,6 @@ impl Driver {
                 })
                 .collect(),
             stats: self.stats.clone(),
-            machine: Some(m.snapshot()),
         };
         self.ctx.status.send_replace(st);
     }
