@@ -999,6 +999,21 @@ impl Driver {
             self.stats.other_vrid += 1;
             return;
         }
+        let accepted = if self.ctx.cfg.unicast_peers.is_empty() {
+            self.sock.group()
+        } else {
+            self.src
+        };
+        // An unspecified destination: the kernel gave no IPv6 pktinfo.
+        let dest = if rcv.dst.is_unspecified() {
+            Ok(())
+        } else {
+            packet::check_destination(rcv.dst, &[accepted])
+        };
+        if let Err(e) = dest {
+            self.invalid(e.kind(), &e.to_string());
+            return;
+        }
         if !self.ctx.cfg.unicast_peers.is_empty()
             && self.ctx.global.vrrp_check_unicast_src
             && !self.ctx.cfg.unicast_peers.contains(&rcv.src)
