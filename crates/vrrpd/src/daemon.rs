@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{self, Config, Instance, TrackProcess, VrrpScript};
+use crate::fsm;
 use crate::instance::{self, InstanceCtx, Status, TrackSource, Tracked};
 use crate::netlink::{self, LinkEvent, Netlink};
 use crate::script::{self, Health, Program, RiseFall};
@@ -46,11 +47,22 @@ struct ProcEntry {
     cancel: CancellationToken,
 }
 
+/// What an instance depends on besides its own block, compared on reload
+/// (typed: source positions compare equal, so moving a block restarts
+/// nothing).
+#[derive(Debug, Clone, PartialEq)]
+struct Deps {
+    global: config::GlobalDefs,
+    group: Option<config::SyncGroup>,
+    scripts: Vec<Option<VrrpScript>>,
+    processes: Vec<Option<TrackProcess>>,
+}
+
 struct InstEntry {
     cfg: Instance,
     /// What else the instance depends on (scripts, processes, globals), to
     /// decide on reload whether it must restart.
-    deps: String,
+    deps: Deps,
     cancel: CancellationToken,
     status: watch::Receiver<Status>,
     handle: JoinHandle<()>,
@@ -291,16 +303,21 @@ impl Daemon {
         }
     }
 
-    fn deps_of(&self, cfg: &Config, inst: &Instance) -> String {
-        let mut s = format!("{:?}", cfg.global);
-        let _ = write!(s, "|{:?}", cfg.sync_group_of(&inst.name));
-        for t in &inst.track_scripts {
-            let _ = write!(s, "|{:?}", cfg.script(&t.name));
+    fn deps_of(&self, cfg: &Config, inst: &Instance) -> Deps {
+        Deps {
+            global: cfg.global.clone(),
+            group: cfg.sync_group_of(&inst.name).cloned(),
+            scripts: inst
+                .track_scripts
+                .iter()
+                .map(|t| cfg.script(&t.name).cloned())
+                .collect(),
+            processes: inst
+                .track_processes
+                .iter()
+                .map(|t| cfg.track_process(&t.name).cloned())
+                .collect(),
         }
-        for t in &inst.track_processes {
-            let _ = write!(s, "|{:?}", cfg.track_process(&t.name));
-        }
-        s
     }
 
     /// Start/keep/stop instances and trackers to match `new`.
@@ -390,8 +407,13 @@ impl Daemon {
         self.procs = procs;
 
         for g in &new.sync_groups {
-            self.groups.entry(g.name.clone()).or_insert_with(|| {
-                std::sync::Arc::new(watch::channel(instance::GroupShared::default()).0)
+            let shared = self.groups.entry(g.name.clone()).or_insert_with(|| {
+                std::sync::Arc::new(watch::channel(fsm::sync::Group::new(g.members.clone())).0)
+            });
+            shared.send_if_modified(|s| {
+                let before = s.clone();
+                s.set_members(g.members.clone());
+                *s != before
             });
         }
         self.groups
@@ -670,7 +692,6 @@ mod tests {
             vips_present: true,
             trackers: vec!["script chk_proxyd GOOD weight 2".into()],
             stats: Default::default(),
-            machine: None,
         };
         s.stats.adverts_sent = 7;
         s.stats.invalid.insert("auth_failure".into(), 2);

@@ -39,7 +39,10 @@ pub struct Stats {
     pub other_vrid: u64,
 }
 
-/// A snapshot of an instance for the dumps.
+/// A snapshot of an instance for the dumps: the machine's view (as
+/// [`fsm::Snapshot`] has it, in keepalived's words) plus the shell's
+/// (addresses, VIPs, trackers, counters). The machine's own
+/// [`fsm::Snapshot`] is not repeated in it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Status {
     pub name: String,
@@ -58,8 +61,6 @@ pub struct Status {
     pub vips_present: bool,
     pub trackers: Vec<String>,
     pub stats: Stats,
-    /// The state machine's own view (timers, faults), once running.
-    pub machine: Option<fsm::Snapshot>,
 }
 
 /// One tracked object as seen by an instance: its current "ok" status
@@ -116,45 +117,12 @@ impl Tracked {
     }
 }
 
-/// keepalived's tracking arithmetic for one tracked object: `(weight to add,
-/// fault)`. `reverse` flips the status. Weight > 0 adds while OK, weight < 0
-/// adds (subtracts) while failing, weight 0 faults while failing. No result
-/// yet counts as neither.
-pub fn contribution(weight: i32, reverse: bool, ok: Option<bool>) -> (i32, bool) {
-    let Some(ok) = ok else {
-        return (0, false);
-    };
-    let ok = ok != reverse;
-    match weight {
-        0 => (0, !ok),
-        w if w > 0 => (if ok { w } else { 0 }, false),
-        w => (if ok { 0 } else { w }, false),
-    }
-}
+pub use crate::fsm::sync::contribution;
 
-/// One member of a `vrrp_sync_group` as the others see it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Member {
-    /// Its own fault condition (link down or a weight-0 tracker failing).
-    pub fault: bool,
-    /// Its down timer expired but the group holds it in BACKUP.
-    pub want_master: bool,
-    /// Its state (None before it starts).
-    pub state: Option<State>,
-}
-
-/// Shared state of a `vrrp_sync_group` (keepalived's semantics): a fault of
-/// one member puts every member in FAULT; a member going BACKUP takes the
-/// others to BACKUP; the group goes MASTER only once every member wants it
-/// (or one is forced there, e.g. an address owner), and then all follow.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GroupShared {
-    pub members: BTreeMap<String, Member>,
-    /// The group's state (the last state a member synced it to).
-    pub state: Option<State>,
-}
-
-pub type GroupFaults = Arc<watch::Sender<GroupShared>>;
+/// The shared state of a `vrrp_sync_group`: the pure reducer
+/// ([`fsm::sync::Group`]) every member reports to; a change wakes the
+/// others, which then follow it.
+pub type GroupFaults = Arc<watch::Sender<fsm::sync::Group>>;
 
 /// Membership of an instance in a sync group.
 #[derive(Clone)]
@@ -241,7 +209,6 @@ pub fn initial_status(cfg: &Instance) -> Status {
         vips_present: false,
         trackers: Vec::new(),
         stats: Stats::default(),
-        machine: None,
     }
 }
 
@@ -278,7 +245,6 @@ struct Driver {
     /// re-opened on the new ifindex (retried until it works).
     reopen_pending: bool,
     tracker_fault: bool,
-    group_fault: bool,
     tracked_if_down: BTreeMap<String, bool>,
 }
 
@@ -363,7 +329,6 @@ impl Driver {
             primary_up: linfo.is_up(),
             reopen_pending: false,
             tracker_fault: false,
-            group_fault: false,
             link: Link {
                 index: linfo.index,
                 mac: linfo.mac.clone(),
@@ -613,21 +578,20 @@ impl Driver {
 
     /// Sum of weights and fault flag over every tracked object.
     fn tracking(&self) -> (i32, bool) {
-        let mut weight = 0;
-        let mut fault = false;
-        for t in &self.ctx.trackers {
-            let (w, f) = contribution(t.weight, t.reverse, t.ok());
-            weight += w;
-            fault |= f;
-        }
-        for t in &self.ctx.cfg.track_interfaces {
+        let scripts = self.ctx.trackers.iter().map(|t| fsm::sync::Tracked {
+            weight: t.weight,
+            reverse: t.reverse,
+            ok: t.ok(),
+        });
+        let ifaces = self.ctx.cfg.track_interfaces.iter().map(|t| {
             let down = self.tracked_if_down.get(&t.name).copied().unwrap_or(false);
-            let w = t.weight.unwrap_or(0);
-            let (dw, f) = contribution(w, t.reverse, Some(!down));
-            weight += dw;
-            fault |= f;
-        }
-        (weight, fault)
+            fsm::sync::Tracked {
+                weight: t.weight.unwrap_or(0),
+                reverse: t.reverse,
+                ok: Some(!down),
+            }
+        });
+        fsm::sync::tracking(scripts.chain(ifaces))
     }
 
     fn link_down(&self) -> bool {
@@ -640,57 +604,36 @@ impl Driver {
         let Some(g) = &self.ctx.group else {
             return false;
         };
-        let me = self.ctx.cfg.name.clone();
-        g.faults.send_if_modified(|s| {
-            let m = s.members.entry(me.clone()).or_default();
-            std::mem::replace(&mut m.fault, own) != own
-        });
-        let other = g
-            .faults
-            .borrow()
-            .members
-            .iter()
-            .any(|(n, m)| m.fault && *n != me);
-        self.group_fault = other;
+        let me = &self.ctx.cfg.name;
+        g.faults.send_if_modified(|s| s.set_fault(me, own));
+        let other = g.faults.borrow().other_fault(me);
         other
     }
 
-    /// Sync group: may our down timer make us MASTER (the group is MASTER,
-    /// or every other member wants MASTER too)?
+    /// Sync group: may our down timer make us MASTER?
     fn sync_may_master(&self) -> bool {
         let Some(g) = &self.ctx.group else {
             return true;
         };
-        let s = g.faults.borrow();
-        s.state == Some(State::Master)
-            || g.cfg
-                .members
-                .iter()
-                .all(|n| *n == self.ctx.cfg.name || s.members.get(n).is_some_and(|m| m.want_master))
+        let may = g.faults.borrow().may_master(&self.ctx.cfg.name);
+        may
     }
 
-    /// Sync group: publish our state after an event; if we moved the group
+    /// Sync group: report our state after an event; if we moved the group
     /// to a new state, log it and run the group's notify scripts. Returns
-    /// an event for ourselves when the whole group now wants MASTER.
+    /// the event the group forces on us, if any.
     fn sync_publish(&mut self, before: State) -> Option<Event> {
         let g = self.ctx.group.clone()?;
         let me = self.ctx.cfg.name.clone();
         let after = self.machine.state();
         let want = self.machine.wants_master();
-        let mut entered = None;
+        let mut outcome = fsm::sync::Outcome::default();
         g.faults.send_if_modified(|s| {
-            let m = s.members.entry(me.clone()).or_default();
-            let changed = m.state != Some(after) || m.want_master != want;
-            m.state = Some(after);
-            m.want_master = want;
-            if before != after && s.state != Some(after) && after != State::Init {
-                s.state = Some(after);
-                entered = Some(after);
-                return true;
-            }
-            changed
+            let old = (s.state(), s.member(&me).cloned());
+            outcome = s.report(&me, before, after, want);
+            (s.state(), s.member(&me).cloned()) != old
         });
-        if let Some(st) = entered {
+        if let Some(st) = outcome.entered {
             if st != State::Stopped {
                 tracing::info!(
                     "VRRP_Group({}) Syncing instances to {} state",
@@ -700,21 +643,14 @@ impl Driver {
             }
             self.group_notify(&g.cfg, st);
         }
-        self.sync_follow()
+        outcome.for_member(&me)
     }
 
     /// Sync group: the event that brings us in line with the group.
     fn sync_follow(&self) -> Option<Event> {
         let g = self.ctx.group.as_ref()?;
-        let group_state = g.faults.borrow().state;
-        match (group_state, self.machine.state()) {
-            (Some(State::Master), State::Backup) => Some(Event::ForceMaster),
-            (Some(State::Backup), State::Master) => Some(Event::ForceBackup),
-            (_, State::Backup) if self.machine.wants_master() && self.sync_may_master() => {
-                Some(Event::ForceMaster)
-            }
-            _ => None,
-        }
+        let e = g.faults.borrow().follow(&self.ctx.cfg.name);
+        e
     }
 
     /// The group's `notify_*` and `notify GROUP name STATE` scripts.
@@ -855,8 +791,7 @@ impl Driver {
         self.event(Event::Shutdown).await;
         if let Some(g) = &self.ctx.group {
             let me = self.ctx.cfg.name.clone();
-            g.faults
-                .send_if_modified(|s| s.members.remove(&me).is_some());
+            g.faults.send_if_modified(|s| s.leave(&me));
         }
         // Whatever the state, no VIP stays behind.
         if self.vips_present {
@@ -1064,6 +999,21 @@ impl Driver {
             self.stats.other_vrid += 1;
             return;
         }
+        let accepted = if self.ctx.cfg.unicast_peers.is_empty() {
+            self.sock.group()
+        } else {
+            self.src
+        };
+        // An unspecified destination: the kernel gave no IPv6 pktinfo.
+        let dest = if rcv.dst.is_unspecified() {
+            Ok(())
+        } else {
+            packet::check_destination(rcv.dst, &[accepted])
+        };
+        if let Err(e) = dest {
+            self.invalid(e.kind(), &e.to_string());
+            return;
+        }
         if !self.ctx.cfg.unicast_peers.is_empty()
             && self.ctx.global.vrrp_check_unicast_src
             && !self.ctx.cfg.unicast_peers.contains(&rcv.src)
@@ -1106,9 +1056,10 @@ impl Driver {
 
     async fn event(&mut self, e: Event) {
         let mut next = Some(e);
-        // A sync group may answer with one more event for us (bounded: a
-        // forced transition cannot force another).
-        let mut rounds = 0;
+        let mut forced = false;
+        // A sync group may answer with an event for us. A forced event
+        // moves us to the group's state, where the group forces nothing
+        // more; a forced event that changed nothing ends the exchange too.
         while let Some(e) = next.take() {
             let before = self.machine.state();
             let now = self.now();
@@ -1129,12 +1080,11 @@ impl Driver {
                 }
             }
             self.publish();
-            rounds += 1;
-            if rounds < 3 {
-                next = self.sync_publish(before);
-            } else {
-                let _ = self.sync_publish(before);
+            let answer = self.sync_publish(before);
+            if !(forced && before == after) {
+                next = answer;
             }
+            forced = true;
         }
     }
 
@@ -1391,7 +1341,6 @@ impl Driver {
                 })
                 .collect(),
             stats: self.stats.clone(),
-            machine: Some(m.snapshot()),
         };
         self.ctx.status.send_replace(st);
     }

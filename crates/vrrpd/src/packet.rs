@@ -175,6 +175,11 @@ pub enum EncodeError {
 /// Why a received packet was dropped. Each variant is one counter.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecodeError {
+    /// Sent to an address the instance does not listen on (a unicast
+    /// advert to our address on a multicast instance, or the group on a
+    /// unicast one): keepalived never sees those.
+    #[error("advert sent to {0}, not to this instance's destination")]
+    WrongDestination(IpAddr),
     /// Shorter than the fixed VRRP header.
     #[error("vrrp packet too short, length {0}")]
     Truncated(usize),
@@ -287,6 +292,7 @@ impl DecodeError {
     /// A short stable name for counters and rate-limited logging.
     pub fn kind(&self) -> &'static str {
         match self {
+            DecodeError::WrongDestination(_) => "wrong_destination",
             DecodeError::Truncated(_) => "truncated",
             DecodeError::BadVersion(_) => "bad_version",
             DecodeError::BadType(_) => "bad_type",
@@ -547,6 +553,17 @@ pub struct Expect {
     pub check_vips: bool,
     /// Unicast instance: keepalived does not check the TTL then.
     pub unicast: bool,
+}
+
+/// Check the IP destination of an advert as keepalived's sockets do: a
+/// multicast instance only hears its group (`accepted` = the group), a
+/// unicast one only its own address (`accepted` = its source address).
+pub fn check_destination(dst: IpAddr, accepted: &[IpAddr]) -> Result<(), DecodeError> {
+    if accepted.contains(&dst) {
+        Ok(())
+    } else {
+        Err(DecodeError::WrongDestination(dst))
+    }
 }
 
 /// Check a decoded advert against the receiving instance. `ttl` is the
@@ -1521,5 +1538,28 @@ mod tests {
         assert_eq!(Auth::pass(b"0123456789"), Auth::Pass(*b"01234567"));
         assert_eq!(Auth::None.type_number(), 0);
         assert_eq!(Auth::pass(b"").type_number(), 1);
+    }
+
+    #[test]
+    fn destination_is_checked_like_keepalived_sockets() {
+        let group: IpAddr = "224.0.0.18".parse().unwrap();
+        let own: IpAddr = "10.0.2.11".parse().unwrap();
+        // Multicast instance: the group only, not a unicast to us.
+        assert_eq!(check_destination(group, &[group]), Ok(()));
+        assert_eq!(
+            check_destination(own, &[group]),
+            Err(DecodeError::WrongDestination(own))
+        );
+        assert_eq!(
+            DecodeError::WrongDestination(own).kind(),
+            "wrong_destination"
+        );
+        // Unicast instance: our address only, not the group.
+        assert_eq!(check_destination(own, &[own]), Ok(()));
+        assert!(check_destination(group, &[own]).is_err());
+        let g6: IpAddr = "ff02::12".parse().unwrap();
+        let ll: IpAddr = "fe80::1".parse().unwrap();
+        assert!(check_destination(ll, &[g6]).is_err());
+        assert_eq!(check_destination(g6, &[g6]), Ok(()));
     }
 }

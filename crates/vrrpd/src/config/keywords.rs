@@ -1,229 +1,401 @@
-//! keepalived 2.2 keywords vrrpd knows about but does not implement (they
-//! are reported as "Unsupported keyword", not "Unknown keyword"), and the
-//! harmless ones it ignores with a note. Only names are listed here.
+//! The keepalived 2.2 keywords vrrpd knows about but does not implement
+//! (reported as "Unsupported keyword", not "Unknown keyword"), the harmless
+//! ones it ignores with a note, and which keywords may take a `{ }` block:
+//! one table, [`KEYWORDS`], queried by the parser ([`refused`],
+//! [`ignored`], [`takes_block`]) and rendered into docs/migration.md
+//! ([`render_doc`], checked by a test).
+//!
+//! Keywords the parser implements are matched in parse.rs itself; the
+//! table only lists the supported ones whose arity (a block) matters.
 
-/// Top-level keywords (LVS, BFD, static routes, ...).
-pub const ROOT_UNSUPPORTED: &[&str] = &[
-    "virtual_server",
-    "virtual_server_group",
-    "real_server",
-    "bfd_instance",
-    "child_wait_time",
-    "garp_group",
-    "instance",
-    "interface_up_down_delays",
-    "linkbeat_interfaces",
-    "linkbeat_use_polling",
-    "namespace_with_ipsets",
-    "net_namespace",
-    "net_namespace_ipvs",
-    "static_ipaddress",
-    "static_routes",
-    "static_rules",
-    "track_group",
-    "use_pid_dir",
-    "vrrp_track_file",
-    "track_file",
-    "vrrp_track_bfd",
+/// Where a keyword appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// Top level of keepalived.conf.
+    Root,
+    /// `global_defs { }`.
+    Global,
+    /// `vrrp_instance NAME { }`.
+    Instance,
+    /// `vrrp_sync_group NAME { }`.
+    SyncGroup,
+    /// An option after an address in `virtual_ipaddress { }`.
+    VipOption,
+}
+
+#[cfg(test)]
+impl Section {
+    /// How the docs name it.
+    pub fn doc_name(self) -> &'static str {
+        match self {
+            Section::Root => "top level",
+            Section::Global => "`global_defs`",
+            Section::Instance => "`vrrp_instance`",
+            Section::SyncGroup => "`vrrp_sync_group`",
+            Section::VipOption => "`virtual_ipaddress` options",
+        }
+    }
+}
+
+/// What vrrpd does with a keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Implemented (parsed in parse.rs).
+    Supported,
+    /// Refused with file:line ("Unsupported keyword"); why.
+    Refused(&'static str),
+    /// Accepted with a note and otherwise ignored; the note.
+    Ignored(&'static str),
+}
+
+/// One keyword in one section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keyword {
+    pub name: &'static str,
+    pub section: Section,
+    /// It may take a `{ }` block there (otherwise a block is an error).
+    pub block: bool,
+    pub support: Support,
+}
+
+const fn kw(name: &'static str, section: Section, block: bool, support: Support) -> Keyword {
+    Keyword {
+        name,
+        section,
+        block,
+        support,
+    }
+}
+
+const R_ROOT: Support = Support::Refused(
+    "LVS/IPVS, BFD, static routing, file tracking and namespaces are not implemented",
+);
+const R_GLOBAL: Support = Support::Refused("not implemented by vrrpd");
+const R_INSTANCE: Support = Support::Refused("instance option not implemented by vrrpd");
+const R_GROUP: Support =
+    Support::Refused("sync group tracking is not implemented (track in the instances)");
+const R_VIP: Support = Support::Refused("address option not implemented by vrrpd");
+const I_EMAIL: Support = Support::Ignored("vrrpd does not send e-mail");
+const I_TUNING: Support =
+    Support::Ignored("process tuning of keepalived's processes, not applicable to vrrpd");
+
+use Section::*;
+
+/// Every keyword vrrpd knows about besides the ones parse.rs implements
+/// without a block.
+pub const KEYWORDS: &[Keyword] = &[
+    kw("virtual_server", Root, true, R_ROOT),
+    kw("virtual_server_group", Root, true, R_ROOT),
+    kw("real_server", Root, true, R_ROOT),
+    kw("bfd_instance", Root, true, R_ROOT),
+    kw("child_wait_time", Root, true, R_ROOT),
+    kw("garp_group", Root, true, R_ROOT),
+    kw("instance", Root, true, R_ROOT),
+    kw("interface_up_down_delays", Root, true, R_ROOT),
+    kw("linkbeat_interfaces", Root, true, R_ROOT),
+    kw("linkbeat_use_polling", Root, true, R_ROOT),
+    kw("namespace_with_ipsets", Root, true, R_ROOT),
+    kw("net_namespace", Root, true, R_ROOT),
+    kw("net_namespace_ipvs", Root, true, R_ROOT),
+    kw("static_ipaddress", Root, true, R_ROOT),
+    kw("static_routes", Root, true, R_ROOT),
+    kw("static_rules", Root, true, R_ROOT),
+    kw("track_group", Root, true, R_ROOT),
+    kw("use_pid_dir", Root, true, R_ROOT),
+    kw("vrrp_track_file", Root, true, R_ROOT),
+    kw("track_file", Root, true, R_ROOT),
+    kw("vrrp_track_bfd", Root, true, R_ROOT),
+    kw("notification_email", Global, true, I_EMAIL),
+    kw("notification_email_from", Global, false, I_EMAIL),
+    kw("smtp_server", Global, false, I_EMAIL),
+    kw("smtp_connect_timeout", Global, false, I_EMAIL),
+    kw("smtp_helo_name", Global, false, I_EMAIL),
+    kw("smtp_alert", Global, false, I_EMAIL),
+    kw("smtp_alert_vrrp", Global, false, I_EMAIL),
+    kw("smtp_alert_checker", Global, false, I_EMAIL),
+    kw("no_email_faults", Global, false, I_EMAIL),
+    kw("no_checker_emails", Global, false, I_EMAIL),
+    kw("vrrp_priority", Global, false, I_TUNING),
+    kw("checker_priority", Global, false, I_TUNING),
+    kw("bfd_priority", Global, false, I_TUNING),
+    kw("vrrp_no_swap", Global, false, I_TUNING),
+    kw("checker_no_swap", Global, false, I_TUNING),
+    kw("bfd_no_swap", Global, false, I_TUNING),
+    kw("vrrp_rt_priority", Global, false, I_TUNING),
+    kw("checker_rt_priority", Global, false, I_TUNING),
+    kw("bfd_rt_priority", Global, false, I_TUNING),
+    kw("vrrp_rlimit_rtime", Global, false, I_TUNING),
+    kw("checker_rlimit_rtime", Global, false, I_TUNING),
+    kw("bfd_rlimit_rtime", Global, false, I_TUNING),
+    kw("vrrp_rlimit_rttime", Global, false, I_TUNING),
+    kw("checker_rlimit_rttime", Global, false, I_TUNING),
+    kw("bfd_rlimit_rttime", Global, false, I_TUNING),
+    kw("vrrp_cpu_affinity", Global, false, I_TUNING),
+    kw("checker_cpu_affinity", Global, false, I_TUNING),
+    kw("bfd_cpu_affinity", Global, false, I_TUNING),
+    kw("max_auto_priority", Global, false, I_TUNING),
+    kw("min_auto_priority_delay", Global, false, I_TUNING),
+    kw("process_names", Global, false, I_TUNING),
+    kw("process_name", Global, false, I_TUNING),
+    kw("vrrp_process_name", Global, false, I_TUNING),
+    kw("checker_process_name", Global, false, I_TUNING),
+    kw("bfd_process_name", Global, false, I_TUNING),
+    kw("lvs_process_name", Global, false, I_TUNING),
+    kw("checker_log_all_failures", Global, false, I_TUNING),
+    kw("child_wait_time", Global, true, R_GLOBAL),
+    kw("config_save_dir", Global, true, R_GLOBAL),
+    kw("data_use_instance", Global, true, R_GLOBAL),
+    kw("dbus_service_name", Global, true, R_GLOBAL),
+    kw("default_interface", Global, true, R_GLOBAL),
+    kw("disable_local_igmp", Global, true, R_GLOBAL),
+    kw("dynamic_interfaces", Global, true, R_GLOBAL),
+    kw("enable_dbus", Global, true, R_GLOBAL),
+    kw("enable_snmp_checker", Global, true, R_GLOBAL),
+    kw("enable_snmp_keepalived", Global, true, R_GLOBAL),
+    kw("enable_snmp_rfc", Global, true, R_GLOBAL),
+    kw("enable_snmp_rfcv2", Global, true, R_GLOBAL),
+    kw("enable_snmp_rfcv3", Global, true, R_GLOBAL),
+    kw("enable_snmp_vrrp", Global, true, R_GLOBAL),
+    kw("enable_traps", Global, true, R_GLOBAL),
+    kw("fifo_write_vrrp_states_on_reload", Global, true, R_GLOBAL),
+    kw("include_check", Global, true, R_GLOBAL),
+    kw("instance", Global, true, R_GLOBAL),
+    kw("linkbeat_use_polling", Global, true, R_GLOBAL),
+    kw("log_unknown_vrids", Global, true, R_GLOBAL),
+    kw("lvs_flush", Global, true, R_GLOBAL),
+    kw("lvs_flush_on_stop", Global, true, R_GLOBAL),
+    kw("lvs_flush_onstop", Global, true, R_GLOBAL),
+    kw("lvs_id", Global, true, R_GLOBAL),
+    kw("lvs_netlink_cmd_rcv_bufs", Global, true, R_GLOBAL),
+    kw("lvs_netlink_cmd_rcv_bufs_force", Global, true, R_GLOBAL),
+    kw("lvs_netlink_monitor_rcv_bufs", Global, true, R_GLOBAL),
+    kw("lvs_netlink_monitor_rcv_bufs_force", Global, true, R_GLOBAL),
+    kw("lvs_notify_fifo", Global, true, R_GLOBAL),
+    kw("lvs_notify_fifo_script", Global, true, R_GLOBAL),
+    kw("lvs_sync_daemon", Global, true, R_GLOBAL),
+    kw("lvs_timeouts", Global, true, R_GLOBAL),
+    kw("namespace_with_ipsets", Global, true, R_GLOBAL),
+    kw("net_namespace", Global, true, R_GLOBAL),
+    kw("net_namespace_ipvs", Global, true, R_GLOBAL),
+    kw("nftables", Global, true, R_GLOBAL),
+    kw("nftables_counters", Global, true, R_GLOBAL),
+    kw("nftables_ifindex", Global, true, R_GLOBAL),
+    kw("nftables_ipvs", Global, true, R_GLOBAL),
+    kw("nftables_ipvs_priority", Global, true, R_GLOBAL),
+    kw("nftables_ipvs_start_fwmark", Global, true, R_GLOBAL),
+    kw("nftables_priority", Global, true, R_GLOBAL),
+    kw("notify_fifo_script", Global, true, R_GLOBAL),
+    kw("process_monitor_rcv_bufs", Global, true, R_GLOBAL),
+    kw("process_monitor_rcv_bufs_force", Global, true, R_GLOBAL),
+    kw("random_seed", Global, true, R_GLOBAL),
+    kw("reload_check_config", Global, true, R_GLOBAL),
+    kw("reload_file", Global, true, R_GLOBAL),
+    kw("reload_repeat", Global, true, R_GLOBAL),
+    kw("reload_time_file", Global, true, R_GLOBAL),
+    kw("rs_init_notifies", Global, true, R_GLOBAL),
+    kw("shutdown_script", Global, true, R_GLOBAL),
+    kw("shutdown_script_timeout", Global, true, R_GLOBAL),
+    kw("snmp_socket", Global, true, R_GLOBAL),
+    kw("startup_script", Global, true, R_GLOBAL),
+    kw("startup_script_timeout", Global, true, R_GLOBAL),
+    kw("tmp_config_directory", Global, true, R_GLOBAL),
+    kw("umask", Global, true, R_GLOBAL),
+    kw("use_pid_dir", Global, true, R_GLOBAL),
+    kw("vmac_addr_prefix", Global, true, R_GLOBAL),
+    kw("vmac_prefix", Global, true, R_GLOBAL),
+    kw("vrrp_down_timer_adverts", Global, true, R_GLOBAL),
+    kw("vrrp_garp_extra_if", Global, true, R_GLOBAL),
+    kw("vrrp_ipsets", Global, true, R_GLOBAL),
+    kw("vrrp_iptables", Global, true, R_GLOBAL),
+    kw("vrrp_min_garp", Global, true, R_GLOBAL),
+    kw("vrrp_netlink_cmd_rcv_bufs", Global, true, R_GLOBAL),
+    kw("vrrp_netlink_cmd_rcv_bufs_force", Global, true, R_GLOBAL),
+    kw("vrrp_netlink_monitor_rcv_bufs", Global, true, R_GLOBAL),
+    kw(
+        "vrrp_netlink_monitor_rcv_bufs_force",
+        Global,
+        true,
+        R_GLOBAL,
+    ),
+    kw("vrrp_notify_fifo_script", Global, true, R_GLOBAL),
+    kw("vrrp_notify_priority_changes", Global, true, R_GLOBAL),
+    kw("vrrp_rx_bufs_multiplier", Global, true, R_GLOBAL),
+    kw("vrrp_rx_bufs_policy", Global, true, R_GLOBAL),
+    kw("vrrp_startup_delay", Global, true, R_GLOBAL),
+    kw("vrrp_strict", Global, true, R_GLOBAL),
+    kw("vrrp_vmac_garp_intvl", Global, true, R_GLOBAL),
+    kw("authentication", Instance, true, Support::Supported),
+    kw("virtual_ipaddress", Instance, true, Support::Supported),
+    kw(
+        "virtual_ipaddress_excluded",
+        Instance,
+        true,
+        Support::Supported,
+    ),
+    kw("track_script", Instance, true, Support::Supported),
+    kw("track_process", Instance, true, Support::Supported),
+    kw("track_interface", Instance, true, Support::Supported),
+    kw("unicast_peer", Instance, true, Support::Supported),
+    kw("use_vmac", Instance, false, R_INSTANCE),
+    kw("use_vmac_addr", Instance, false, R_INSTANCE),
+    kw("vmac_xmit_base", Instance, false, R_INSTANCE),
+    kw("use_ipvlan", Instance, false, R_INSTANCE),
+    kw("unicast_fault_no_peer", Instance, false, R_INSTANCE),
+    kw("check_unicast_src", Instance, false, R_INSTANCE),
+    kw("old_unicast_checksum", Instance, false, R_INSTANCE),
+    kw("native_ipv6", Instance, false, R_INSTANCE),
+    kw("vrf", Instance, false, R_INSTANCE),
+    kw("track_file", Instance, true, R_INSTANCE),
+    kw("track_bfd", Instance, true, R_INSTANCE),
+    kw("mcast_dst_ip", Instance, false, R_INSTANCE),
+    kw("track_src_ip", Instance, false, R_INSTANCE),
+    kw("unicast_ttl", Instance, false, R_INSTANCE),
+    kw("promote_secondaries", Instance, false, R_INSTANCE),
+    kw("linkbeat_use_polling", Instance, false, R_INSTANCE),
+    kw("virtual_routes", Instance, true, R_INSTANCE),
+    kw("virtual_rules", Instance, true, R_INSTANCE),
+    kw("no_accept", Instance, false, R_INSTANCE),
+    kw("skip_check_adv_addr", Instance, false, R_INSTANCE),
+    kw("strict_mode", Instance, false, R_INSTANCE),
+    kw("notify_deleted", Instance, false, R_INSTANCE),
+    kw("notify_master_rx_lower_pri", Instance, false, R_INSTANCE),
+    kw("notify_priority_changes", Instance, false, R_INSTANCE),
+    kw("lvs_sync_daemon_interface", Instance, false, R_INSTANCE),
+    kw("down_timer_adverts", Instance, false, R_INSTANCE),
+    kw("garp_extra_if", Instance, false, R_INSTANCE),
+    kw("vmac_garp_intvl", Instance, false, R_INSTANCE),
+    kw("kernel_rx_buf_size", Instance, false, R_INSTANCE),
+    kw("group", SyncGroup, true, Support::Supported),
+    kw("track_interface", SyncGroup, true, R_GROUP),
+    kw("track_script", SyncGroup, true, R_GROUP),
+    kw("track_file", SyncGroup, true, R_GROUP),
+    kw("track_process", SyncGroup, true, R_GROUP),
+    kw("track_bfd", SyncGroup, true, R_GROUP),
+    kw("global_tracking", SyncGroup, true, R_GROUP),
+    kw("sync_group_tracking_weight", SyncGroup, true, R_GROUP),
+    kw("notify_priority_changes", SyncGroup, true, R_GROUP),
+    kw("peer", VipOption, false, R_VIP),
+    kw("home", VipOption, false, R_VIP),
+    kw("-nodad", VipOption, false, R_VIP),
+    kw("nodad", VipOption, false, R_VIP),
+    kw("noprefixroute", VipOption, false, R_VIP),
+    kw("autojoin", VipOption, false, R_VIP),
+    kw("preferred_lft", VipOption, false, R_VIP),
+    kw("no_track", VipOption, false, R_VIP),
+    kw("track", VipOption, false, R_VIP),
+    kw("metric", VipOption, false, R_VIP),
 ];
 
-/// `global_defs` keywords about e-mail alerts (ignored with a note).
-pub const GLOBAL_NO_EMAIL: &[&str] = &[
-    "notification_email",
-    "notification_email_from",
-    "smtp_server",
-    "smtp_connect_timeout",
-    "smtp_helo_name",
-    "smtp_alert",
-    "smtp_alert_vrrp",
-    "smtp_alert_checker",
-    "no_email_faults",
-    "no_checker_emails",
-];
+fn find(section: Section, name: &str) -> impl Iterator<Item = &'static Keyword> + '_ {
+    KEYWORDS
+        .iter()
+        .filter(move |k| k.section == section && k.name == name)
+}
 
-/// `global_defs` keywords tuning keepalived's own processes (ignored with a
-/// note: vrrpd is one process with its own scheduling).
-pub const GLOBAL_NO_TUNING: &[&str] = &[
-    "vrrp_priority",
-    "checker_priority",
-    "bfd_priority",
-    "vrrp_no_swap",
-    "checker_no_swap",
-    "bfd_no_swap",
-    "vrrp_rt_priority",
-    "checker_rt_priority",
-    "bfd_rt_priority",
-    "vrrp_rlimit_rtime",
-    "checker_rlimit_rtime",
-    "bfd_rlimit_rtime",
-    "vrrp_rlimit_rttime",
-    "checker_rlimit_rttime",
-    "bfd_rlimit_rttime",
-    "vrrp_cpu_affinity",
-    "checker_cpu_affinity",
-    "bfd_cpu_affinity",
-    "max_auto_priority",
-    "min_auto_priority_delay",
-    "process_names",
-    "process_name",
-    "vrrp_process_name",
-    "checker_process_name",
-    "bfd_process_name",
-    "lvs_process_name",
-    "checker_log_all_failures",
-];
+/// keepalived knows `name` in `section` but vrrpd refuses it.
+pub fn refused(section: Section, name: &str) -> bool {
+    find(section, name).any(|k| matches!(k.support, Support::Refused(_)))
+}
 
-/// Other `global_defs` keywords of keepalived 2.2.
-pub const GLOBAL_UNSUPPORTED: &[&str] = &[
-    "child_wait_time",
-    "config_save_dir",
-    "data_use_instance",
-    "dbus_service_name",
-    "default_interface",
-    "disable_local_igmp",
-    "dynamic_interfaces",
-    "enable_dbus",
-    "enable_snmp_checker",
-    "enable_snmp_keepalived",
-    "enable_snmp_rfc",
-    "enable_snmp_rfcv2",
-    "enable_snmp_rfcv3",
-    "enable_snmp_vrrp",
-    "enable_traps",
-    "fifo_write_vrrp_states_on_reload",
-    "include_check",
-    "instance",
-    "linkbeat_use_polling",
-    "log_unknown_vrids",
-    "lvs_flush",
-    "lvs_flush_on_stop",
-    "lvs_flush_onstop",
-    "lvs_id",
-    "lvs_netlink_cmd_rcv_bufs",
-    "lvs_netlink_cmd_rcv_bufs_force",
-    "lvs_netlink_monitor_rcv_bufs",
-    "lvs_netlink_monitor_rcv_bufs_force",
-    "lvs_notify_fifo",
-    "lvs_notify_fifo_script",
-    "lvs_sync_daemon",
-    "lvs_timeouts",
-    "namespace_with_ipsets",
-    "net_namespace",
-    "net_namespace_ipvs",
-    "nftables",
-    "nftables_counters",
-    "nftables_ifindex",
-    "nftables_ipvs",
-    "nftables_ipvs_priority",
-    "nftables_ipvs_start_fwmark",
-    "nftables_priority",
-    "notify_fifo_script",
-    "process_monitor_rcv_bufs",
-    "process_monitor_rcv_bufs_force",
-    "random_seed",
-    "reload_check_config",
-    "reload_file",
-    "reload_repeat",
-    "reload_time_file",
-    "rs_init_notifies",
-    "shutdown_script",
-    "shutdown_script_timeout",
-    "snmp_socket",
-    "startup_script",
-    "startup_script_timeout",
-    "tmp_config_directory",
-    "umask",
-    "use_pid_dir",
-    "vmac_addr_prefix",
-    "vmac_prefix",
-    "vrrp_down_timer_adverts",
-    "vrrp_garp_extra_if",
-    "vrrp_ipsets",
-    "vrrp_iptables",
-    "vrrp_min_garp",
-    "vrrp_netlink_cmd_rcv_bufs",
-    "vrrp_netlink_cmd_rcv_bufs_force",
-    "vrrp_netlink_monitor_rcv_bufs",
-    "vrrp_netlink_monitor_rcv_bufs_force",
-    "vrrp_notify_fifo_script",
-    "vrrp_notify_priority_changes",
-    "vrrp_rx_bufs_multiplier",
-    "vrrp_rx_bufs_policy",
-    "vrrp_startup_delay",
-    "vrrp_strict",
-    "vrrp_vmac_garp_intvl",
-];
+/// vrrpd ignores `name` in `section`; the note to log.
+pub fn ignored(section: Section, name: &str) -> Option<&'static str> {
+    find(section, name).find_map(|k| match k.support {
+        Support::Ignored(note) => Some(note),
+        _ => None,
+    })
+}
 
-/// `vrrp_instance` keywords that take a `{ }` block.
-pub const INSTANCE_BLOCKS: &[&str] = &[
-    "authentication",
-    "virtual_ipaddress",
-    "virtual_ipaddress_excluded",
-    "track_script",
-    "track_process",
-    "track_interface",
-    "unicast_peer",
-    "virtual_routes",
-    "virtual_rules",
-    "track_file",
-    "track_bfd",
-];
+/// `name` may take a `{ }` block in `section`.
+pub fn takes_block(section: Section, name: &str) -> bool {
+    find(section, name).any(|k| k.block)
+}
 
-/// Other `vrrp_instance` keywords of keepalived 2.2.
-pub const INSTANCE_UNSUPPORTED: &[&str] = &[
-    "use_vmac",
-    "use_vmac_addr",
-    "vmac_xmit_base",
-    "use_ipvlan",
-    "unicast_fault_no_peer",
-    "check_unicast_src",
-    "old_unicast_checksum",
-    "native_ipv6",
-    "vrf",
-    "track_file",
-    "track_bfd",
-    "mcast_dst_ip",
-    "track_src_ip",
-    "unicast_ttl",
-    "promote_secondaries",
-    "linkbeat_use_polling",
-    "virtual_routes",
-    "virtual_rules",
-    "no_accept",
-    "skip_check_adv_addr",
-    "strict_mode",
-    "notify_deleted",
-    "notify_master_rx_lower_pri",
-    "notify_priority_changes",
-    "lvs_sync_daemon_interface",
-    "down_timer_adverts",
-    "garp_extra_if",
-    "vmac_garp_intvl",
-    "kernel_rx_buf_size",
-];
+/// The refused and ignored keywords as markdown, for docs/migration.md.
+#[cfg(test)]
+pub fn render_doc() -> String {
+    let mut out = String::new();
+    for (title, refused) in [
+        ("Refused (file:line, \"Unsupported keyword\")", true),
+        ("Accepted and ignored, with a note", false),
+    ] {
+        out.push_str(&format!("{title}:\n\n"));
+        for section in [Root, Global, Instance, SyncGroup, VipOption] {
+            let mut names: Vec<&str> = KEYWORDS
+                .iter()
+                .filter(|k| k.section == section)
+                .filter(|k| match k.support {
+                    Support::Refused(_) => refused,
+                    Support::Ignored(_) => !refused,
+                    Support::Supported => false,
+                })
+                .map(|k| k.name)
+                .collect();
+            if names.is_empty() {
+                continue;
+            }
+            names.sort_unstable();
+            names.dedup();
+            let mut line = format!("- {}:", section.doc_name());
+            for (i, n) in names.iter().enumerate() {
+                let sep = if i + 1 == names.len() { "." } else { "," };
+                let word = format!("`{n}`{sep}");
+                if line.len() + 1 + word.len() > 76 {
+                    out.push_str(&line);
+                    out.push('\n');
+                    line = format!("  {word}");
+                } else {
+                    line = format!("{line} {word}");
+                }
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
+}
 
-/// Other `vrrp_sync_group` keywords of keepalived 2.2.
-pub const SYNC_GROUP_UNSUPPORTED: &[&str] = &[
-    "track_interface",
-    "track_script",
-    "track_file",
-    "track_process",
-    "track_bfd",
-    "global_tracking",
-    "sync_group_tracking_weight",
-    "notify_priority_changes",
-];
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// `virtual_ipaddress` entry options of keepalived 2.2 vrrpd does not implement.
-pub const VIP_UNSUPPORTED: &[&str] = &[
-    "peer",
-    "home",
-    "-nodad",
-    "nodad",
-    "noprefixroute",
-    "autojoin",
-    "preferred_lft",
-    "no_track",
-    "track",
-    "metric",
-];
+    const BEGIN: &str = "<!-- BEGIN generated: vrrpd keywords -->";
+    const END: &str = "<!-- END generated: vrrpd keywords -->";
+
+    #[test]
+    fn queries() {
+        assert!(refused(Root, "virtual_server"));
+        assert!(!refused(Instance, "virtual_server"));
+        assert!(refused(Instance, "track_file") && takes_block(Instance, "track_file"));
+        assert!(takes_block(Instance, "track_script") && !refused(Instance, "track_script"));
+        assert_eq!(
+            ignored(Global, "smtp_server"),
+            Some("vrrpd does not send e-mail")
+        );
+        assert!(takes_block(Global, "notification_email"));
+        assert!(!takes_block(Global, "smtp_server"));
+    }
+
+    /// docs/migration.md carries [`render_doc`] between the markers;
+    /// `UPDATE_DOCS=1` rewrites it.
+    #[test]
+    fn migration_doc_agrees_with_the_table() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/migration.md");
+        let doc = std::fs::read_to_string(&path).unwrap();
+        let (Some(b), Some(e)) = (doc.find(BEGIN), doc.find(END)) else {
+            panic!("{} lacks the markers {BEGIN} / {END}", path.display());
+        };
+        let start = b + BEGIN.len();
+        let want = format!("\n{}", render_doc());
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            let new = format!("{}{want}{}", &doc[..start], &doc[e..]);
+            std::fs::write(&path, new).unwrap();
+            return;
+        }
+        assert_eq!(
+            &doc[start..e],
+            want,
+            "docs/migration.md is out of date with config/keywords.rs (UPDATE_DOCS=1 regenerates)"
+        );
+    }
+}

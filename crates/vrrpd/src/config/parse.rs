@@ -596,7 +596,7 @@ impl<'a> Parser<'a> {
                         ),
                     );
                 }
-                _ if kw::ROOT_UNSUPPORTED.contains(&k) => self.unsupported(item),
+                _ if kw::refused(kw::Section::Root, k) => self.unsupported(item),
                 _ => self.unknown(item),
             }
         }
@@ -624,7 +624,7 @@ impl<'a> Parser<'a> {
     fn global(&mut self, block: &[Item], g: &mut GlobalDefs) {
         for item in block {
             let k = item.keyword();
-            if k != "notification_email" && !kw::GLOBAL_UNSUPPORTED.contains(&k) {
+            if !kw::takes_block(kw::Section::Global, k) {
                 self.no_block(item);
             }
             match k {
@@ -733,14 +733,11 @@ impl<'a> Parser<'a> {
                         }
                     }
                 }
-                _ if kw::GLOBAL_NO_EMAIL.contains(&k) => {
-                    self.ignored(item, "vrrpd does not send e-mail")
+                _ if kw::ignored(kw::Section::Global, k).is_some() => {
+                    let note = kw::ignored(kw::Section::Global, k).unwrap_or_default();
+                    self.ignored(item, note)
                 }
-                _ if kw::GLOBAL_NO_TUNING.contains(&k) => self.ignored(
-                    item,
-                    "process tuning of keepalived's processes, not applicable to vrrpd",
-                ),
-                _ if kw::GLOBAL_UNSUPPORTED.contains(&k) => self.unsupported(item),
+                _ if kw::refused(kw::Section::Global, k) => self.unsupported(item),
                 _ => self.unknown(item),
             }
         }
@@ -966,7 +963,7 @@ impl<'a> Parser<'a> {
         };
         for it in block {
             let k = it.keyword();
-            if k != "group" && !kw::SYNC_GROUP_UNSUPPORTED.contains(&k) {
+            if !kw::takes_block(kw::Section::SyncGroup, k) {
                 self.no_block(it);
             }
             match k {
@@ -996,7 +993,7 @@ impl<'a> Parser<'a> {
                 "notify_stop" => g.notify_stop = self.command(it, true),
                 "notify" => g.notify = self.command(it, true),
                 "smtp_alert" => self.ignored(it, "vrrpd does not send e-mail"),
-                _ if kw::SYNC_GROUP_UNSUPPORTED.contains(&k) => self.unsupported(it),
+                _ if kw::refused(kw::Section::SyncGroup, k) => self.unsupported(it),
                 _ => self.unknown(it),
             }
         }
@@ -1060,7 +1057,7 @@ impl<'a> Parser<'a> {
         let iname = b.inst.name.clone();
         for it in block {
             let k = it.keyword();
-            if !kw::INSTANCE_BLOCKS.contains(&k) {
+            if !kw::takes_block(kw::Section::Instance, k) {
                 self.no_block(it);
             }
             match k {
@@ -1289,7 +1286,7 @@ impl<'a> Parser<'a> {
                 "accept" => {}
                 "smtp_alert" => self.ignored(it, "vrrpd does not send e-mail"),
                 "debug" => self.ignored(it, "use vrrpd's log filter (RUST_LOG) instead"),
-                _ if kw::INSTANCE_UNSUPPORTED.contains(&k) => self.unsupported(it),
+                _ if kw::refused(kw::Section::Instance, k) => self.unsupported(it),
                 _ => self.unknown(it),
             }
         }
@@ -1446,7 +1443,7 @@ impl<'a> Parser<'a> {
                     }
                     i += 2;
                 }
-                o if kw::VIP_UNSUPPORTED.contains(&o) => {
+                o if kw::refused(kw::Section::VipOption, o) => {
                     self.err(
                         &opt.pos,
                         format!(

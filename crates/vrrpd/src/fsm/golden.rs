@@ -28,11 +28,11 @@ use std::time::Duration;
 use super::{Action, Config, Event, Level, Machine, Time, Vip};
 use crate::packet::{Advert, Auth, Version};
 
-fn secs(t: Time) -> String {
+pub(super) fn secs(t: Time) -> String {
     format!("{}.{:06}", t.as_secs(), t.subsec_micros())
 }
 
-fn render(a: &Action) -> String {
+pub(super) fn render(a: &Action) -> String {
     match a {
         Action::SendAdvert { priority } => format!("send advert priority {priority}"),
         Action::AddVips => "add VIPs".into(),
@@ -50,7 +50,7 @@ fn render(a: &Action) -> String {
     }
 }
 
-fn parse_config(words: &[&str]) -> Result<Config, String> {
+pub(super) fn parse_config(words: &[&str]) -> Result<Config, String> {
     let mut c = Config {
         name: "vif1".into(),
         interface: "eth0".into(),
@@ -104,7 +104,7 @@ fn parse_config(words: &[&str]) -> Result<Config, String> {
     Ok(c)
 }
 
-fn parse_event(words: &[&str], cfg: &Config) -> Result<Event, String> {
+pub(super) fn parse_event(words: &[&str], cfg: &Config) -> Result<Event, String> {
     let arg = |i: usize| {
         words
             .get(i)
@@ -228,7 +228,7 @@ pub(crate) fn run(scn: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn golden_dir() -> PathBuf {
+pub(super) fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/fsm/golden")
 }
 

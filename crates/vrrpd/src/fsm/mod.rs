@@ -45,6 +45,9 @@ use crate::packet::{Advert, Version};
 
 #[cfg(test)]
 mod golden;
+#[cfg(test)]
+mod golden_sync;
+pub mod sync;
 
 /// Virtual time: a duration since an arbitrary epoch chosen by the shell
 /// (e.g. the daemon's start). Deterministic in tests.
