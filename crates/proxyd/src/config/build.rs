@@ -4,6 +4,7 @@
 //! Pure apart from the [`Host`] passed in (hostnames, users, groups and
 //! `errorfile` existence).
 
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -187,6 +188,10 @@ struct Draft {
     http: HttpCheck,
     defsrv: SrvDefaults,
     servers: Vec<Server>,
+    /// Server name -> index in `servers` (duplicate check in O(1)).
+    server_names: HashMap<String, usize>,
+    /// Explicit server ids already taken (`id N`).
+    server_ids: HashSet<u32>,
     fullconn: Option<u32>,
     disabled: bool,
     /// HTTP-only keywords accepted because they are harmless in tcp mode.
@@ -230,6 +235,8 @@ impl Draft {
             http: default_http_check(),
             defsrv: SrvDefaults::default(),
             servers: Vec::new(),
+            server_names: HashMap::new(),
+            server_ids: HashSet::new(),
             fullconn: None,
             disabled: false,
             http_only: Vec::new(),
@@ -279,6 +286,28 @@ struct Parser<'h> {
     current_defaults: Option<Draft>,
     proxies: Vec<Draft>,
     cur: Cur,
+}
+
+/// Hands out the lowest id not taken, in increasing order: the taken set
+/// only grows, so the search resumes where it stopped (linear overall).
+struct LowestFree {
+    used: HashSet<u32>,
+    next: u32,
+}
+
+impl LowestFree {
+    fn new(used: HashSet<u32>) -> Self {
+        LowestFree { used, next: 1 }
+    }
+
+    fn take(&mut self) -> u32 {
+        while self.used.contains(&self.next) {
+            self.next = self.next.saturating_add(1);
+        }
+        let n = self.next;
+        self.used.insert(n);
+        n
+    }
 }
 
 fn args(line: &Line) -> &[Token] {
@@ -419,6 +448,22 @@ impl<'h> Parser<'h> {
                     self.file_alert = true;
                     self.parse_failed = true;
                 }
+            }
+        }
+        if let Some(last) = text.strip_suffix('\n').map_or(Some(text), |_| None) {
+            // HAProxy 2.6 refuses a last line without its LF (a truncated
+            // file); the position is the column just past its last byte.
+            if !last.is_empty() {
+                let line_no = text.lines().count().max(1) as u32;
+                let tail = last.rsplit('\n').next().unwrap_or(last);
+                let pos = Pos::new(name, line_no);
+                let msg = format!(
+                    "parsing [{pos}]: Missing LF on last line, file might have been truncated at position {}.",
+                    tail.chars().count() + 1
+                );
+                self.diags.push(Diag::raw(Level::Alert, Some(&pos), msg));
+                self.file_alert = true;
+                self.parse_failed = true;
             }
         }
         if !stack.is_empty() {
@@ -723,6 +768,8 @@ impl<'h> Parser<'h> {
         d.id = None;
         d.binds.clear();
         d.servers.clear();
+        d.server_names.clear();
+        d.server_ids.clear();
         d.rules_inherited = true;
         self.cur = Cur::Proxy(Box::new(d));
     }
@@ -2215,20 +2262,27 @@ impl<'h> Parser<'h> {
             }
             (a[0].text.clone(), Some(a[1].text.clone()), &a[2..])
         };
+        // HAProxy names no proxy in default-server messages, and calls the
+        // server "default-server".
         let who = if is_default {
-            format!("'default-server {}'", d.name)
+            String::new()
         } else {
-            format!("'server {}/{name}'", d.name)
+            format!("'server {}/{name}' : ", d.name)
+        };
+        let name = if is_default {
+            "default-server".to_string()
+        } else {
+            name
         };
         if !is_default {
             if let Some(c) = name_ok(&name) {
                 self.alert_srv(
                     &pos,
-                    format!("{who} : character '{c}' is not permitted in server name '{name}'."),
+                    format!("{who}character '{c}' is not permitted in server name '{name}'."),
                 );
                 return;
             }
-            if let Some(prev) = d.servers.iter().find(|s| s.name == name) {
+            if let Some(prev) = d.server_names.get(&name).and_then(|&i| d.servers.get(i)) {
                 let msg = format!(
                     "{} '{}', another server named '{name}' was already defined at line {}, please use distinct names.",
                     d.kind.label(),
@@ -2257,10 +2311,7 @@ impl<'h> Parser<'h> {
                 "inter" | "fastinter" | "downinter" => {
                     takes = true;
                     let Some(v) = v else {
-                        self.alert_srv(
-                            &pos,
-                            format!("{who} : '{k}' expects a delay as argument.."),
-                        );
+                        self.alert_srv(&pos, format!("{who}'{k}' expects a delay as argument.."));
                         ok = false;
                         break;
                     };
@@ -2274,17 +2325,21 @@ impl<'h> Parser<'h> {
                             self.alert_srv(
                                 &pos,
                                 format!(
-                                    "{who} : invalid value 0 for argument '{k}' of server {name}.."
+                                    "{who}invalid value 0 for argument '{k}' of server {name}.."
                                 ),
                             );
                             ok = false;
                         }
                         Err(TimeError::BadChar(c)) => {
-                            self.alert_srv(&pos, format!("{who} : unexpected character '{c}' in '{k}' argument of server {name}.."));
+                            self.alert_srv(&pos, format!("{who}unexpected character '{c}' in '{k}' argument of server {name}.."));
+                            ok = false;
+                        }
+                        Err(TimeError::Overflow) => {
+                            self.alert_srv(&pos, format!("{who}timer overflow in argument <{v}> to <{k}> of server {name}, maximum value is 2147483647 ms (~24.8 days).."));
                             ok = false;
                         }
                         Err(e) => {
-                            self.alert_srv(&pos, format!("{who} : {}.", time_err(e, k)));
+                            self.alert_srv(&pos, format!("{who}{}.", time_err(e, k)));
                             ok = false;
                         }
                     }
@@ -2292,10 +2347,7 @@ impl<'h> Parser<'h> {
                 "rise" | "fall" | "weight" | "maxconn" | "maxqueue" | "port" | "id" => {
                     takes = true;
                     let Some(v) = v else {
-                        self.alert_srv(
-                            &pos,
-                            format!("{who} : '{k}' expects an integer argument.."),
-                        );
+                        self.alert_srv(&pos, format!("{who}'{k}' expects an integer argument.."));
                         ok = false;
                         break;
                     };
@@ -2315,25 +2367,33 @@ impl<'h> Parser<'h> {
                         0
                     };
                     match k {
-                        "rise" | "fall" if n == 0 => {
-                            self.alert_srv(&pos, format!("{who} : '{k}' has to be > 0.."));
+                        // HAProxy stores these in an int: past 2147483647
+                        // they wrap to a negative (or zero) and are refused.
+                        "rise" | "fall" if n == 0 || n > i32::MAX as u64 => {
+                            self.alert_srv(&pos, format!("{who}'{k}' has to be > 0.."));
                             ok = false;
                         }
-                        "rise" => s.rise = n.min(u32::MAX as u64) as u32,
-                        "fall" => s.fall = n.min(u32::MAX as u64) as u32,
+                        "rise" => s.rise = n as u32,
+                        "fall" => s.fall = n as u32,
                         "weight" => {
                             if n > MAX_WEIGHT as u64 {
-                                self.alert_srv(&pos, format!("{who} : weight of server {name} is not within 0 and {MAX_WEIGHT} ({v}).."));
+                                self.alert_srv(&pos, format!("{who}weight of server {name} is not within 0 and {MAX_WEIGHT} ({v}).."));
                                 ok = false;
                             } else {
                                 s.weight = n as u32;
                             }
                         }
-                        "maxconn" => s.maxconn = (n > 0).then(|| n.min(u32::MAX as u64) as u32),
-                        "maxqueue" => s.maxqueue = (n > 0).then(|| n.min(u32::MAX as u64) as u32),
+                        // HAProxy wraps these silently past 2147483647
+                        // (an int); proxyd refuses rather than guess.
+                        "maxconn" | "maxqueue" if n > i32::MAX as u64 => {
+                            self.alert_srv(&pos, format!("{who}'{k}' {v} is out of range, the maximum is 2147483647 (HAProxy would wrap it around)."));
+                            ok = false;
+                        }
+                        "maxconn" => s.maxconn = (n > 0).then_some(n as u32),
+                        "maxqueue" => s.maxqueue = (n > 0).then_some(n as u32),
                         "port" => {
                             if n > 65535 {
-                                self.alert_srv(&pos, format!("{who} : invalid port '{v}'."));
+                                self.alert_srv(&pos, format!("{who}invalid port '{v}'."));
                                 ok = false;
                             } else {
                                 s.check_port = (n > 0).then_some(n as u16);
@@ -2343,17 +2403,14 @@ impl<'h> Parser<'h> {
                             if is_default {
                                 self.alert_srv(
                                     &pos,
-                                    format!("{who} : 'id' is not allowed on default-server."),
+                                    format!("{who}'id' is not allowed on default-server."),
                                 );
                                 ok = false;
-                            } else if n == 0 || n > u32::MAX as u64 {
-                                self.alert_srv(&pos, format!("{who} : custom id has to be > 0.."));
+                            } else if n == 0 || n > i32::MAX as u64 {
+                                self.alert_srv(&pos, format!("{who}custom id has to be > 0.."));
                                 ok = false;
-                            } else if d.servers.iter().any(|o| o.id == n as u32) {
-                                self.alert_srv(
-                                    &pos,
-                                    format!("{who} : custom id {n} already used."),
-                                );
+                            } else if d.server_ids.contains(&(n as u32)) {
+                                self.alert_srv(&pos, format!("{who}custom id {n} already used."));
                                 ok = false;
                             } else {
                                 id = Some(n as u32);
@@ -2366,7 +2423,7 @@ impl<'h> Parser<'h> {
                     let Some(v) = v else {
                         self.alert_srv(
                             &pos,
-                            format!("{who} : 'addr' expects <ipv4|ipv6> as argument.."),
+                            format!("{who}'addr' expects <ipv4|ipv6> as argument.."),
                         );
                         ok = false;
                         break;
@@ -2380,7 +2437,7 @@ impl<'h> Parser<'h> {
                         None => {
                             self.alert_srv(
                                 &pos,
-                                format!("{who} : 'addr' : invalid address: '{v}' in '{v}'."),
+                                format!("{who}'addr' : invalid address: '{v}' in '{v}'."),
                             );
                             ok = false;
                         }
@@ -2391,7 +2448,13 @@ impl<'h> Parser<'h> {
                     if v.as_deref() == Some("shutdown-sessions") {
                         s.down_shutdown = true;
                     } else {
-                        self.alert_srv(&pos, format!("{who} : 'on-marked-down' expects 'shutdown-sessions' but got '{}'.", v.unwrap_or_default()));
+                        self.alert_srv(
+                            &pos,
+                            format!(
+                                "{who}'on-marked-down' expects 'shutdown-sessions' but got '{}'.",
+                                v.unwrap_or_default()
+                            ),
+                        );
                         ok = false;
                     }
                 }
@@ -2400,12 +2463,12 @@ impl<'h> Parser<'h> {
                     if v.as_deref() == Some("shutdown-backup-sessions") {
                         s.up_shutdown_backup = true;
                     } else {
-                        self.alert_srv(&pos, format!("{who} : 'on-marked-up' expects 'shutdown-backup-sessions' but got '{}'.", v.unwrap_or_default()));
+                        self.alert_srv(&pos, format!("{who}'on-marked-up' expects 'shutdown-backup-sessions' but got '{}'.", v.unwrap_or_default()));
                         ok = false;
                     }
                 }
                 _ if SERVER_KNOWN_UNSUPPORTED.contains(&k) => {
-                    self.alert_srv(&pos, format!("{who} : '{k}' is not supported by proxyd."));
+                    self.alert_srv(&pos, format!("{who}'{k}' is not supported by proxyd."));
                     ok = false;
                     break;
                 }
@@ -2416,7 +2479,7 @@ impl<'h> Parser<'h> {
                     self.alert_srv(
                         &pos,
                         format!(
-                            "{who} : unknown keyword '{k}'{}{h}",
+                            "{who}unknown keyword '{k}'{}{h}",
                             if h.is_empty() { "." } else { "" }
                         ),
                     );
@@ -2442,9 +2505,7 @@ impl<'h> Parser<'h> {
         {
             self.alert_srv(
                 &pos,
-                format!(
-                    "{who} : address '{addr_w}' is not supported by proxyd (only TCP addresses)."
-                ),
+                format!("{who}address '{addr_w}' is not supported by proxyd (only TCP addresses)."),
             );
             return;
         }
@@ -2452,7 +2513,7 @@ impl<'h> Parser<'h> {
             if port.starts_with(['+', '-']) {
                 self.alert_srv(
                     &pos,
-                    format!("{who} : port offsets ('{port}', relative to the client's destination port) are not supported by proxyd."),
+                    format!("{who}port offsets ('{port}', relative to the client's destination port) are not supported by proxyd."),
                 );
                 return;
             }
@@ -2460,7 +2521,7 @@ impl<'h> Parser<'h> {
         let raw = match values::parse_addr(&addr_w, false) {
             Ok(r) => r,
             Err(e) => {
-                self.alert_srv(&pos, format!("{who} : {e}"));
+                self.alert_srv(&pos, format!("{who}{e}"));
                 return;
             }
         };
@@ -2474,23 +2535,20 @@ impl<'h> Parser<'h> {
                 self.diags.push(Diag::raw(Level::Alert, Some(&pos), msg));
                 self.parse_failed = true;
             } else {
-                self.alert_srv(&pos, format!("{who} : a server address without a port (the client's destination port) is not supported by proxyd; write '{addr_w}:PORT'."));
+                self.alert_srv(&pos, format!("{who}a server address without a port (the client's destination port) is not supported by proxyd; write '{addr_w}:PORT'."));
             }
             return;
         };
         if raw.host.is_empty() || raw.host == "*" {
             self.alert_srv(
                 &pos,
-                format!("{who} : invalid address: '{}' in '{addr_w}'", raw.host),
+                format!("{who}invalid address: '{}' in '{addr_w}'", raw.host),
             );
             return;
         }
         let Some(ip) = values::resolve_host(&raw, self.host) else {
             // HAProxy reports this after parsing (no "Error(s) found" line).
-            let msg = format!(
-                "[{pos}] : {who} : could not resolve address '{}'.",
-                raw.host
-            );
+            let msg = format!("[{pos}] : {who}could not resolve address '{}'.", raw.host);
             self.diags.push(Diag::raw(Level::Alert, Some(&pos), msg));
             self.parse_failed = true;
             self.addr_failed = true;
@@ -2499,6 +2557,10 @@ impl<'h> Parser<'h> {
         let inter = s.inter.unwrap_or(DEFAULT_INTER);
         // 0 = automatic, assigned after parsing (lowest free id).
         let id = id.unwrap_or(0);
+        if id != 0 {
+            d.server_ids.insert(id);
+        }
+        d.server_names.insert(name.clone(), d.servers.len());
         d.servers.push(Server {
             name,
             pos,
@@ -2560,38 +2622,23 @@ impl<'h> Parser<'h> {
         // Automatic proxy ids: the lowest free id, in declaration order.
         // With a stats socket, HAProxy's internal CLI proxy ("GLOBAL") takes
         // id 1 first (observed with `show stat` on HAProxy 2.6).
-        let mut used: Vec<u32> = proxies.iter().filter_map(|p| p.id).collect();
+        let mut used: HashSet<u32> = proxies.iter().filter_map(|p| p.id).collect();
         if !self.global.stats_sockets.is_empty() {
-            used.push(1);
+            used.insert(1);
         }
-        let mut ids = Vec::with_capacity(proxies.len());
-        for p in &proxies {
-            let id = match p.id {
-                Some(id) => id,
-                None => {
-                    let mut n = 1;
-                    while used.contains(&n) {
-                        n += 1;
-                    }
-                    used.push(n);
-                    n
-                }
-            };
-            ids.push(id);
-        }
+        let mut free = LowestFree::new(used);
+        let ids: Vec<u32> = proxies
+            .iter()
+            .map(|p| p.id.unwrap_or_else(|| free.take()))
+            .collect();
 
         let mut frontends = Vec::new();
         let mut backends = Vec::new();
         for (p, id) in proxies.iter().zip(ids) {
             let mut servers = p.servers.clone();
-            let mut used: Vec<u32> = servers.iter().map(|s| s.id).filter(|i| *i != 0).collect();
+            let mut free = LowestFree::new(p.server_ids.clone());
             for s in servers.iter_mut().filter(|s| s.id == 0) {
-                let mut n = 1;
-                while used.contains(&n) {
-                    n += 1;
-                }
-                used.push(n);
-                s.id = n;
+                s.id = free.take();
             }
             // Mode http is what HAProxy's stock defaults say; a proxy that
             // really ends up in http mode is something we do not implement.
