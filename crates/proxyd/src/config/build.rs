@@ -18,6 +18,7 @@ use super::keywords::*;
 use super::model::*;
 use super::values::{self, atoi, hint, parse_hex, parse_time, Host, TimeError};
 use super::Loaded;
+use crate::lb::Algo;
 
 /// Parse and validate configuration texts `(file name, content)` into a
 /// configuration. Lines are lexed one at a time so that `setenv` and
@@ -177,7 +178,7 @@ struct Draft {
     timeout_queue: Option<Duration>,
     timeout_check: Option<Duration>,
     retries: u32,
-    balance: Balance,
+    balance: Algo,
     check_kind: CheckKind,
     check_kind_pos: Option<Pos>,
     tcp_rules: Vec<TcpCheckRule>,
@@ -226,7 +227,7 @@ impl Draft {
             timeout_queue: None,
             timeout_check: None,
             retries: DEFAULT_RETRIES,
-            balance: Balance::RoundRobin,
+            balance: Algo::RoundRobin,
             check_kind: CheckKind::Connect,
             check_kind_pos: None,
             tcp_rules: Vec::new(),
@@ -1405,11 +1406,7 @@ impl<'h> Parser<'h> {
             },
             "balance" => {
                 let algo = match a0.as_deref() {
-                    Some("roundrobin") => Some(Balance::RoundRobin),
-                    Some("static-rr") => Some(Balance::StaticRr),
-                    Some("leastconn") => Some(Balance::LeastConn),
-                    Some("first") => Some(Balance::First),
-                    Some("source") => Some(Balance::Source),
+                    Some(name) if Algo::from_name(name).is_some() => Algo::from_name(name),
                     Some(other)
                         if ["uri", "url_param", "random", "hash"].contains(&other)
                             || other.starts_with("hdr(")
