@@ -1436,3 +1436,42 @@ fn default_server_messages_name_no_proxy() {
         "{e}"
     );
 }
+
+/// Every row of the keyword table reaches the parser as a known keyword:
+/// supported ones have an arm, refused ones are refused (never "unknown").
+#[test]
+fn keyword_table_rows_are_all_known_to_the_parser() {
+    use super::keywords::{Support, Where, KEYWORDS};
+    let mut failures = Vec::new();
+    for k in KEYWORDS {
+        let n = k.name;
+        let src = match k.place {
+            Where::Section => format!("{n}\n"),
+            Where::Global => format!("global\n {n}\n"),
+            Where::Proxy => with_defaults(&format!("listen l\n {n}\n")),
+            Where::Opt => with_defaults(&format!("listen l\n option {n}\n")),
+            Where::Bind => with_defaults(&format!("listen l\n bind 127.0.0.1:80 {n}\n")),
+            Where::StatsSocket => format!("global\n stats socket /tmp/s {n}\n"),
+            Where::Server => with_defaults(&format!("backend b\n server s 127.0.0.1:80 {n}\n")),
+        };
+        let text = match parse(&src) {
+            Ok(l) => warnings(&l),
+            Err(e) => e
+                .diags
+                .iter()
+                .map(|d| d.render(1))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        let unknown = text.contains("unknown keyword") || text.contains("unknown option");
+        let refused = text.contains("not supported by proxyd");
+        let ok = match k.support {
+            Support::Refused(_) => refused && !unknown,
+            _ => !unknown,
+        };
+        if !ok {
+            failures.push(format!("{:?} {n} ({:?}):\n{text}", k.place, k.support));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -108,7 +108,7 @@ impl Parser<'_> {
                     }
                     i += 1;
                 }
-                _ if BIND_KNOWN.contains(&k) => {
+                _ if refused(Where::Bind, k) => {
                     self.alert(
                         &pos,
                         format!("'bind {}' : '{k}' is not supported by proxyd.", b.text),
@@ -116,8 +116,7 @@ impl Parser<'_> {
                     return None;
                 }
                 _ => {
-                    let mut all: Vec<&str> = BIND_SUPPORTED.to_vec();
-                    all.extend_from_slice(BIND_KNOWN);
+                    let all = names(Where::Bind);
                     let h = hint(k, &all);
                     self.alert(&pos, format!("'bind {}' unknown keyword '{k}'{h}.", b.text));
                     return None;

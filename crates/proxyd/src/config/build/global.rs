@@ -156,23 +156,20 @@ impl Parser<'_> {
                 }
             }
             "stats" => self.global_stats(line),
-            _ if GLOBAL_SSL_ACCEPTED.contains(&kw.as_str()) => {
+            _ if support(Where::Global, &kw) == Some(Support::NoEffect) => {
                 // Only matters to `ssl` binds and servers, which are rejected.
             }
-            _ if GLOBAL_PERF_WARN.contains(&kw.as_str()) => {
+            _ if support(Where::Global, &kw) == Some(Support::Warn) => {
                 self.warn(
                     &pos,
                     format!("'{kw}' only tunes HAProxy's internals; accepted, it has no effect in proxyd."),
                 );
             }
-            _ if GLOBAL_KNOWN_UNSUPPORTED.contains(&kw.as_str()) => {
+            _ if refused(Where::Global, &kw) => {
                 self.unsupported(&pos, &kw, "global");
             }
             _ => {
-                let mut all: Vec<&str> = GLOBAL_SUPPORTED.to_vec();
-                all.extend_from_slice(GLOBAL_SSL_ACCEPTED);
-                all.extend_from_slice(GLOBAL_KNOWN_UNSUPPORTED);
-                all.extend_from_slice(GLOBAL_PERF_WARN);
+                let all = names(Where::Global);
                 let h = hint(&kw, &all);
                 self.alert(
                     &pos,
@@ -348,7 +345,7 @@ impl Parser<'_> {
                     self.alert(pos, format!("'stats socket' : '{k}' : missing value"));
                     return;
                 }
-                _ if BIND_KNOWN.contains(&k) => {
+                _ if refused(Where::Bind, k) => {
                     self.alert(
                         pos,
                         format!(
@@ -358,7 +355,7 @@ impl Parser<'_> {
                     return;
                 }
                 _ => {
-                    let h = hint(k, STATS_SOCKET_SUPPORTED);
+                    let h = hint(k, &names(Where::StatsSocket));
                     self.alert(pos, format!("'stats socket' : unknown keyword '{k}'{h}"));
                     return;
                 }

@@ -627,7 +627,7 @@ impl<'h> Parser<'h> {
                     self.section_header(line);
                     return;
                 }
-                _ if UNSUPPORTED_SECTIONS.contains(&kw) => {
+                _ if refused(Where::Section, kw) => {
                     self.end_section();
                     self.alert(
                         &line.pos,

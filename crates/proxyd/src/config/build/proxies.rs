@@ -229,12 +229,11 @@ impl Parser<'_> {
                 }
                 d.http_only.push(("errorfile".to_string(), pos));
             }
-            _ if PROXY_KNOWN_UNSUPPORTED.contains(&kw.as_str()) => {
+            _ if refused(Where::Proxy, &kw) => {
                 self.unsupported(&pos, &kw, section);
             }
             _ => {
-                let mut all: Vec<&str> = PROXY_SUPPORTED.to_vec();
-                all.extend_from_slice(PROXY_KNOWN_UNSUPPORTED);
+                let all = names(Where::Proxy);
                 let h = hint(&kw, &all);
                 self.alert(
                     &pos,
@@ -459,14 +458,14 @@ impl Parser<'_> {
                 d.check_kind = CheckKind::HttpChk;
                 d.check_kind_pos = Some(pos);
             }
-            _ if OPTIONS_HTTP_ONLY.contains(&opt.as_str()) => {
+            _ if support(Where::Opt, &opt) == Some(Support::HttpOnly) => {
                 let key = format!("option {opt}");
                 d.http_only.retain(|(k, _)| *k != key);
                 if !negate {
                     d.http_only.push((key, pos));
                 }
             }
-            _ if OPTIONS_PERF_ACCEPTED.contains(&opt.as_str()) => {
+            _ if support(Where::Opt, &opt) == Some(Support::Warn) => {
                 if d.kind != Kind::Defaults || !negate {
                     self.warn(
                         &pos,
@@ -474,14 +473,11 @@ impl Parser<'_> {
                     );
                 }
             }
-            _ if OPTIONS_KNOWN_UNSUPPORTED.contains(&opt.as_str()) => {
+            _ if refused(Where::Opt, &opt) => {
                 self.unsupported(&pos, &format!("option {opt}"), d.kind.word());
             }
             _ => {
-                let mut all: Vec<&str> = OPTIONS_SUPPORTED.to_vec();
-                all.extend_from_slice(OPTIONS_HTTP_ONLY);
-                all.extend_from_slice(OPTIONS_PERF_ACCEPTED);
-                all.extend_from_slice(OPTIONS_KNOWN_UNSUPPORTED);
+                let all = names(Where::Opt);
                 let h = hint(&opt, &all);
                 let end = if h.is_empty() { "." } else { "" };
                 self.alert(&pos, format!("unknown option '{opt}'{h}{end}"));

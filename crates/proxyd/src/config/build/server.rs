@@ -223,14 +223,13 @@ impl Parser<'_> {
                         ok = false;
                     }
                 }
-                _ if SERVER_KNOWN_UNSUPPORTED.contains(&k) => {
+                _ if refused(Where::Server, k) => {
                     self.alert_srv(&pos, format!("{who}'{k}' is not supported by proxyd."));
                     ok = false;
                     break;
                 }
                 _ => {
-                    let mut all: Vec<&str> = SERVER_SUPPORTED.to_vec();
-                    all.extend_from_slice(SERVER_KNOWN_UNSUPPORTED);
+                    let all = names(Where::Server);
                     let h = hint(k, &all);
                     self.alert_srv(
                         &pos,
