@@ -69,12 +69,27 @@ pub enum Support {
     Refused(&'static str),
 }
 
+/// Which proxies a proxy keyword or option acts in (HAProxy's
+/// capabilities): elsewhere it is ignored with HAProxy's warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    /// Every proxy (and everything outside proxies).
+    Any,
+    /// Proxies with the frontend capability (`frontend`, `listen`,
+    /// `defaults`).
+    Frontend,
+    /// Proxies with the backend capability (`backend`, `listen`,
+    /// `defaults`).
+    Backend,
+}
+
 /// One row of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Keyword {
     pub name: &'static str,
     pub place: Where,
     pub support: Support,
+    pub cap: Cap,
 }
 
 const fn kw(place: Where, name: &'static str, support: Support) -> Keyword {
@@ -82,6 +97,25 @@ const fn kw(place: Where, name: &'static str, support: Support) -> Keyword {
         name,
         place,
         support,
+        cap: Cap::Any,
+    }
+}
+
+impl Keyword {
+    /// Only in proxies with the frontend capability.
+    const fn fe(self) -> Keyword {
+        Keyword {
+            cap: Cap::Frontend,
+            ..self
+        }
+    }
+
+    /// Only in proxies with the backend capability.
+    const fn be(self) -> Keyword {
+        Keyword {
+            cap: Cap::Backend,
+            ..self
+        }
     }
 }
 
@@ -259,21 +293,21 @@ pub static KEYWORDS: &[Keyword] = &[
     kw(Global, "tune.zlib.memlevel", Warn),
     kw(Global, "tune.zlib.windowsize", Warn),
     kw(Proxy, "mode", Supported),
-    kw(Proxy, "bind", Supported),
-    kw(Proxy, "server", Supported),
-    kw(Proxy, "default-server", Supported),
-    kw(Proxy, "maxconn", Supported),
-    kw(Proxy, "backlog", Supported),
-    kw(Proxy, "fullconn", Supported),
-    kw(Proxy, "retries", Supported),
-    kw(Proxy, "default_backend", Supported),
-    kw(Proxy, "balance", Supported),
+    kw(Proxy, "bind", Supported).fe(),
+    kw(Proxy, "server", Supported).be(),
+    kw(Proxy, "default-server", Supported).be(),
+    kw(Proxy, "maxconn", Supported).fe(),
+    kw(Proxy, "backlog", Supported).fe(),
+    kw(Proxy, "fullconn", Supported).be(),
+    kw(Proxy, "retries", Supported).be(),
+    kw(Proxy, "default_backend", Supported).fe(),
+    kw(Proxy, "balance", Supported).be(),
     kw(Proxy, "timeout", Supported),
     kw(Proxy, "log", Supported),
     kw(Proxy, "no", Supported),
     kw(Proxy, "option", Supported),
-    kw(Proxy, "tcp-check", Supported),
-    kw(Proxy, "http-check", Supported),
+    kw(Proxy, "tcp-check", Supported).be(),
+    kw(Proxy, "http-check", Supported).be(),
     kw(Proxy, "disabled", Supported),
     kw(Proxy, "enabled", Supported),
     kw(Proxy, "id", Supported),
@@ -339,13 +373,13 @@ pub static KEYWORDS: &[Keyword] = &[
     kw(Proxy, "block", Refused(R_PROXY)),
     kw(Opt, "tcplog", Supported),
     kw(Opt, "httplog", Supported),
-    kw(Opt, "dontlognull", Supported),
-    kw(Opt, "logasap", Supported),
-    kw(Opt, "redispatch", Supported),
-    kw(Opt, "allbackups", Supported),
-    kw(Opt, "log-health-checks", Supported),
-    kw(Opt, "tcp-check", Supported),
-    kw(Opt, "httpchk", Supported),
+    kw(Opt, "dontlognull", Supported).fe(),
+    kw(Opt, "logasap", Supported).fe(),
+    kw(Opt, "redispatch", Supported).be(),
+    kw(Opt, "allbackups", Supported).be(),
+    kw(Opt, "log-health-checks", Supported).be(),
+    kw(Opt, "tcp-check", Supported).be(),
+    kw(Opt, "httpchk", Supported).be(),
     kw(Opt, "forwardfor", HttpOnly),
     kw(Opt, "http-server-close", HttpOnly),
     kw(Opt, "httpclose", HttpOnly),
@@ -539,6 +573,11 @@ pub fn support(place: Where, name: &str) -> Option<Support> {
     lookup(place, name).map(|k| k.support)
 }
 
+/// Which proxies `name` acts in (`Any` for a keyword not in the table).
+pub fn cap(place: Where, name: &str) -> Cap {
+    lookup(place, name).map_or(Cap::Any, |k| k.cap)
+}
+
 /// `name` is known there and refused.
 pub fn refused(place: Where, name: &str) -> bool {
     matches!(support(place, name), Some(Refused(_)))
@@ -586,11 +625,15 @@ pub fn migration_doc() -> String {
             if rows.is_empty() {
                 continue;
             }
-            let mut names: Vec<&str> = rows.iter().map(|k| k.name).collect();
-            names.sort_unstable();
-            let list = names
+            let mut rows = rows;
+            rows.sort_unstable_by_key(|k| k.name);
+            let list = rows
                 .iter()
-                .map(|n| format!("`{n}`"))
+                .map(|k| match k.cap {
+                    Cap::Any => format!("`{}`", k.name),
+                    Cap::Frontend => format!("`{}` (frontends)", k.name),
+                    Cap::Backend => format!("`{}` (backends)", k.name),
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             let mut reasons: Vec<&str> = rows

@@ -5,9 +5,15 @@ use super::*;
 impl Parser<'_> {
     // ------------------------------------------------------------------ proxy
 
-    /// Capability check. Returns false (after a warning) when the keyword
-    /// does not apply to this proxy.
-    pub(super) fn need_cap(&mut self, d: &Draft, pos: &Pos, kw: &str, fe: bool) -> bool {
+    /// Capability check, from the keyword table's [`Cap`] for `kw` in
+    /// `place`. Returns false (after a warning) when the keyword does not
+    /// apply to this proxy.
+    pub(super) fn need_cap(&mut self, d: &Draft, pos: &Pos, place: Where, kw: &str) -> bool {
+        let fe = match cap(place, kw) {
+            Cap::Any => return true,
+            Cap::Frontend => true,
+            Cap::Backend => false,
+        };
         let ok = if fe { d.kind.fe() } else { d.kind.be() };
         if !ok {
             let cap = if fe { "frontend" } else { "backend" };
@@ -38,7 +44,7 @@ impl Parser<'_> {
             "bind" => {
                 if d.kind == Kind::Defaults {
                     self.alert(&pos, "'bind' not allowed in 'defaults' section.");
-                } else if self.need_cap(d, &pos, "bind", true) {
+                } else if self.need_cap(d, &pos, Where::Proxy, "bind") {
                     if let Some(b) = self.bind_line(line) {
                         d.binds.push(b);
                     }
@@ -58,13 +64,13 @@ impl Parser<'_> {
                 }
             }
             "default-server" => {
-                if self.need_cap(d, &pos, "default-server", false) {
+                if self.need_cap(d, &pos, Where::Proxy, "default-server") {
                     self.server_line(d, line, true);
                 }
             }
             "maxconn" => match a0 {
                 Some(w) => {
-                    if self.need_cap(d, &pos, "maxconn", true) {
+                    if self.need_cap(d, &pos, Where::Proxy, "maxconn") {
                         let v = self.int32(&pos, "maxconn", &w);
                         d.maxconn = (v > 0).then_some(v);
                     }
@@ -73,7 +79,7 @@ impl Parser<'_> {
             },
             "backlog" => match a0 {
                 Some(w) => {
-                    if self.need_cap(d, &pos, "backlog", true) {
+                    if self.need_cap(d, &pos, Where::Proxy, "backlog") {
                         let v = self.int32(&pos, "backlog", &w);
                         d.backlog = (v > 0).then_some(v);
                     }
@@ -82,7 +88,7 @@ impl Parser<'_> {
             },
             "fullconn" => match a0 {
                 Some(w) => {
-                    if self.need_cap(d, &pos, "fullconn", false) {
+                    if self.need_cap(d, &pos, Where::Proxy, "fullconn") {
                         let v = self.int32(&pos, "fullconn", &w);
                         d.fullconn = (v > 0).then_some(v);
                     }
@@ -91,7 +97,7 @@ impl Parser<'_> {
             },
             "retries" => match a0 {
                 Some(w) => {
-                    if self.need_cap(d, &pos, "retries", false) {
+                    if self.need_cap(d, &pos, Where::Proxy, "retries") {
                         d.retries = self.int32(&pos, "retries", &w);
                     }
                 }
@@ -99,7 +105,7 @@ impl Parser<'_> {
             },
             "default_backend" => match a0 {
                 Some(w) => {
-                    if self.need_cap(d, &pos, "default_backend", true) {
+                    if self.need_cap(d, &pos, Where::Proxy, "default_backend") {
                         d.default_backend = Some((w, pos));
                     }
                 }
@@ -133,7 +139,7 @@ impl Parser<'_> {
                     return;
                 }
                 if let Some(b) = algo {
-                    if self.need_cap(d, &pos, "balance", false) {
+                    if self.need_cap(d, &pos, Where::Proxy, "balance") {
                         d.balance = b;
                     }
                 }
@@ -151,12 +157,12 @@ impl Parser<'_> {
             },
             "option" => self.option_line(d, line, 1, false),
             "tcp-check" => {
-                if self.need_cap(d, &pos, "tcp-check", false) {
+                if self.need_cap(d, &pos, Where::Proxy, "tcp-check") {
                     self.tcp_check_line(d, line);
                 }
             }
             "http-check" => {
-                if self.need_cap(d, &pos, "http-check", false) {
+                if self.need_cap(d, &pos, Where::Proxy, "http-check") {
                     self.http_check_line(d, line);
                 }
             }
@@ -367,7 +373,7 @@ impl Parser<'_> {
                 };
             }
             "dontlognull" | "logasap" => {
-                if !no_args(self) || !self.need_cap(d, &pos, &opt, true) {
+                if !no_args(self) || !self.need_cap(d, &pos, Where::Opt, &opt) {
                     return;
                 }
                 if opt == "dontlognull" {
@@ -387,7 +393,7 @@ impl Parser<'_> {
                 } else if !no_args(self) {
                     return;
                 }
-                if !self.need_cap(d, &pos, &opt, false) {
+                if !self.need_cap(d, &pos, Where::Opt, &opt) {
                     return;
                 }
                 match opt.as_str() {
@@ -401,7 +407,7 @@ impl Parser<'_> {
                     self.alert(&pos, "'no option tcp-check' is not supported.");
                     return;
                 }
-                if !no_args(self) || !self.need_cap(d, &pos, "tcp-check", false) {
+                if !no_args(self) || !self.need_cap(d, &pos, Where::Opt, "tcp-check") {
                     return;
                 }
                 d.check_kind = CheckKind::TcpCheck;
@@ -412,7 +418,7 @@ impl Parser<'_> {
                     self.alert(&pos, "'no option httpchk' is not supported.");
                     return;
                 }
-                if !self.need_cap(d, &pos, "httpchk", false) {
+                if !self.need_cap(d, &pos, Where::Opt, "httpchk") {
                     return;
                 }
                 let mut h = default_http_check();
