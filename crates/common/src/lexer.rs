@@ -302,6 +302,13 @@ fn expand_var(
 }
 
 fn lex_keepalived_line(raw: &str, pos: &Pos) -> Vec<Token> {
+    scan_keepalived_line(raw, pos).0
+}
+
+/// The words of a keepalived line and, when a quote is left open, the
+/// 1-based column of that quote.
+fn scan_keepalived_line(raw: &str, pos: &Pos) -> (Vec<Token>, Option<usize>) {
+    let mut unterminated = None;
     let chars: Vec<char> = raw.chars().collect();
     let n = chars.len();
     let mut words = Vec::new();
@@ -333,10 +340,14 @@ fn lex_keepalived_line(raw: &str, pos: &Pos) -> Vec<Token> {
                 // keepalived: a quoted string runs to the closing quote; an
                 // unterminated one runs to the end of the line.
                 quoted = true;
+                let start = i;
                 i += 1;
                 while i < n && chars[i] != '"' {
                     text.push(chars[i]);
                     i += 1;
+                }
+                if i >= n {
+                    unterminated = Some(start + 1);
                 }
                 i += 1;
                 continue;
@@ -350,7 +361,7 @@ fn lex_keepalived_line(raw: &str, pos: &Pos) -> Vec<Token> {
             quoted,
         });
     }
-    words
+    (words, unterminated)
 }
 
 /// A keepalived-style statement: its words and, when followed by `{ ... }`,
@@ -455,8 +466,48 @@ pub fn block_tree(lines: &[Line]) -> Result<Vec<Item>, LexError> {
 }
 
 /// Read a configuration file as text, with an error that names the file.
+/// Bytes that are not UTF-8 (a Latin-1 comment, say) are read as Latin-1,
+/// one character per byte: HAProxy and keepalived read bytes and accept
+/// them.
 pub fn read_source(path: &Path) -> std::io::Result<String> {
-    std::fs::read_to_string(path)
+    std::fs::read(path).map(decode_source)
+}
+
+/// Decode a configuration file's bytes: valid UTF-8 as is, every byte of an
+/// invalid sequence as the Latin-1 character of the same value.
+pub fn decode_source(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let mut out = String::with_capacity(bytes.len() + bytes.len() / 8);
+            for chunk in bytes.utf8_chunks() {
+                out.push_str(chunk.valid());
+                out.extend(chunk.invalid().iter().map(|&b| char::from(b)));
+            }
+            out
+        }
+    }
+}
+
+/// Quotes left open in keepalived.conf: keepalived reports each one as
+/// `Unterminated quote '<line>'` and `-t` then exits 5, though the line
+/// is still used (the quoted word runs to the end of the line, as
+/// [`lex`] reads it). Returns one [`LexError::UnmatchedQuote`] per such
+/// line, in order, with the column of the opening quote.
+pub fn keepalived_unterminated_quotes(file: &str, src: &str) -> Vec<LexError> {
+    let file: Arc<str> = Arc::from(file);
+    let mut out = Vec::new();
+    for (idx, raw) in src.lines().enumerate() {
+        let pos = Pos {
+            file: file.clone(),
+            line: (idx + 1) as u32,
+        };
+        if let (_, Some(col)) = scan_keepalived_line(raw, &pos) {
+            out.push(LexError::UnmatchedQuote { pos, col });
+        }
+    }
+    out
 }
 
 /// Expand a keepalived/haproxy-style include pattern (glob) relative to the
@@ -498,6 +549,40 @@ mod tests {
             .into_iter()
             .map(|l| l.words.into_iter().map(|t| t.text).collect())
             .collect()
+    }
+
+    #[test]
+    fn latin1_bytes_decode_one_char_per_byte() {
+        let s = decode_source(b"global\n # caf\xe9 \xff\n daemon\n".to_vec());
+        assert_eq!(s, "global\n # caf\u{e9} \u{ff}\n daemon\n");
+        // Valid UTF-8 is untouched.
+        assert_eq!(decode_source("é".as_bytes().to_vec()), "é");
+        let lines = lex("t.cfg", &s, Dialect::Haproxy, &NoEnv).unwrap();
+        assert_eq!(lines.len(), 2);
+        let lines = lex("t.conf", &s, Dialect::Keepalived, &NoEnv).unwrap();
+        assert_eq!(lines.len(), 2);
+    }
+
+    #[test]
+    fn read_source_accepts_latin1() {
+        let dir = std::env::temp_dir().join(format!("lexer-latin1-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("l.cfg");
+        std::fs::write(&f, b"# \xe9t\xe9\nglobal\n").unwrap();
+        let s = read_source(&f).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(s, "# \u{e9}t\u{e9}\nglobal\n");
+    }
+
+    #[test]
+    fn keepalived_unterminated_quote_is_reported() {
+        let src = "global_defs {\n router_id \"abc\n x \"a b\" # \"c\n}\n";
+        let e = keepalived_unterminated_quotes("k.conf", src);
+        assert_eq!(e.len(), 1);
+        assert!(matches!(&e[0], LexError::UnmatchedQuote { pos, col: 12 } if pos.line == 2));
+        // The line is still lexed as keepalived reads it.
+        let w = words(src, Dialect::Keepalived);
+        assert_eq!(w[1], vec!["router_id", "abc"]);
     }
 
     #[test]

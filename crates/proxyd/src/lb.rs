@@ -32,6 +32,20 @@ pub enum Algo {
 }
 
 impl Algo {
+    /// Every algorithm, in the order the config's messages list them.
+    pub const ALL: [Algo; 5] = [
+        Algo::RoundRobin,
+        Algo::StaticRr,
+        Algo::LeastConn,
+        Algo::First,
+        Algo::Source,
+    ];
+
+    /// The algorithm named `name` in a `balance` line, if supported.
+    pub fn from_name(name: &str) -> Option<Algo> {
+        Algo::ALL.into_iter().find(|a| a.name() == name)
+    }
+
     /// The name `show stat` prints in its `algo` column.
     pub fn name(self) -> &'static str {
         match self {

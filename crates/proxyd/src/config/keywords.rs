@@ -1,488 +1,709 @@
-//! Keyword tables: what proxyd implements, what HAProxy knows but proxyd
-//! rejects as unsupported, and the candidates for "did you mean" hints.
+//! The haproxy.cfg keyword table: every keyword proxyd knows, where it is
+//! allowed, and whether proxyd implements it, accepts it without effect or
+//! refuses it (and why). It drives the refusals, the "did you mean" hints
+//! (candidates in table order, as HAProxy's lists) and the generated
+//! keyword lists in `docs/migration.md` ([`migration_doc`]).
+//!
+//! Adding a keyword: add a row to [`KEYWORDS`] (`Supported` rows also need
+//! their arm in the section's parser under `build/`), then run
+//! `UPDATE_DOCS=1 cargo test -p proxyd --lib keywords` to regenerate the doc.
 
-/// Sections HAProxy knows that proxyd does not implement.
-pub const UNSUPPORTED_SECTIONS: &[&str] = &[
-    "peers",
-    "resolvers",
-    "userlist",
-    "mailers",
-    "program",
-    "cache",
-    "ring",
-    "http-errors",
-    "fcgi-app",
-    "crt-store",
-    "traces",
+use Support::*;
+use Where::*;
+
+/// Where a keyword is allowed: a section's body, or one of the option
+/// sub-tables (`option X`, `bind` options, `server`/`default-server`
+/// options, `stats socket` options), or a section header itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Where {
+    /// A section header (`global`, `peers`...).
+    Section,
+    /// A line in `global`.
+    Global,
+    /// A line in `defaults`, `frontend`, `backend` or `listen` (which of
+    /// them accepts it is checked by the proxy parser, with HAProxy's
+    /// capability warnings).
+    Proxy,
+    /// `option NAME` (and `no option NAME`) in a proxy.
+    Opt,
+    /// A `bind` option.
+    Bind,
+    /// A `stats socket` option in `global` (others are the bind ones,
+    /// refused).
+    StatsSocket,
+    /// A `server` / `default-server` option.
+    Server,
+}
+
+impl Where {
+    /// How the generated doc names the table.
+    pub fn title(self) -> &'static str {
+        match self {
+            Section => "Sections",
+            Global => "`global` keywords",
+            Proxy => "Proxy keywords (`defaults`, `frontend`, `backend`, `listen`)",
+            Opt => "`option` names",
+            Bind => "`bind` options",
+            StatsSocket => "`stats socket` options",
+            Server => "`server` / `default-server` options",
+        }
+    }
+
+    /// Every table, in the doc's order.
+    pub const ALL: [Where; 7] = [Section, Global, Proxy, Opt, Bind, StatsSocket, Server];
+}
+
+/// What proxyd does with a keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Implemented (its parser arm is in `build/`).
+    Supported,
+    /// Accepted without effect: it only matters to features proxyd refuses
+    /// where they would act (SSL, compression, Lua).
+    NoEffect,
+    /// Accepted with a warning that it has no effect (performance knobs).
+    Warn,
+    /// Accepted: only acts in `mode http`, which proxyd refuses anyway.
+    HttpOnly,
+    /// Refused with `file:line`; the reason is for the doc.
+    Refused(&'static str),
+}
+
+/// Which proxies a proxy keyword or option acts in (HAProxy's
+/// capabilities): elsewhere it is ignored with HAProxy's warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    /// Every proxy (and everything outside proxies).
+    Any,
+    /// Proxies with the frontend capability (`frontend`, `listen`,
+    /// `defaults`).
+    Frontend,
+    /// Proxies with the backend capability (`backend`, `listen`,
+    /// `defaults`).
+    Backend,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keyword {
+    pub name: &'static str,
+    pub place: Where,
+    pub support: Support,
+    pub cap: Cap,
+}
+
+const fn kw(place: Where, name: &'static str, support: Support) -> Keyword {
+    Keyword {
+        name,
+        place,
+        support,
+        cap: Cap::Any,
+    }
+}
+
+impl Keyword {
+    /// Only in proxies with the frontend capability.
+    const fn fe(self) -> Keyword {
+        Keyword {
+            cap: Cap::Frontend,
+            ..self
+        }
+    }
+
+    /// Only in proxies with the backend capability.
+    const fn be(self) -> Keyword {
+        Keyword {
+            cap: Cap::Backend,
+            ..self
+        }
+    }
+}
+
+const R_SECTION: &str = "a section proxyd does not implement";
+const R_GLOBAL: &str = "process or feature settings proxyd does not implement";
+const R_PROXY: &str = "HTTP, ACL, stickiness and other features proxyd does not implement";
+const R_OPTION: &str = "an option proxyd does not implement";
+const R_BIND: &str = "TLS and listener options proxyd does not implement";
+const R_SERVER: &str =
+    "TLS, agent, PROXY protocol and other server options proxyd does not implement";
+
+/// The table. Within one [`Where`], rows are in the order hints search
+/// them.
+pub static KEYWORDS: &[Keyword] = &[
+    kw(Section, "global", Supported),
+    kw(Section, "defaults", Supported),
+    kw(Section, "frontend", Supported),
+    kw(Section, "backend", Supported),
+    kw(Section, "listen", Supported),
+    kw(Section, "peers", Refused(R_SECTION)),
+    kw(Section, "resolvers", Refused(R_SECTION)),
+    kw(Section, "userlist", Refused(R_SECTION)),
+    kw(Section, "mailers", Refused(R_SECTION)),
+    kw(Section, "program", Refused(R_SECTION)),
+    kw(Section, "cache", Refused(R_SECTION)),
+    kw(Section, "ring", Refused(R_SECTION)),
+    kw(Section, "http-errors", Refused(R_SECTION)),
+    kw(Section, "fcgi-app", Refused(R_SECTION)),
+    kw(Section, "crt-store", Refused(R_SECTION)),
+    kw(Section, "traces", Refused(R_SECTION)),
+    kw(Global, "daemon", Supported),
+    kw(Global, "master-worker", Supported),
+    kw(Global, "maxconn", Supported),
+    kw(Global, "user", Supported),
+    kw(Global, "group", Supported),
+    kw(Global, "uid", Supported),
+    kw(Global, "gid", Supported),
+    kw(Global, "chroot", Supported),
+    kw(Global, "pidfile", Supported),
+    kw(Global, "ca-base", Supported),
+    kw(Global, "crt-base", Supported),
+    kw(Global, "nbthread", Supported),
+    kw(Global, "hard-stop-after", Supported),
+    kw(Global, "spread-checks", Supported),
+    kw(Global, "log-tag", Supported),
+    kw(Global, "log-send-hostname", Supported),
+    kw(Global, "log", Supported),
+    kw(Global, "stats", Supported),
+    kw(Global, "node", Supported),
+    kw(Global, "description", Supported),
+    kw(Global, "setenv", Supported),
+    kw(Global, "presetenv", Supported),
+    kw(Global, "resetenv", Supported),
+    kw(Global, "unsetenv", Supported),
+    kw(Global, "ssl-default-bind-ciphers", NoEffect),
+    kw(Global, "ssl-default-bind-ciphersuites", NoEffect),
+    kw(Global, "ssl-default-bind-options", NoEffect),
+    kw(Global, "ssl-default-bind-curves", NoEffect),
+    kw(Global, "ssl-default-bind-sigalgs", NoEffect),
+    kw(Global, "ssl-default-bind-client-sigalgs", NoEffect),
+    kw(Global, "ssl-default-server-ciphers", NoEffect),
+    kw(Global, "ssl-default-server-ciphersuites", NoEffect),
+    kw(Global, "ssl-default-server-options", NoEffect),
+    kw(Global, "ssl-default-server-curves", NoEffect),
+    kw(Global, "ssl-default-server-sigalgs", NoEffect),
+    kw(Global, "ssl-dh-param-file", NoEffect),
+    kw(Global, "ssl-server-verify", NoEffect),
+    kw(Global, "ssl-engine", NoEffect),
+    kw(Global, "ssl-mode-async", NoEffect),
+    kw(Global, "ssl-load-extra-files", NoEffect),
+    kw(Global, "ssl-load-extra-del-ext", NoEffect),
+    kw(Global, "ssl-skip-self-issued-ca", NoEffect),
+    kw(Global, "ssl-provider", NoEffect),
+    kw(Global, "ssl-provider-path", NoEffect),
+    kw(Global, "ssl-propquery", NoEffect),
+    kw(Global, "ssl-security-level", NoEffect),
+    kw(Global, "tune.ssl.default-dh-param", NoEffect),
+    kw(Global, "tune.ssl.cachesize", NoEffect),
+    kw(Global, "tune.ssl.lifetime", NoEffect),
+    kw(Global, "tune.ssl.maxrecord", NoEffect),
+    kw(Global, "tune.ssl.force-private-cache", NoEffect),
+    kw(Global, "tune.ssl.capture-buffer-size", NoEffect),
+    kw(Global, "tune.ssl.capture-cipherlist-size", NoEffect),
+    kw(Global, "tune.ssl.keylog", NoEffect),
+    kw(Global, "tune.ssl.ssl-ctx-cache-size", NoEffect),
+    kw(Global, "tune.ssl.ocsp-update.maxdelay", NoEffect),
+    kw(Global, "tune.ssl.ocsp-update.mindelay", NoEffect),
+    kw(Global, "maxsslconn", NoEffect),
+    kw(Global, "maxsslrate", NoEffect),
+    kw(Global, "maxzlibmem", NoEffect),
+    kw(Global, "maxcomprate", NoEffect),
+    kw(Global, "maxcompcpuusage", NoEffect),
+    kw(Global, "h1-case-adjust", NoEffect),
+    kw(Global, "h1-case-adjust-file", NoEffect),
+    kw(Global, "insecure-fork-wanted", NoEffect),
+    kw(Global, "issuers-chain-path", NoEffect),
+    kw(Global, "expose-experimental-directives", NoEffect),
+    kw(Global, "nbproc", Refused(R_GLOBAL)),
+    kw(Global, "ulimit-n", Refused(R_GLOBAL)),
+    kw(Global, "maxconnrate", Refused(R_GLOBAL)),
+    kw(Global, "maxsessrate", Refused(R_GLOBAL)),
+    kw(Global, "quiet", Refused(R_GLOBAL)),
+    kw(Global, "zero-warning", Refused(R_GLOBAL)),
+    kw(Global, "debug", Refused(R_GLOBAL)),
+    kw(Global, "localpeer", Refused(R_GLOBAL)),
+    kw(Global, "lua-load", Refused(R_GLOBAL)),
+    kw(Global, "lua-prepend-path", Refused(R_GLOBAL)),
+    kw(Global, "external-check", Refused(R_GLOBAL)),
+    kw(Global, "insecure-setuid-wanted", Refused(R_GLOBAL)),
+    kw(Global, "server-state-base", Refused(R_GLOBAL)),
+    kw(Global, "server-state-file", Refused(R_GLOBAL)),
+    kw(Global, "unix-bind", Refused(R_GLOBAL)),
+    kw(Global, "strict-limits", Refused(R_GLOBAL)),
+    kw(Global, "grace", Refused(R_GLOBAL)),
+    kw(Global, "mworker-max-reloads", Refused(R_GLOBAL)),
+    kw(Global, "thread-group", Refused(R_GLOBAL)),
+    kw(Global, "thread-groups", Refused(R_GLOBAL)),
+    kw(Global, "stats-file", Refused(R_GLOBAL)),
+    kw(Global, "wurfl-data-file", Refused(R_GLOBAL)),
+    kw(Global, "51degrees-data-file", Refused(R_GLOBAL)),
+    kw(Global, "deviceatlas-json-file", Refused(R_GLOBAL)),
+    kw(Global, "cpu-map", Warn),
+    kw(Global, "busy-polling", Warn),
+    kw(Global, "noepoll", Warn),
+    kw(Global, "nopoll", Warn),
+    kw(Global, "nosplice", Warn),
+    kw(Global, "noreuseport", Warn),
+    kw(Global, "nogetaddrinfo", Warn),
+    kw(Global, "numa-cpu-mapping", Warn),
+    kw(Global, "maxpipes", Warn),
+    kw(Global, "set-dumpable", Warn),
+    kw(Global, "profiling.tasks", Warn),
+    kw(Global, "profiling.memory", Warn),
+    kw(Global, "pp2-never-send-local", Warn),
+    kw(Global, "tune.bufsize", Warn),
+    kw(Global, "tune.maxrewrite", Warn),
+    kw(Global, "tune.maxaccept", Warn),
+    kw(Global, "tune.maxpollevents", Warn),
+    kw(Global, "tune.rcvbuf.client", Warn),
+    kw(Global, "tune.rcvbuf.server", Warn),
+    kw(Global, "tune.sndbuf.client", Warn),
+    kw(Global, "tune.sndbuf.server", Warn),
+    kw(Global, "tune.pipesize", Warn),
+    kw(Global, "tune.recv_enough", Warn),
+    kw(Global, "tune.runqueue-depth", Warn),
+    kw(Global, "tune.idletimer", Warn),
+    kw(Global, "tune.idle-pool.shared", Warn),
+    kw(Global, "tune.fd.edge-triggered", Warn),
+    kw(Global, "tune.listener.multi-queue", Warn),
+    kw(Global, "tune.sched.low-latency", Warn),
+    kw(Global, "tune.pool-high-fd-ratio", Warn),
+    kw(Global, "tune.pool-low-fd-ratio", Warn),
+    kw(Global, "tune.buffers.limit", Warn),
+    kw(Global, "tune.buffers.reserve", Warn),
+    kw(Global, "tune.max-checks-per-thread", Warn),
+    kw(Global, "tune.pattern.cache-size", Warn),
+    kw(Global, "tune.http.maxhdr", Warn),
+    kw(Global, "tune.http.cookielen", Warn),
+    kw(Global, "tune.http.logurilen", Warn),
+    kw(Global, "tune.comp.maxlevel", Warn),
+    kw(Global, "tune.h2.header-table-size", Warn),
+    kw(Global, "tune.h2.initial-window-size", Warn),
+    kw(Global, "tune.h2.max-concurrent-streams", Warn),
+    kw(Global, "tune.h2.max-frame-size", Warn),
+    kw(Global, "tune.lua.forced-yield", Warn),
+    kw(Global, "tune.lua.maxmem", Warn),
+    kw(Global, "tune.lua.session-timeout", Warn),
+    kw(Global, "tune.lua.task-timeout", Warn),
+    kw(Global, "tune.lua.service-timeout", Warn),
+    kw(Global, "tune.vars.global-max-size", Warn),
+    kw(Global, "tune.vars.proc-max-size", Warn),
+    kw(Global, "tune.vars.reqres-max-size", Warn),
+    kw(Global, "tune.vars.sess-max-size", Warn),
+    kw(Global, "tune.vars.txn-max-size", Warn),
+    kw(Global, "tune.zlib.memlevel", Warn),
+    kw(Global, "tune.zlib.windowsize", Warn),
+    kw(Proxy, "mode", Supported),
+    kw(Proxy, "bind", Supported).fe(),
+    kw(Proxy, "server", Supported).be(),
+    kw(Proxy, "default-server", Supported).be(),
+    kw(Proxy, "maxconn", Supported).fe(),
+    kw(Proxy, "backlog", Supported).fe(),
+    kw(Proxy, "fullconn", Supported).be(),
+    kw(Proxy, "retries", Supported).be(),
+    kw(Proxy, "default_backend", Supported).fe(),
+    kw(Proxy, "balance", Supported).be(),
+    kw(Proxy, "timeout", Supported),
+    kw(Proxy, "log", Supported),
+    kw(Proxy, "no", Supported),
+    kw(Proxy, "option", Supported),
+    kw(Proxy, "tcp-check", Supported).be(),
+    kw(Proxy, "http-check", Supported).be(),
+    kw(Proxy, "disabled", Supported),
+    kw(Proxy, "enabled", Supported),
+    kw(Proxy, "id", Supported),
+    kw(Proxy, "description", Supported),
+    kw(Proxy, "errorfile", Supported),
+    kw(Proxy, "acl", Refused(R_PROXY)),
+    kw(Proxy, "use_backend", Refused(R_PROXY)),
+    kw(Proxy, "use-server", Refused(R_PROXY)),
+    kw(Proxy, "http-request", Refused(R_PROXY)),
+    kw(Proxy, "http-response", Refused(R_PROXY)),
+    kw(Proxy, "http-after-response", Refused(R_PROXY)),
+    kw(Proxy, "http-error", Refused(R_PROXY)),
+    kw(Proxy, "http-reuse", Refused(R_PROXY)),
+    kw(Proxy, "http-send-name-header", Refused(R_PROXY)),
+    kw(Proxy, "tcp-request", Refused(R_PROXY)),
+    kw(Proxy, "tcp-response", Refused(R_PROXY)),
+    kw(Proxy, "stick", Refused(R_PROXY)),
+    kw(Proxy, "stick-table", Refused(R_PROXY)),
+    kw(Proxy, "cookie", Refused(R_PROXY)),
+    kw(Proxy, "capture", Refused(R_PROXY)),
+    kw(Proxy, "compression", Refused(R_PROXY)),
+    kw(Proxy, "redirect", Refused(R_PROXY)),
+    kw(Proxy, "rate-limit", Refused(R_PROXY)),
+    kw(Proxy, "monitor", Refused(R_PROXY)),
+    kw(Proxy, "monitor-uri", Refused(R_PROXY)),
+    kw(Proxy, "monitor-net", Refused(R_PROXY)),
+    kw(Proxy, "server-template", Refused(R_PROXY)),
+    kw(Proxy, "hash-type", Refused(R_PROXY)),
+    kw(Proxy, "hash-balance-factor", Refused(R_PROXY)),
+    kw(Proxy, "dynamic-cookie-key", Refused(R_PROXY)),
+    kw(Proxy, "filter", Refused(R_PROXY)),
+    kw(Proxy, "email-alert", Refused(R_PROXY)),
+    kw(Proxy, "external-check", Refused(R_PROXY)),
+    kw(Proxy, "force-persist", Refused(R_PROXY)),
+    kw(Proxy, "ignore-persist", Refused(R_PROXY)),
+    kw(Proxy, "persist", Refused(R_PROXY)),
+    kw(Proxy, "source", Refused(R_PROXY)),
+    kw(Proxy, "stats", Refused(R_PROXY)),
+    kw(Proxy, "unique-id-format", Refused(R_PROXY)),
+    kw(Proxy, "unique-id-header", Refused(R_PROXY)),
+    kw(Proxy, "log-format", Refused(R_PROXY)),
+    kw(Proxy, "log-format-sd", Refused(R_PROXY)),
+    kw(Proxy, "error-log-format", Refused(R_PROXY)),
+    kw(Proxy, "log-tag", Refused(R_PROXY)),
+    kw(Proxy, "errorfiles", Refused(R_PROXY)),
+    kw(Proxy, "errorloc", Refused(R_PROXY)),
+    kw(Proxy, "errorloc302", Refused(R_PROXY)),
+    kw(Proxy, "errorloc303", Refused(R_PROXY)),
+    kw(Proxy, "declare", Refused(R_PROXY)),
+    kw(Proxy, "retry-on", Refused(R_PROXY)),
+    kw(Proxy, "max-keep-alive-queue", Refused(R_PROXY)),
+    kw(Proxy, "load-server-state-from-file", Refused(R_PROXY)),
+    kw(Proxy, "server-state-file-name", Refused(R_PROXY)),
+    kw(Proxy, "use-fcgi-app", Refused(R_PROXY)),
+    kw(Proxy, "clitcpka-cnt", Refused(R_PROXY)),
+    kw(Proxy, "clitcpka-idle", Refused(R_PROXY)),
+    kw(Proxy, "clitcpka-intvl", Refused(R_PROXY)),
+    kw(Proxy, "srvtcpka-cnt", Refused(R_PROXY)),
+    kw(Proxy, "srvtcpka-idle", Refused(R_PROXY)),
+    kw(Proxy, "srvtcpka-intvl", Refused(R_PROXY)),
+    kw(Proxy, "reqadd", Refused(R_PROXY)),
+    kw(Proxy, "rspadd", Refused(R_PROXY)),
+    kw(Proxy, "block", Refused(R_PROXY)),
+    kw(Opt, "tcplog", Supported),
+    kw(Opt, "httplog", Supported),
+    kw(Opt, "dontlognull", Supported).fe(),
+    kw(Opt, "logasap", Supported).fe(),
+    kw(Opt, "redispatch", Supported).be(),
+    kw(Opt, "allbackups", Supported).be(),
+    kw(Opt, "log-health-checks", Supported).be(),
+    kw(Opt, "tcp-check", Supported).be(),
+    kw(Opt, "httpchk", Supported).be(),
+    kw(Opt, "forwardfor", HttpOnly),
+    kw(Opt, "http-server-close", HttpOnly),
+    kw(Opt, "httpclose", HttpOnly),
+    kw(Opt, "http-keep-alive", HttpOnly),
+    kw(Opt, "http-buffer-request", HttpOnly),
+    kw(Opt, "http-ignore-probes", HttpOnly),
+    kw(Opt, "http-no-delay", HttpOnly),
+    kw(Opt, "http-pretend-keepalive", HttpOnly),
+    kw(Opt, "http-use-proxy-header", HttpOnly),
+    kw(Opt, "originalto", HttpOnly),
+    kw(Opt, "accept-invalid-http-request", HttpOnly),
+    kw(Opt, "accept-invalid-http-response", HttpOnly),
+    kw(Opt, "checkcache", HttpOnly),
+    kw(Opt, "h1-case-adjust-bogus-client", HttpOnly),
+    kw(Opt, "h1-case-adjust-bogus-server", HttpOnly),
+    kw(Opt, "disable-h2-upgrade", HttpOnly),
+    kw(Opt, "http-restrict-req-hdr-names", HttpOnly),
+    kw(Opt, "idle-close-on-response", HttpOnly),
+    kw(Opt, "http_proxy", HttpOnly),
+    kw(Opt, "splice-auto", Warn),
+    kw(Opt, "splice-request", Warn),
+    kw(Opt, "splice-response", Warn),
+    kw(Opt, "tcp-smart-accept", Warn),
+    kw(Opt, "tcp-smart-connect", Warn),
+    kw(Opt, "contstats", Warn),
+    kw(Opt, "abortonclose", Refused(R_OPTION)),
+    kw(Opt, "clitcpka", Refused(R_OPTION)),
+    kw(Opt, "srvtcpka", Refused(R_OPTION)),
+    kw(Opt, "tcpka", Refused(R_OPTION)),
+    kw(Opt, "dontlog-normal", Refused(R_OPTION)),
+    kw(Opt, "log-separate-errors", Refused(R_OPTION)),
+    kw(Opt, "httpslog", Refused(R_OPTION)),
+    kw(Opt, "independent-streams", Refused(R_OPTION)),
+    kw(Opt, "nolinger", Refused(R_OPTION)),
+    kw(Opt, "persist", Refused(R_OPTION)),
+    kw(Opt, "prefer-last-server", Refused(R_OPTION)),
+    kw(Opt, "socket-stats", Refused(R_OPTION)),
+    kw(Opt, "transparent", Refused(R_OPTION)),
+    kw(Opt, "ssl-hello-chk", Refused(R_OPTION)),
+    kw(Opt, "smtpchk", Refused(R_OPTION)),
+    kw(Opt, "mysql-check", Refused(R_OPTION)),
+    kw(Opt, "pgsql-check", Refused(R_OPTION)),
+    kw(Opt, "redis-check", Refused(R_OPTION)),
+    kw(Opt, "ldap-check", Refused(R_OPTION)),
+    kw(Opt, "spop-check", Refused(R_OPTION)),
+    kw(Opt, "external-check", Refused(R_OPTION)),
+    kw(Bind, "name", Supported),
+    kw(Bind, "maxconn", Supported),
+    kw(Bind, "backlog", Supported),
+    kw(Bind, "v4v6", Supported),
+    kw(Bind, "v6only", Supported),
+    kw(Bind, "ssl", Refused(R_BIND)),
+    kw(Bind, "crt", Refused(R_BIND)),
+    kw(Bind, "crt-list", Refused(R_BIND)),
+    kw(Bind, "ca-file", Refused(R_BIND)),
+    kw(Bind, "ciphers", Refused(R_BIND)),
+    kw(Bind, "ciphersuites", Refused(R_BIND)),
+    kw(Bind, "alpn", Refused(R_BIND)),
+    kw(Bind, "npn", Refused(R_BIND)),
+    kw(Bind, "verify", Refused(R_BIND)),
+    kw(Bind, "strict-sni", Refused(R_BIND)),
+    kw(Bind, "accept-proxy", Refused(R_BIND)),
+    kw(Bind, "accept-netscaler-cip", Refused(R_BIND)),
+    kw(Bind, "transparent", Refused(R_BIND)),
+    kw(Bind, "interface", Refused(R_BIND)),
+    kw(Bind, "defer-accept", Refused(R_BIND)),
+    kw(Bind, "tfo", Refused(R_BIND)),
+    kw(Bind, "mss", Refused(R_BIND)),
+    kw(Bind, "namespace", Refused(R_BIND)),
+    kw(Bind, "process", Refused(R_BIND)),
+    kw(Bind, "thread", Refused(R_BIND)),
+    kw(Bind, "nice", Refused(R_BIND)),
+    kw(Bind, "id", Refused(R_BIND)),
+    kw(Bind, "mode", Refused(R_BIND)),
+    kw(Bind, "user", Refused(R_BIND)),
+    kw(Bind, "group", Refused(R_BIND)),
+    kw(Bind, "uid", Refused(R_BIND)),
+    kw(Bind, "gid", Refused(R_BIND)),
+    kw(Bind, "level", Refused(R_BIND)),
+    kw(Bind, "severity-output", Refused(R_BIND)),
+    kw(Bind, "expose-fd", Refused(R_BIND)),
+    kw(Bind, "proto", Refused(R_BIND)),
+    kw(Bind, "ssl-min-ver", Refused(R_BIND)),
+    kw(Bind, "ssl-max-ver", Refused(R_BIND)),
+    kw(Bind, "no-sslv3", Refused(R_BIND)),
+    kw(Bind, "no-tlsv10", Refused(R_BIND)),
+    kw(Bind, "no-tlsv11", Refused(R_BIND)),
+    kw(Bind, "no-tlsv12", Refused(R_BIND)),
+    kw(Bind, "no-tlsv13", Refused(R_BIND)),
+    kw(Bind, "no-tls-tickets", Refused(R_BIND)),
+    kw(Bind, "allow-0rtt", Refused(R_BIND)),
+    kw(Bind, "curves", Refused(R_BIND)),
+    kw(Bind, "ecdhe", Refused(R_BIND)),
+    kw(Bind, "generate-certificates", Refused(R_BIND)),
+    kw(Bind, "quic-cc-algo", Refused(R_BIND)),
+    kw(Bind, "tcp-ut", Refused(R_BIND)),
+    kw(StatsSocket, "mode", Supported),
+    kw(StatsSocket, "level", Supported),
+    kw(StatsSocket, "user", Supported),
+    kw(StatsSocket, "group", Supported),
+    kw(StatsSocket, "uid", Supported),
+    kw(StatsSocket, "gid", Supported),
+    kw(StatsSocket, "expose-fd", Supported),
+    kw(Server, "check", Supported),
+    kw(Server, "no-check", Supported),
+    kw(Server, "backup", Supported),
+    kw(Server, "no-backup", Supported),
+    kw(Server, "disabled", Supported),
+    kw(Server, "enabled", Supported),
+    kw(Server, "inter", Supported),
+    kw(Server, "fastinter", Supported),
+    kw(Server, "downinter", Supported),
+    kw(Server, "rise", Supported),
+    kw(Server, "fall", Supported),
+    kw(Server, "weight", Supported),
+    kw(Server, "maxconn", Supported),
+    kw(Server, "maxqueue", Supported),
+    kw(Server, "port", Supported),
+    kw(Server, "addr", Supported),
+    kw(Server, "id", Supported),
+    kw(Server, "on-marked-down", Supported),
+    kw(Server, "on-marked-up", Supported),
+    kw(Server, "agent-check", Refused(R_SERVER)),
+    kw(Server, "agent-port", Refused(R_SERVER)),
+    kw(Server, "agent-inter", Refused(R_SERVER)),
+    kw(Server, "agent-addr", Refused(R_SERVER)),
+    kw(Server, "agent-send", Refused(R_SERVER)),
+    kw(Server, "no-agent-check", Refused(R_SERVER)),
+    kw(Server, "cookie", Refused(R_SERVER)),
+    kw(Server, "send-proxy", Refused(R_SERVER)),
+    kw(Server, "send-proxy-v2", Refused(R_SERVER)),
+    kw(Server, "send-proxy-v2-ssl", Refused(R_SERVER)),
+    kw(Server, "send-proxy-v2-ssl-cn", Refused(R_SERVER)),
+    kw(Server, "no-send-proxy", Refused(R_SERVER)),
+    kw(Server, "check-send-proxy", Refused(R_SERVER)),
+    kw(Server, "check-ssl", Refused(R_SERVER)),
+    kw(Server, "check-sni", Refused(R_SERVER)),
+    kw(Server, "check-alpn", Refused(R_SERVER)),
+    kw(Server, "check-proto", Refused(R_SERVER)),
+    kw(Server, "check-via-socks4", Refused(R_SERVER)),
+    kw(Server, "ssl", Refused(R_SERVER)),
+    kw(Server, "no-ssl", Refused(R_SERVER)),
+    kw(Server, "verify", Refused(R_SERVER)),
+    kw(Server, "verifyhost", Refused(R_SERVER)),
+    kw(Server, "sni", Refused(R_SERVER)),
+    kw(Server, "alpn", Refused(R_SERVER)),
+    kw(Server, "npn", Refused(R_SERVER)),
+    kw(Server, "ca-file", Refused(R_SERVER)),
+    kw(Server, "crt", Refused(R_SERVER)),
+    kw(Server, "ciphers", Refused(R_SERVER)),
+    kw(Server, "ciphersuites", Refused(R_SERVER)),
+    kw(Server, "resolvers", Refused(R_SERVER)),
+    kw(Server, "resolve-prefer", Refused(R_SERVER)),
+    kw(Server, "resolve-net", Refused(R_SERVER)),
+    kw(Server, "resolve-opts", Refused(R_SERVER)),
+    kw(Server, "init-addr", Refused(R_SERVER)),
+    kw(Server, "slowstart", Refused(R_SERVER)),
+    kw(Server, "track", Refused(R_SERVER)),
+    kw(Server, "redir", Refused(R_SERVER)),
+    kw(Server, "source", Refused(R_SERVER)),
+    kw(Server, "usesrc", Refused(R_SERVER)),
+    kw(Server, "observe", Refused(R_SERVER)),
+    kw(Server, "error-limit", Refused(R_SERVER)),
+    kw(Server, "on-error", Refused(R_SERVER)),
+    kw(Server, "minconn", Refused(R_SERVER)),
+    kw(Server, "namespace", Refused(R_SERVER)),
+    kw(Server, "proto", Refused(R_SERVER)),
+    kw(Server, "tfo", Refused(R_SERVER)),
+    kw(Server, "pool-max-conn", Refused(R_SERVER)),
+    kw(Server, "pool-purge-delay", Refused(R_SERVER)),
+    kw(Server, "pool-low-conn", Refused(R_SERVER)),
+    kw(Server, "max-reuse", Refused(R_SERVER)),
+    kw(Server, "tcp-ut", Refused(R_SERVER)),
+    kw(Server, "socks4", Refused(R_SERVER)),
+    kw(Server, "ws", Refused(R_SERVER)),
+    kw(Server, "set-proxy-v2-tlv-fmt", Refused(R_SERVER)),
+    kw(Server, "non-stick", Refused(R_SERVER)),
+    kw(Server, "stick", Refused(R_SERVER)),
+    kw(Server, "log-proto", Refused(R_SERVER)),
+    kw(Server, "shard", Refused(R_SERVER)),
 ];
 
-/// Global keywords proxyd implements.
-pub const GLOBAL_SUPPORTED: &[&str] = &[
-    "daemon",
-    "master-worker",
-    "maxconn",
-    "user",
-    "group",
-    "uid",
-    "gid",
-    "chroot",
-    "pidfile",
-    "ca-base",
-    "crt-base",
-    "nbthread",
-    "hard-stop-after",
-    "spread-checks",
-    "log-tag",
-    "log-send-hostname",
-    "log",
-    "stats",
-    "node",
-    "description",
-    "setenv",
-    "presetenv",
-    "resetenv",
-    "unsetenv",
-];
+/// The row for `name` where it was met.
+pub fn lookup(place: Where, name: &str) -> Option<&'static Keyword> {
+    KEYWORDS.iter().find(|k| k.place == place && k.name == name)
+}
 
-/// Global keywords that only matter to features proxyd rejects anyway (SSL
-/// binds and servers, HTTP mode, compression, Lua, external checks), so
-/// they are accepted and have no effect.
-pub const GLOBAL_SSL_ACCEPTED: &[&str] = &[
-    "ssl-default-bind-ciphers",
-    "ssl-default-bind-ciphersuites",
-    "ssl-default-bind-options",
-    "ssl-default-bind-curves",
-    "ssl-default-bind-sigalgs",
-    "ssl-default-bind-client-sigalgs",
-    "ssl-default-server-ciphers",
-    "ssl-default-server-ciphersuites",
-    "ssl-default-server-options",
-    "ssl-default-server-curves",
-    "ssl-default-server-sigalgs",
-    "ssl-dh-param-file",
-    "ssl-server-verify",
-    "ssl-engine",
-    "ssl-mode-async",
-    "ssl-load-extra-files",
-    "ssl-load-extra-del-ext",
-    "ssl-skip-self-issued-ca",
-    "ssl-provider",
-    "ssl-provider-path",
-    "ssl-propquery",
-    "ssl-security-level",
-    "tune.ssl.default-dh-param",
-    "tune.ssl.cachesize",
-    "tune.ssl.lifetime",
-    "tune.ssl.maxrecord",
-    "tune.ssl.force-private-cache",
-    "tune.ssl.capture-buffer-size",
-    "tune.ssl.capture-cipherlist-size",
-    "tune.ssl.keylog",
-    "tune.ssl.ssl-ctx-cache-size",
-    "tune.ssl.ocsp-update.maxdelay",
-    "tune.ssl.ocsp-update.mindelay",
-    "maxsslconn",
-    "maxsslrate",
-    "maxzlibmem",
-    "maxcomprate",
-    "maxcompcpuusage",
-    "h1-case-adjust",
-    "h1-case-adjust-file",
-    "insecure-fork-wanted",
-    "issuers-chain-path",
-    "expose-experimental-directives",
-];
+/// What proxyd does with `name` there; `None` for a keyword it does not
+/// know (a typo, or something HAProxy does not know either).
+pub fn support(place: Where, name: &str) -> Option<Support> {
+    lookup(place, name).map(|k| k.support)
+}
 
-/// Global keywords that only tune performance or the process: accepted
-/// with a warning that they have no effect in proxyd.
-pub const GLOBAL_PERF_WARN: &[&str] = &[
-    "cpu-map",
-    "busy-polling",
-    "noepoll",
-    "nopoll",
-    "nosplice",
-    "noreuseport",
-    "nogetaddrinfo",
-    "numa-cpu-mapping",
-    "maxpipes",
-    "set-dumpable",
-    "profiling.tasks",
-    "profiling.memory",
-    "pp2-never-send-local",
-    "tune.bufsize",
-    "tune.maxrewrite",
-    "tune.maxaccept",
-    "tune.maxpollevents",
-    "tune.rcvbuf.client",
-    "tune.rcvbuf.server",
-    "tune.sndbuf.client",
-    "tune.sndbuf.server",
-    "tune.pipesize",
-    "tune.recv_enough",
-    "tune.runqueue-depth",
-    "tune.idletimer",
-    "tune.idle-pool.shared",
-    "tune.fd.edge-triggered",
-    "tune.listener.multi-queue",
-    "tune.sched.low-latency",
-    "tune.pool-high-fd-ratio",
-    "tune.pool-low-fd-ratio",
-    "tune.buffers.limit",
-    "tune.buffers.reserve",
-    "tune.max-checks-per-thread",
-    "tune.pattern.cache-size",
-    "tune.http.maxhdr",
-    "tune.http.cookielen",
-    "tune.http.logurilen",
-    "tune.comp.maxlevel",
-    "tune.h2.header-table-size",
-    "tune.h2.initial-window-size",
-    "tune.h2.max-concurrent-streams",
-    "tune.h2.max-frame-size",
-    "tune.lua.forced-yield",
-    "tune.lua.maxmem",
-    "tune.lua.session-timeout",
-    "tune.lua.task-timeout",
-    "tune.lua.service-timeout",
-    "tune.vars.global-max-size",
-    "tune.vars.proc-max-size",
-    "tune.vars.reqres-max-size",
-    "tune.vars.sess-max-size",
-    "tune.vars.txn-max-size",
-    "tune.zlib.memlevel",
-    "tune.zlib.windowsize",
-];
+/// Which proxies `name` acts in (`Any` for a keyword not in the table).
+pub fn cap(place: Where, name: &str) -> Cap {
+    lookup(place, name).map_or(Cap::Any, |k| k.cap)
+}
 
-/// Global keywords HAProxy knows and proxyd does not implement.
-pub const GLOBAL_KNOWN_UNSUPPORTED: &[&str] = &[
-    "nbproc",
-    "ulimit-n",
-    "maxconnrate",
-    "maxsessrate",
-    "quiet",
-    "zero-warning",
-    "debug",
-    "localpeer",
-    "lua-load",
-    "lua-prepend-path",
-    "external-check",
-    "insecure-setuid-wanted",
-    "server-state-base",
-    "server-state-file",
-    "unix-bind",
-    "strict-limits",
-    "grace",
-    "mworker-max-reloads",
-    "thread-group",
-    "thread-groups",
-    "stats-file",
-    "wurfl-data-file",
-    "51degrees-data-file",
-    "deviceatlas-json-file",
-];
+/// `name` is known there and refused.
+pub fn refused(place: Where, name: &str) -> bool {
+    matches!(support(place, name), Some(Refused(_)))
+}
 
-/// Proxy keywords proxyd implements (for hints).
-pub const PROXY_SUPPORTED: &[&str] = &[
-    "mode",
-    "bind",
-    "server",
-    "default-server",
-    "maxconn",
-    "backlog",
-    "fullconn",
-    "retries",
-    "default_backend",
-    "balance",
-    "timeout",
-    "log",
-    "no",
-    "option",
-    "tcp-check",
-    "http-check",
-    "disabled",
-    "enabled",
-    "id",
-    "description",
-    "errorfile",
-];
+/// The candidates for "did you mean" hints there, in table order.
+pub fn names(place: Where) -> Vec<&'static str> {
+    KEYWORDS
+        .iter()
+        .filter(|k| k.place == place)
+        .map(|k| k.name)
+        .collect()
+}
 
-/// Proxy keywords HAProxy knows and proxyd does not implement.
-pub const PROXY_KNOWN_UNSUPPORTED: &[&str] = &[
-    "acl",
-    "use_backend",
-    "use-server",
-    "http-request",
-    "http-response",
-    "http-after-response",
-    "http-error",
-    "http-reuse",
-    "http-send-name-header",
-    "tcp-request",
-    "tcp-response",
-    "stick",
-    "stick-table",
-    "cookie",
-    "capture",
-    "compression",
-    "redirect",
-    "rate-limit",
-    "monitor",
-    "monitor-uri",
-    "monitor-net",
-    "server-template",
-    "hash-type",
-    "hash-balance-factor",
-    "dynamic-cookie-key",
-    "filter",
-    "email-alert",
-    "external-check",
-    "force-persist",
-    "ignore-persist",
-    "persist",
-    "source",
-    "stats",
-    "unique-id-format",
-    "unique-id-header",
-    "log-format",
-    "log-format-sd",
-    "error-log-format",
-    "log-tag",
-    "errorfiles",
-    "errorloc",
-    "errorloc302",
-    "errorloc303",
-    "declare",
-    "retry-on",
-    "max-keep-alive-queue",
-    "load-server-state-from-file",
-    "server-state-file-name",
-    "use-fcgi-app",
-    "clitcpka-cnt",
-    "clitcpka-idle",
-    "clitcpka-intvl",
-    "srvtcpka-cnt",
-    "srvtcpka-idle",
-    "srvtcpka-intvl",
-    "reqadd",
-    "rspadd",
-    "block",
-];
-
-/// Options proxyd implements.
-pub const OPTIONS_SUPPORTED: &[&str] = &[
-    "tcplog",
-    "httplog",
-    "dontlognull",
-    "logasap",
-    "redispatch",
-    "allbackups",
-    "log-health-checks",
-    "tcp-check",
-    "httpchk",
-];
-
-/// Options that only act in `mode http`: accepted (HAProxy ignores them in
-/// tcp mode too); a proxy that really is in http mode is rejected anyway.
-pub const OPTIONS_HTTP_ONLY: &[&str] = &[
-    "forwardfor",
-    "http-server-close",
-    "httpclose",
-    "http-keep-alive",
-    "http-buffer-request",
-    "http-ignore-probes",
-    "http-no-delay",
-    "http-pretend-keepalive",
-    "http-use-proxy-header",
-    "originalto",
-    "accept-invalid-http-request",
-    "accept-invalid-http-response",
-    "checkcache",
-    "h1-case-adjust-bogus-client",
-    "h1-case-adjust-bogus-server",
-    "disable-h2-upgrade",
-    "http-restrict-req-hdr-names",
-    "idle-close-on-response",
-    "http_proxy",
-];
-
-/// Options that only tune performance; accepted.
-pub const OPTIONS_PERF_ACCEPTED: &[&str] = &[
-    "splice-auto",
-    "splice-request",
-    "splice-response",
-    "tcp-smart-accept",
-    "tcp-smart-connect",
-    "contstats",
-];
-
-/// Options HAProxy knows and proxyd does not implement.
-pub const OPTIONS_KNOWN_UNSUPPORTED: &[&str] = &[
-    "abortonclose",
-    "clitcpka",
-    "srvtcpka",
-    "tcpka",
-    "dontlog-normal",
-    "log-separate-errors",
-    "httpslog",
-    "independent-streams",
-    "nolinger",
-    "persist",
-    "prefer-last-server",
-    "socket-stats",
-    "transparent",
-    "ssl-hello-chk",
-    "smtpchk",
-    "mysql-check",
-    "pgsql-check",
-    "redis-check",
-    "ldap-check",
-    "spop-check",
-    "external-check",
-];
-
-/// Bind options proxyd implements.
-pub const BIND_SUPPORTED: &[&str] = &["name", "maxconn", "backlog", "v4v6", "v6only"];
-
-/// Bind options HAProxy knows and proxyd does not implement.
-pub const BIND_KNOWN: &[&str] = &[
-    "ssl",
-    "crt",
-    "crt-list",
-    "ca-file",
-    "ciphers",
-    "ciphersuites",
-    "alpn",
-    "npn",
-    "verify",
-    "strict-sni",
-    "accept-proxy",
-    "accept-netscaler-cip",
-    "transparent",
-    "interface",
-    "defer-accept",
-    "tfo",
-    "mss",
-    "namespace",
-    "process",
-    "thread",
-    "nice",
-    "id",
-    "mode",
-    "user",
-    "group",
-    "uid",
-    "gid",
-    "level",
-    "severity-output",
-    "expose-fd",
-    "proto",
-    "ssl-min-ver",
-    "ssl-max-ver",
-    "no-sslv3",
-    "no-tlsv10",
-    "no-tlsv11",
-    "no-tlsv12",
-    "no-tlsv13",
-    "no-tls-tickets",
-    "allow-0rtt",
-    "curves",
-    "ecdhe",
-    "generate-certificates",
-    "quic-cc-algo",
-    "tcp-ut",
-];
-
-/// Options accepted on `stats socket` (for hints).
-pub const STATS_SOCKET_SUPPORTED: &[&str] =
-    &["mode", "level", "user", "group", "uid", "gid", "expose-fd"];
-
-/// Server options proxyd implements.
-pub const SERVER_SUPPORTED: &[&str] = &[
-    "check",
-    "no-check",
-    "backup",
-    "no-backup",
-    "disabled",
-    "enabled",
-    "inter",
-    "fastinter",
-    "downinter",
-    "rise",
-    "fall",
-    "weight",
-    "maxconn",
-    "maxqueue",
-    "port",
-    "addr",
-    "id",
-    "on-marked-down",
-    "on-marked-up",
-];
-
-/// Server options HAProxy knows and proxyd does not implement.
-pub const SERVER_KNOWN_UNSUPPORTED: &[&str] = &[
-    "agent-check",
-    "agent-port",
-    "agent-inter",
-    "agent-addr",
-    "agent-send",
-    "no-agent-check",
-    "cookie",
-    "send-proxy",
-    "send-proxy-v2",
-    "send-proxy-v2-ssl",
-    "send-proxy-v2-ssl-cn",
-    "no-send-proxy",
-    "check-send-proxy",
-    "check-ssl",
-    "check-sni",
-    "check-alpn",
-    "check-proto",
-    "check-via-socks4",
-    "ssl",
-    "no-ssl",
-    "verify",
-    "verifyhost",
-    "sni",
-    "alpn",
-    "npn",
-    "ca-file",
-    "crt",
-    "ciphers",
-    "ciphersuites",
-    "resolvers",
-    "resolve-prefer",
-    "resolve-net",
-    "resolve-opts",
-    "init-addr",
-    "slowstart",
-    "track",
-    "redir",
-    "source",
-    "usesrc",
-    "observe",
-    "error-limit",
-    "on-error",
-    "minconn",
-    "namespace",
-    "proto",
-    "tfo",
-    "pool-max-conn",
-    "pool-purge-delay",
-    "pool-low-conn",
-    "max-reuse",
-    "tcp-ut",
-    "socks4",
-    "ws",
-    "set-proxy-v2-tlv-fmt",
-    "non-stick",
-    "stick",
-    "log-proto",
-    "shard",
-];
+/// The generated part of `docs/migration.md` (between its markers).
+pub fn migration_doc() -> String {
+    let mut out = String::from(
+        "### Keyword tables\n\nGenerated from `crates/proxyd/src/config/keywords.rs` \
+         (`UPDATE_DOCS=1 cargo test -p proxyd --lib keywords` rewrites it).\n",
+    );
+    type Pick = fn(Support) -> bool;
+    let groups: [(Pick, &str); 5] = [
+        (|s| s == Supported, "supported"),
+        (
+            |s| s == NoEffect,
+            "accepted without effect (they only matter to SSL, compression or Lua)",
+        ),
+        (
+            |s| s == Warn,
+            "accepted with a warning that they have no effect",
+        ),
+        (
+            |s| s == HttpOnly,
+            "accepted, they only act in `mode http` (refused anyway)",
+        ),
+        (|s| matches!(s, Refused(_)), "refused"),
+    ];
+    for place in Where::ALL {
+        out.push_str(&format!("\n#### {}\n\n", place.title()));
+        for (pick, label) in groups {
+            let rows: Vec<&Keyword> = KEYWORDS
+                .iter()
+                .filter(|k| k.place == place && pick(k.support))
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let mut rows = rows;
+            rows.sort_unstable_by_key(|k| k.name);
+            let list = rows
+                .iter()
+                .map(|k| match k.cap {
+                    Cap::Any => format!("`{}`", k.name),
+                    Cap::Frontend => format!("`{}` (frontends)", k.name),
+                    Cap::Backend => format!("`{}` (backends)", k.name),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut reasons: Vec<&str> = rows
+                .iter()
+                .filter_map(|k| match k.support {
+                    Refused(r) => Some(r),
+                    _ => None,
+                })
+                .collect();
+            reasons.dedup();
+            let why = if reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", reasons.join("; "))
+            };
+            out.push_str(&format!("- {label}{why}: {list}.\n"));
+        }
+    }
+    out
+}
 
 /// Status codes HAProxy 2.6 accepts in `errorfile`.
 pub const ERRORFILE_CODES: &[&str] = &[
     "200", "400", "401", "403", "404", "405", "407", "408", "410", "413", "421", "422", "425",
     "429", "500", "501", "502", "503", "504",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEGIN: &str = "<!-- BEGIN generated: proxyd keywords -->";
+    const END: &str = "<!-- END generated: proxyd keywords -->";
+
+    #[test]
+    fn no_keyword_twice_in_one_table() {
+        for (i, a) in KEYWORDS.iter().enumerate() {
+            assert!(
+                !KEYWORDS[..i]
+                    .iter()
+                    .any(|b| b.place == a.place && b.name == a.name),
+                "{:?} {} listed twice",
+                a.place,
+                a.name
+            );
+        }
+    }
+
+    /// The doc's generated part agrees with the table; `UPDATE_DOCS=1`
+    /// rewrites it.
+    #[test]
+    fn migration_doc_matches_keyword_table() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/migration.md");
+        let doc = std::fs::read_to_string(&path).expect("docs/migration.md");
+        let (Some(b), Some(e)) = (doc.find(BEGIN), doc.find(END)) else {
+            panic!("docs/migration.md lacks the {BEGIN} / {END} markers");
+        };
+        let inner = &doc[b + BEGIN.len()..e];
+        let want = format!("\n{}", migration_doc());
+        if inner == want {
+            return;
+        }
+        if std::env::var_os("UPDATE_DOCS").is_some_and(|v| v == "1") {
+            let new = format!("{}{BEGIN}{want}{}", &doc[..b], &doc[e..]);
+            std::fs::write(&path, new).expect("write docs/migration.md");
+            return;
+        }
+        panic!(
+            "docs/migration.md's proxyd keyword lists differ from config/keywords.rs; \
+             run `UPDATE_DOCS=1 cargo test -p proxyd --lib keywords` to regenerate them"
+        );
+    }
+}

@@ -44,7 +44,7 @@ mod build;
 pub mod check;
 mod cond;
 pub mod diag;
-mod keywords;
+pub mod keywords;
 pub mod model;
 pub mod values;
 

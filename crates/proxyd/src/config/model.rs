@@ -307,29 +307,9 @@ pub struct Bind {
     pub v6only: bool,
 }
 
-/// Load-balancing algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Balance {
-    #[default]
-    RoundRobin,
-    StaticRr,
-    LeastConn,
-    First,
-    Source,
-}
-
-impl Balance {
-    /// The name shown in `show stat` (`algo` column) and in the config.
-    pub fn name(self) -> &'static str {
-        match self {
-            Balance::RoundRobin => "roundrobin",
-            Balance::StaticRr => "static-rr",
-            Balance::LeastConn => "leastconn",
-            Balance::First => "first",
-            Balance::Source => "source",
-        }
-    }
-}
+/// Load-balancing algorithm: the balancer's own [`crate::lb::Algo`]
+/// (`Balance` is kept as its name in the config model).
+pub use crate::lb::Algo as Balance;
 
 /// A `backend` (or the backend half of a `listen`).
 #[derive(Debug, Clone, PartialEq)]
@@ -338,7 +318,7 @@ pub struct Backend {
     pub pos: Pos,
     pub id: u32,
     pub from_listen: bool,
-    pub balance: Balance,
+    pub balance: crate::lb::Algo,
     pub servers: Vec<Server>,
     pub timeout_connect: Option<Duration>,
     pub timeout_server: Option<Duration>,

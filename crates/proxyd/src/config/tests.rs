@@ -1285,3 +1285,193 @@ fn truncated_and_mangled_lines_never_panic() {
     }
     assert!(parses > 1000);
 }
+
+// ------------------------------------------------ ranges, files, scaling
+
+#[test]
+fn server_int_ranges_are_haproxys() {
+    // HAProxy keeps rise/fall in an int: past 2147483647 they wrap to a
+    // negative and are refused with its "> 0" message.
+    for kv in [
+        "rise 0",
+        "rise 2147483648",
+        "rise 4294967295",
+        "rise 99999999999999999999",
+    ] {
+        let e = err(&with_defaults(&format!(
+            "backend b\n server s 127.0.0.1:80 check {kv}\n"
+        )));
+        assert!(
+            e.contains("'server b/s' : 'rise' has to be > 0.."),
+            "{kv}: {e}"
+        );
+    }
+    let e = err(&with_defaults(
+        "backend b\n default-server fall 4294967296\n server s 127.0.0.1:80\n",
+    ));
+    assert!(e.contains("[t.cfg:7] : 'fall' has to be > 0.."), "{e}");
+    let l = ok(&with_defaults(
+        "backend b\n server s 127.0.0.1:80 check rise 2147483647 fall 2147483647 inter 2147483647 maxconn 2147483647 maxqueue 2147483647 weight 256\n",
+    ));
+    let s = &l.config.backends[0].servers[0];
+    assert_eq!((s.rise, s.fall, s.weight), (2147483647, 2147483647, 256));
+    assert_eq!(s.inter, Duration::from_millis(2147483647));
+    assert_eq!(
+        (s.maxconn, s.maxqueue),
+        (Some(2147483647), Some(2147483647))
+    );
+    for k in ["inter", "fastinter", "downinter"] {
+        let e = err(&with_defaults(&format!(
+            "backend b\n server s 127.0.0.1:80 check {k} 25d\n"
+        )));
+        assert!(
+            e.contains(&format!("'server b/s' : timer overflow in argument <25d> to <{k}> of server s, maximum value is 2147483647 ms (~24.8 days)..")),
+            "{e}"
+        );
+    }
+    let e = err(&with_defaults(
+        "backend b\n server s 127.0.0.1:80 weight 257\n",
+    ));
+    assert!(
+        e.contains("weight of server s is not within 0 and 256 (257).."),
+        "{e}"
+    );
+    for k in ["maxconn", "maxqueue"] {
+        let e = err(&with_defaults(&format!(
+            "backend b\n server s 127.0.0.1:80 {k} 2147483648\n"
+        )));
+        assert!(
+            e.contains(&format!("'{k}' 2147483648 is out of range")),
+            "{e}"
+        );
+    }
+    let e = err(&with_defaults(
+        "backend b\n server s 127.0.0.1:80 id 2147483648\n",
+    ));
+    assert!(e.contains("custom id has to be > 0"), "{e}");
+}
+
+#[test]
+fn missing_lf_on_last_line_is_an_error() {
+    let src = with_defaults("listen l\n bind 127.0.0.1:8999\n server s 127.0.0.1:80");
+    let e = err(&src);
+    assert!(
+        e.contains("parsing [t.cfg:8]: Missing LF on last line, file might have been truncated at position 23."),
+        "{e}"
+    );
+    assert!(
+        e.contains("Error(s) found in configuration file : t.cfg"),
+        "{e}"
+    );
+    // The last line is still parsed first, as HAProxy does.
+    let e = err("defaults\n mode tcp\n bogus");
+    let unknown = e.find("unknown keyword 'bogus'").expect(&e);
+    let lf = e.find("Missing LF on last line").expect(&e);
+    assert!(unknown < lf, "{e}");
+    assert!(e.contains("at position 7."), "{e}");
+    // An empty file and a file ending in LF are fine.
+    ok("");
+    ok(&with_defaults("backend b\n server s 127.0.0.1:80\n"));
+}
+
+#[test]
+fn latin1_comment_is_accepted() {
+    let dir = std::env::temp_dir().join(format!("proxyd-latin1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("l.cfg");
+    let mut bytes = b"# caf\xe9 cr\xe8me\n".to_vec();
+    bytes.extend_from_slice(with_defaults("backend b #").as_bytes());
+    bytes.extend_from_slice(b" \xff\n server s 127.0.0.1:80\n");
+    std::fs::write(&f, bytes).unwrap();
+    let r = load_with(std::slice::from_ref(&f), &FakeHost, &common::lexer::NoEnv);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let l = r.expect("a Latin-1 comment is accepted");
+    assert_eq!(l.config.backends[0].servers.len(), 1);
+}
+
+#[test]
+fn twenty_thousand_servers_parse_in_linear_time() {
+    let mut src = with_defaults("backend b\n");
+    for i in 0..20_000u32 {
+        let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+        // Every tenth server has an explicit id, the others get the lowest
+        // free ones.
+        if i % 10 == 0 {
+            src.push_str(&format!(" server s{i} {ip}:80 id {}\n", 100_000 + i));
+        } else {
+            src.push_str(&format!(" server s{i} {ip}:80\n"));
+        }
+    }
+    src.push_str(" server s1 127.0.0.1:80\n");
+    let e = err(&src);
+    assert!(
+        e.contains("another server named 's1' was already defined at line 8"),
+        "{e}"
+    );
+    let src = src.rsplit_once(" server s1 ").unwrap().0.to_string();
+    let l = ok(&src);
+    let s = &l.config.backends[0].servers;
+    assert_eq!(s.len(), 20_000);
+    assert_eq!((s[0].id, s[1].id, s[2].id, s[11].id), (100_000, 1, 2, 10));
+    let mut ids: Vec<u32> = s.iter().map(|s| s.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 20_000);
+}
+
+#[test]
+fn default_server_messages_name_no_proxy() {
+    let e = err(&with_defaults(
+        "backend b\n default-server weight 300\n server s 127.0.0.1:80\n",
+    ));
+    assert!(
+        e.contains("[t.cfg:7] : weight of server default-server is not within 0 and 256 (300).."),
+        "{e}"
+    );
+    let e = err(&with_defaults(
+        "backend b\n default-server inter 0\n server s 127.0.0.1:80\n",
+    ));
+    assert!(
+        e.contains("[t.cfg:7] : invalid value 0 for argument 'inter' of server default-server.."),
+        "{e}"
+    );
+}
+
+/// Every row of the keyword table reaches the parser as a known keyword:
+/// supported ones have an arm, refused ones are refused (never "unknown").
+#[test]
+fn keyword_table_rows_are_all_known_to_the_parser() {
+    use super::keywords::{Support, Where, KEYWORDS};
+    let mut failures = Vec::new();
+    for k in KEYWORDS {
+        let n = k.name;
+        let src = match k.place {
+            Where::Section => format!("{n}\n"),
+            Where::Global => format!("global\n {n}\n"),
+            Where::Proxy => with_defaults(&format!("listen l\n {n}\n")),
+            Where::Opt => with_defaults(&format!("listen l\n option {n}\n")),
+            Where::Bind => with_defaults(&format!("listen l\n bind 127.0.0.1:80 {n}\n")),
+            Where::StatsSocket => format!("global\n stats socket /tmp/s {n}\n"),
+            Where::Server => with_defaults(&format!("backend b\n server s 127.0.0.1:80 {n}\n")),
+        };
+        let text = match parse(&src) {
+            Ok(l) => warnings(&l),
+            Err(e) => e
+                .diags
+                .iter()
+                .map(|d| d.render(1))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        let unknown = text.contains("unknown keyword") || text.contains("unknown option");
+        let refused = text.contains("not supported by proxyd");
+        let ok = match k.support {
+            Support::Refused(_) => refused && !unknown,
+            _ => !unknown,
+        };
+        if !ok {
+            failures.push(format!("{:?} {n} ({:?}):\n{text}", k.place, k.support));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
