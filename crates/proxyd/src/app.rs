@@ -36,9 +36,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::model::{self, Balance, Config};
+use crate::config::model::{self, Config};
 use crate::config::{Diag, Level};
-use crate::lb::Algo;
 use crate::limit::{self, Limit};
 use crate::logsink::{event, LogSink};
 use crate::proxy::{accept_loop, bind_socket, Ctx, Frontend, FrontendSlot};
@@ -70,19 +69,9 @@ fn log_diags(diags: &[Diag]) {
     }
 }
 
-fn algo(b: Balance) -> Algo {
-    match b {
-        Balance::RoundRobin => Algo::RoundRobin,
-        Balance::StaticRr => Algo::StaticRr,
-        Balance::LeastConn => Algo::LeastConn,
-        Balance::First => Algo::First,
-        Balance::Source => Algo::Source,
-    }
-}
-
 fn backend_settings(b: &model::Backend) -> BackendSettings {
     BackendSettings {
-        algo: algo(b.balance),
+        algo: b.balance,
         allbackups: b.allbackups,
         retries: b.retries,
         redispatch: b.redispatch,
