@@ -88,14 +88,56 @@ fn first_error_line(name: &str, text: &str) -> Option<u32> {
         })
 }
 
-/// The keyword proxyd says it does not support, if that is why it refused.
+/// The keyword proxyd names in its first positioned `[ALERT]`:
+/// `'KW' (in 'S' section) is not supported by proxyd`,
+/// `'server B/S' : 'KW' is not supported by proxyd`, or `mode http`.
 fn refused_keyword(text: &str) -> Option<String> {
-    let line = text
-        .lines()
-        .find(|l| l.contains("not supported by proxyd") || l.contains("proxyd does not support"))?;
-    let start = line.find("] : '")? + 5;
-    let len = line[start..].find('\'')?;
-    Some(line[start..start + len].to_string())
+    let line = first_alert(text)?;
+    if line.contains("'mode http', which proxyd does not support") {
+        return Some("mode http".to_string());
+    }
+    if !line.contains("not supported by proxyd") {
+        return None;
+    }
+    if let Some(head) = line.split("' is not supported by proxyd").next() {
+        if head.len() < line.len() {
+            return Some(head[head.rfind('\'')? + 1..].to_string());
+        }
+    }
+    let rest = line.strip_prefix('\'')?;
+    Some(rest[..rest.find('\'')?].to_string())
+}
+
+/// Text of the first `[ALERT]` naming a line, after the position.
+fn first_alert(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let rest = &l[l.find("[ALERT]")?..];
+        let rest = &rest[rest.find(" : config : ")? + 12..];
+        let rest = rest.strip_prefix("parsing ").unwrap_or(rest);
+        let rest = rest.strip_prefix('[')?;
+        Some(
+            rest[rest.find(']')? + 1..]
+                .trim_start_matches([' ', ':'])
+                .to_string(),
+        )
+    })
+}
+
+/// Why a file disagrees, for the count and the suggested list line.
+fn reason(pk: Class, herr: &str, perr: &str) -> String {
+    if let Some(kw) = refused_keyword(perr) {
+        return kw;
+    }
+    match pk {
+        Class::Refused => format!(
+            "proxyd: {}",
+            first_alert(perr).map_or("refused".to_string(), |m| m.chars().take(60).collect())
+        ),
+        _ => format!(
+            "proxyd accepts; haproxy: {}",
+            first_alert(herr).map_or("refused".to_string(), |m| m.chars().take(23).collect())
+        ),
+    }
 }
 
 #[test]
@@ -132,10 +174,7 @@ fn realworld_haproxy_corpus_agrees_or_is_listed() {
                 || first_error_line(&name, &herr) == first_error_line(&name, &perr));
         let listed = known.contains(&name);
         if !agree {
-            let kw = refused_keyword(&perr).unwrap_or_else(|| match pk {
-                Class::Refused => "other".to_string(),
-                _ => "proxyd accepts what haproxy refuses".to_string(),
-            });
+            let kw = reason(pk, &herr, &perr);
             *keywords.entry(kw.clone()).or_default() += 1;
             if !listed {
                 to_add.push(format!("{name}  # reason: {kw}"));

@@ -203,8 +203,13 @@ fn realworld_keepalived_corpus_agrees_or_is_listed() {
         let listed = known.contains(name);
         if !agree {
             let kw = refused_keyword(&o.vrrpd.1).unwrap_or_else(|| {
+                let why = if o.keepalived.1.contains("since not found/accessible") {
+                    " (keepalived: track script file not found)"
+                } else {
+                    ""
+                };
                 format!(
-                    "keepalived {kc:?} (exit {}), vrrpd {vc:?} (exit {})",
+                    "keepalived {kc:?} (exit {}), vrrpd {vc:?} (exit {}){why}",
                     o.keepalived.0, o.vrrpd.0
                 )
             });
