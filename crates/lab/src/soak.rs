@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{anyhow, Context, Result};
 
 use crate::failover::min_med_max;
-use crate::http::{outage, Sample};
+use crate::http::{outage, Sample, REQUEST_TIMEOUT};
 use crate::runtime::{Impl, Lab, Service};
 use crate::topology::Role;
 
@@ -383,6 +383,16 @@ fn slot_end(faults: &[FaultRecord], i: usize, end: Duration) -> Duration {
     faults.get(i + 1).map(|f| f.at).unwrap_or(end)
 }
 
+/// The requests a fault is charged with: those started from one request
+/// timeout before it (a request in flight when it struck) to one request
+/// timeout before the next fault.
+fn request_slot(faults: &[FaultRecord], i: usize, end: Duration) -> (Duration, Duration) {
+    let back = |t: Duration| t.saturating_sub(REQUEST_TIMEOUT);
+    let from = faults.get(i).map(|f| back(f.at)).unwrap_or_default();
+    let until = faults.get(i + 1).map(|f| back(f.at)).unwrap_or(end);
+    (from, until)
+}
+
 impl SoakReport {
     pub fn new(record: SoakRecord) -> SoakReport {
         let end = record.duration;
@@ -408,10 +418,11 @@ impl SoakReport {
                 {
                     row.vip_move_ms.push((t - f.at).as_millis());
                 }
+                let (from, to) = request_slot(faults, i, end);
                 let samples: Vec<Sample> = record
                     .probe
                     .iter()
-                    .filter(|s| s.at >= f.at && s.at < until)
+                    .filter(|s| s.at >= from && s.at < to)
                     .cloned()
                     .collect();
                 let o = outage(&samples);
@@ -419,7 +430,7 @@ impl SoakReport {
                 let curl_failed = record
                     .curl
                     .iter()
-                    .filter(|(t, ok)| !ok && *t >= f.at && *t < until)
+                    .filter(|(t, ok)| !ok && *t >= from && *t < to)
                     .count();
                 row.failed.push((o.failed + curl_failed) as u128);
             }
@@ -432,7 +443,7 @@ impl SoakReport {
             .filter(|(_, f)| f.kind.disruptive())
             .map(|(i, f)| {
                 let e = f.recovered.unwrap_or_else(|| slot_end(faults, i, end));
-                (f.at, e + GRACE)
+                (request_slot(faults, i, end).0, e + GRACE)
             })
             .collect();
         let inside = |t: Duration| windows.iter().any(|(s, e)| t >= *s && t < *e);
@@ -1685,6 +1696,16 @@ mod tests {
             incidents: vec![],
             notes: vec![],
         }
+    }
+
+    #[test]
+    fn a_request_in_flight_is_charged_to_the_fault_that_struck_it() {
+        let f = [
+            fault(FaultKind::ProxyKill, 2000, None, Some(9000)),
+            fault(FaultKind::VrrpRestart, 12_000, None, Some(15_000)),
+        ];
+        assert_eq!(request_slot(&f, 0, ms(30_000)), (ms(1000), ms(11_000)));
+        assert_eq!(request_slot(&f, 1, ms(30_000)), (ms(11_000), ms(30_000)));
     }
 
     #[test]
