@@ -11,6 +11,7 @@ pub mod http;
 pub mod init;
 pub mod killall;
 pub mod runtime;
+pub mod soak;
 pub mod timefmt;
 pub mod topology;
 

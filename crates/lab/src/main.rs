@@ -88,6 +88,19 @@ enum Cmd {
         #[arg(long)]
         bin_dir: Option<PathBuf>,
     },
+    /// Soak and chaos: a fresh lab under a steady client load (probe,
+    /// curl loop, wrk stream) with a fault every 10 s; prints a markdown
+    /// report (faults, daemons' fds/RSS/threads, split brain, panics).
+    Soak {
+        /// How long the faults keep coming, in minutes.
+        #[arg(long, default_value_t = 30.0)]
+        minutes: f64,
+        /// Seconds between faults.
+        #[arg(long, default_value_t = 10)]
+        period: u64,
+        #[command(flatten)]
+        up: UpArgs,
+    },
     #[command(hide = true)]
     NodeInit {
         #[arg(long)]
@@ -485,6 +498,37 @@ fn failover(
     Ok(())
 }
 
+fn soak(minutes: f64, period: u64, args: UpArgs, run_root: &Path) -> Result<()> {
+    require_root()?;
+    let path = topology_path(&args, "seed.yaml")?;
+    let topo = Topology::load(&path)?;
+    let client = topo
+        .client()
+        .map(|c| c.name.clone())
+        .context("the topology has no client")?;
+    let opts = options(&args, run_root)?;
+    println!(
+        "Soak: {minutes} min on a fresh lab from {} ({:?}), a fault every {period} s",
+        path.display(),
+        args.implementation
+    );
+    let slot = on_interrupt_teardown();
+    let lab = Lab::up(topo, &path, opts)?;
+    if let Ok(mut s) = slot.lock() {
+        *s = Some(lab.state.clone());
+    }
+    lab.wait_ready(&client, Duration::from_secs(40))?;
+    let mut o = lab::soak::SoakOptions::minutes(minutes);
+    o.period = Duration::from_secs(period.max(1));
+    let report = lab::soak::run(&lab, &o, &mut |l| println!("{l}"))?;
+    drop(lab);
+    let md = report.markdown();
+    println!();
+    print!("{md}");
+    let _ = std::fs::write(lab::soak::report_path(run_root), &md);
+    Ok(())
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("lab: {e:#}");
@@ -529,6 +573,11 @@ fn run() -> Result<()> {
         }
         Cmd::Logs { node, follow } => logs(&attach(&cli.run_root)?, &node, follow),
         Cmd::Demo { active_active, up } => demo(active_active, up, &cli.run_root),
+        Cmd::Soak {
+            minutes,
+            period,
+            up,
+        } => soak(minutes, period, up, &cli.run_root),
         Cmd::Failover {
             topology,
             runs,
@@ -569,6 +618,7 @@ mod tests {
         Cli::try_parse_from(["lab", "exec", "lb1", "--", "ip", "addr"]).unwrap();
         Cli::try_parse_from(["lab", "demo", "--active-active", "--impl", "haproxy"]).unwrap();
         Cli::try_parse_from(["lab", "up", "deploy/lab/seed.yaml"]).unwrap();
+        Cli::try_parse_from(["lab", "soak", "--minutes", "3", "--impl", "haproxy"]).unwrap();
         Cli::try_parse_from([
             "lab",
             "failover",
