@@ -992,7 +992,10 @@ impl<'a> Parser<'a> {
                 "notify_fault" => g.notify_fault = self.command(it, true),
                 "notify_stop" => g.notify_stop = self.command(it, true),
                 "notify" => g.notify = self.command(it, true),
-                "smtp_alert" => self.ignored(it, "vrrpd does not send e-mail"),
+                _ if kw::ignored(kw::Section::SyncGroup, k).is_some() => {
+                    let note = kw::ignored(kw::Section::SyncGroup, k).unwrap_or_default();
+                    self.ignored(it, note)
+                }
                 _ if kw::refused(kw::Section::SyncGroup, k) => self.unsupported(it),
                 _ => self.unknown(it),
             }
@@ -1284,8 +1287,10 @@ impl<'a> Parser<'a> {
                 "lower_prio_no_advert" => b.inst.lower_prio_no_advert = self.flag(it),
                 "higher_prio_send_advert" => b.inst.higher_prio_send_advert = self.flag(it),
                 "accept" => {}
-                "smtp_alert" => self.ignored(it, "vrrpd does not send e-mail"),
-                "debug" => self.ignored(it, "use vrrpd's log filter (RUST_LOG) instead"),
+                _ if kw::ignored(kw::Section::Instance, k).is_some() => {
+                    let note = kw::ignored(kw::Section::Instance, k).unwrap_or_default();
+                    self.ignored(it, note)
+                }
                 _ if kw::refused(kw::Section::Instance, k) => self.unsupported(it),
                 _ => self.unknown(it),
             }
