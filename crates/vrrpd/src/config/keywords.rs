@@ -582,6 +582,24 @@ mod tests {
         }
     }
 
+    /// The table's arity check gives keepalived 2.2.7's message (`keepalived
+    /// -t` on this input prints it, exit 2), once.
+    #[test]
+    fn arity_check_reports_a_missing_value_like_keepalived() {
+        let (_, diags) = crate::config::parse::parse_str(
+            "t.conf",
+            "vrrp_instance VI_1 {\n    interface\n    virtual_router_id 1\n}\n",
+            &Sys,
+        );
+        let want = "*** Configuration line starting `interface` is missing a parameter after keyword `interface` at word position 2";
+        let got: Vec<_> = diags.iter().filter(|d| d.message == want).collect();
+        assert_eq!(got.len(), 1, "{diags:?}");
+        assert_eq!(got[0].pos.as_ref().map(|p| p.line), Some(2));
+        assert_eq!(arity(Instance, "interface"), Some(One));
+        assert_eq!(arity(Instance, "use_vmac"), None);
+        assert_eq!(arity(Root, "vrrp_instance"), Some(NamedBlock));
+    }
+
     /// Every keyword parse.rs matches (the string literals of its match
     /// arms, less the values it matches) is in the table as supported or
     /// ignored.
