@@ -440,23 +440,45 @@ pub fn takes_block(section: Section, name: &str) -> bool {
     find(section, name).any(|k| k.block)
 }
 
-/// The refused and ignored keywords as markdown, for docs/migration.md.
+/// The supported, refused and ignored keywords as markdown, for
+/// docs/migration.md.
 #[cfg(test)]
 pub fn render_doc() -> String {
+    #[derive(PartialEq)]
+    enum Kind {
+        Supported,
+        Refused,
+        Ignored,
+    }
     let mut out = String::new();
-    for (title, refused) in [
-        ("Refused (file:line, \"Unsupported keyword\")", true),
-        ("Accepted and ignored, with a note", false),
+    for (title, kind) in [
+        ("Supported", Kind::Supported),
+        (
+            "Refused (file:line, \"Unsupported keyword\")",
+            Kind::Refused,
+        ),
+        ("Accepted and ignored, with a note", Kind::Ignored),
     ] {
         out.push_str(&format!("{title}:\n\n"));
-        for section in [Root, Global, Instance, SyncGroup, VipOption] {
+        for section in [
+            Root,
+            Global,
+            Script,
+            TrackProcess,
+            Instance,
+            Auth,
+            SyncGroup,
+            VipOption,
+        ] {
             let mut names: Vec<&str> = KEYWORDS
                 .iter()
                 .filter(|k| k.section == section)
-                .filter(|k| match k.support {
-                    Support::Refused(_) => refused,
-                    Support::Ignored(_) => !refused,
-                    Support::Supported => false,
+                .filter(|k| {
+                    kind == match k.support {
+                        Support::Supported => Kind::Supported,
+                        Support::Refused(_) => Kind::Refused,
+                        Support::Ignored(_) => Kind::Ignored,
+                    }
                 })
                 .map(|k| k.name)
                 .collect();
