@@ -1,12 +1,10 @@
-//! The keepalived 2.2 keywords vrrpd knows about but does not implement
-//! (reported as "Unsupported keyword", not "Unknown keyword"), the harmless
-//! ones it ignores with a note, and which keywords may take a `{ }` block:
-//! one table, [`KEYWORDS`], queried by the parser ([`refused`],
-//! [`ignored`], [`takes_block`]) and rendered into docs/migration.md
-//! ([`render_doc`], checked by a test).
-//!
-//! Keywords the parser implements are matched in parse.rs itself; the
-//! table only lists the supported ones whose arity (a block) matters.
+//! Every keepalived 2.2 keyword vrrpd knows about, in one table,
+//! [`KEYWORDS`]: the ones it implements (with their arity), the ones it
+//! does not implement (reported as "Unsupported keyword", not "Unknown
+//! keyword") and the harmless ones it ignores with a note. The parser
+//! queries it ([`arity`], [`refused`], [`ignored`], [`takes_block`]) and
+//! docs/migration.md carries its rendering ([`render_doc`], checked by a
+//! test). A test checks that the table and parse.rs's match arms agree.
 
 /// Where a keyword appears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +19,31 @@ pub enum Section {
     SyncGroup,
     /// An option after an address in `virtual_ipaddress { }`.
     VipOption,
+    /// `vrrp_script NAME { }`.
+    Script,
+    /// `vrrp_track_process NAME { }`.
+    TrackProcess,
+    /// `authentication { }` inside `vrrp_instance`.
+    Auth,
+}
+
+/// How many values a supported keyword takes after its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arity {
+    /// No value (some accept an optional `on`/`off`, checked by the parser).
+    Flag,
+    /// An optional value (checked by the parser).
+    Optional,
+    /// Exactly one value.
+    One,
+    /// One value or more (e.g. a command, then user and group).
+    AtLeastOne,
+    /// A `{ }` block and no value.
+    Block,
+    /// A name, then a `{ }` block.
+    NamedBlock,
+    /// Not checked from the table (refused and ignored keywords).
+    Any,
 }
 
 #[cfg(test)]
@@ -33,6 +56,9 @@ impl Section {
             Section::Instance => "`vrrp_instance`",
             Section::SyncGroup => "`vrrp_sync_group`",
             Section::VipOption => "`virtual_ipaddress` options",
+            Section::Script => "`vrrp_script`",
+            Section::TrackProcess => "`vrrp_track_process`",
+            Section::Auth => "`authentication`",
         }
     }
 }
@@ -55,15 +81,30 @@ pub struct Keyword {
     pub section: Section,
     /// It may take a `{ }` block there (otherwise a block is an error).
     pub block: bool,
+    /// How many values it takes ([`Arity::Any`] unless supported).
+    pub arity: Arity,
     pub support: Support,
 }
 
+/// A refused or ignored keyword.
 const fn kw(name: &'static str, section: Section, block: bool, support: Support) -> Keyword {
     Keyword {
         name,
         section,
         block,
+        arity: Arity::Any,
         support,
+    }
+}
+
+/// A supported keyword.
+const fn sup(name: &'static str, section: Section, arity: Arity) -> Keyword {
+    Keyword {
+        name,
+        section,
+        block: matches!(arity, Arity::Block | Arity::NamedBlock),
+        arity,
+        support: Support::Supported,
     }
 }
 
@@ -78,12 +119,106 @@ const R_VIP: Support = Support::Refused("address option not implemented by vrrpd
 const I_EMAIL: Support = Support::Ignored("vrrpd does not send e-mail");
 const I_TUNING: Support =
     Support::Ignored("process tuning of keepalived's processes, not applicable to vrrpd");
+const I_DEBUG: Support = Support::Ignored("use vrrpd's log filter (RUST_LOG) instead");
 
+use Arity::*;
 use Section::*;
 
-/// Every keyword vrrpd knows about besides the ones parse.rs implements
-/// without a block.
+/// Every keyword vrrpd knows about.
 pub const KEYWORDS: &[Keyword] = &[
+    sup("include", Root, One),
+    sup("global_defs", Root, Block),
+    sup("vrrp_script", Root, NamedBlock),
+    sup("vrrp_track_process", Root, NamedBlock),
+    sup("vrrp_instance", Root, NamedBlock),
+    sup("vrrp_sync_group", Root, NamedBlock),
+    sup("router_id", Global, One),
+    sup("vrrp_version", Global, One),
+    sup("script_user", Global, AtLeastOne),
+    sup("enable_script_security", Global, Flag),
+    sup("vrrp_garp_master_delay", Global, One),
+    sup("vrrp_garp_master_repeat", Global, One),
+    sup("vrrp_garp_master_refresh", Global, One),
+    sup("vrrp_garp_master_refresh_repeat", Global, One),
+    sup("vrrp_garp_interval", Global, One),
+    sup("vrrp_gna_interval", Global, One),
+    sup("vrrp_mcast_group4", Global, One),
+    sup("vrrp_mcast_group6", Global, One),
+    sup("vrrp_skip_check_adv_addr", Global, Flag),
+    sup("vrrp_garp_lower_prio_delay", Global, One),
+    sup("vrrp_garp_lower_prio_repeat", Global, One),
+    sup("vrrp_lower_prio_no_advert", Global, Flag),
+    sup("vrrp_higher_prio_send_advert", Global, Flag),
+    sup("vrrp_check_unicast_src", Global, Flag),
+    sup("notify_fifo", Global, AtLeastOne),
+    sup("vrrp_notify_fifo", Global, AtLeastOne),
+    sup("script", Script, AtLeastOne),
+    sup("interval", Script, One),
+    sup("timeout", Script, One),
+    sup("weight", Script, AtLeastOne),
+    sup("rise", Script, One),
+    sup("fall", Script, One),
+    sup("user", Script, AtLeastOne),
+    sup("init_fail", Script, Flag),
+    sup("process", TrackProcess, AtLeastOne),
+    sup("param_match", TrackProcess, Optional),
+    sup("weight", TrackProcess, AtLeastOne),
+    sup("quorum", TrackProcess, One),
+    sup("quorum_max", TrackProcess, One),
+    sup("delay", TrackProcess, One),
+    sup("terminate_delay", TrackProcess, One),
+    sup("fork_delay", TrackProcess, One),
+    sup("full_command", TrackProcess, Flag),
+    sup("state", Instance, One),
+    sup("interface", Instance, One),
+    sup("virtual_router_id", Instance, One),
+    sup("priority", Instance, One),
+    sup("advert_int", Instance, One),
+    sup("version", Instance, One),
+    sup("nopreempt", Instance, Flag),
+    sup("preempt", Instance, Flag),
+    sup("preempt_delay", Instance, One),
+    sup("authentication", Instance, Block),
+    sup("virtual_ipaddress", Instance, Block),
+    sup("virtual_ipaddress_excluded", Instance, Block),
+    sup("track_script", Instance, Block),
+    sup("track_process", Instance, Block),
+    sup("track_interface", Instance, Block),
+    sup("dont_track_primary", Instance, Flag),
+    sup("unicast_src_ip", Instance, One),
+    sup("mcast_src_ip", Instance, One),
+    sup("unicast_peer", Instance, Block),
+    sup("notify_master", Instance, AtLeastOne),
+    sup("notify_backup", Instance, AtLeastOne),
+    sup("notify_fault", Instance, AtLeastOne),
+    sup("notify_stop", Instance, AtLeastOne),
+    sup("notify", Instance, AtLeastOne),
+    sup("garp_master_delay", Instance, One),
+    sup("garp_master_repeat", Instance, One),
+    sup("garp_master_refresh", Instance, One),
+    sup("garp_master_refresh_repeat", Instance, One),
+    sup("v3_checksum_as_v2", Instance, Flag),
+    sup("garp_lower_prio_delay", Instance, One),
+    sup("garp_lower_prio_repeat", Instance, One),
+    sup("lower_prio_no_advert", Instance, Flag),
+    sup("higher_prio_send_advert", Instance, Flag),
+    sup("accept", Instance, Flag),
+    kw("smtp_alert", Instance, false, I_EMAIL),
+    kw("debug", Instance, false, I_DEBUG),
+    sup("auth_type", Auth, One),
+    sup("auth_pass", Auth, One),
+    sup("group", SyncGroup, Block),
+    sup("notify_master", SyncGroup, AtLeastOne),
+    sup("notify_backup", SyncGroup, AtLeastOne),
+    sup("notify_fault", SyncGroup, AtLeastOne),
+    sup("notify_stop", SyncGroup, AtLeastOne),
+    sup("notify", SyncGroup, AtLeastOne),
+    kw("smtp_alert", SyncGroup, false, I_EMAIL),
+    sup("dev", VipOption, One),
+    sup("label", VipOption, One),
+    sup("scope", VipOption, One),
+    sup("brd", VipOption, One),
+    sup("broadcast", VipOption, One),
     kw("virtual_server", Root, true, R_ROOT),
     kw("virtual_server_group", Root, true, R_ROOT),
     kw("real_server", Root, true, R_ROOT),
@@ -224,18 +359,6 @@ pub const KEYWORDS: &[Keyword] = &[
     kw("vrrp_startup_delay", Global, true, R_GLOBAL),
     kw("vrrp_strict", Global, true, R_GLOBAL),
     kw("vrrp_vmac_garp_intvl", Global, true, R_GLOBAL),
-    kw("authentication", Instance, true, Support::Supported),
-    kw("virtual_ipaddress", Instance, true, Support::Supported),
-    kw(
-        "virtual_ipaddress_excluded",
-        Instance,
-        true,
-        Support::Supported,
-    ),
-    kw("track_script", Instance, true, Support::Supported),
-    kw("track_process", Instance, true, Support::Supported),
-    kw("track_interface", Instance, true, Support::Supported),
-    kw("unicast_peer", Instance, true, Support::Supported),
     kw("use_vmac", Instance, false, R_INSTANCE),
     kw("use_vmac_addr", Instance, false, R_INSTANCE),
     kw("vmac_xmit_base", Instance, false, R_INSTANCE),
@@ -265,7 +388,6 @@ pub const KEYWORDS: &[Keyword] = &[
     kw("garp_extra_if", Instance, false, R_INSTANCE),
     kw("vmac_garp_intvl", Instance, false, R_INSTANCE),
     kw("kernel_rx_buf_size", Instance, false, R_INSTANCE),
-    kw("group", SyncGroup, true, Support::Supported),
     kw("track_interface", SyncGroup, true, R_GROUP),
     kw("track_script", SyncGroup, true, R_GROUP),
     kw("track_file", SyncGroup, true, R_GROUP),
@@ -292,6 +414,14 @@ fn find(section: Section, name: &str) -> impl Iterator<Item = &'static Keyword> 
         .filter(move |k| k.section == section && k.name == name)
 }
 
+/// The arity of `name` if vrrpd implements it in `section`.
+pub fn arity(section: Section, name: &str) -> Option<Arity> {
+    find(section, name).find_map(|k| match k.support {
+        Support::Supported => Some(k.arity),
+        _ => None,
+    })
+}
+
 /// keepalived knows `name` in `section` but vrrpd refuses it.
 pub fn refused(section: Section, name: &str) -> bool {
     find(section, name).any(|k| matches!(k.support, Support::Refused(_)))
@@ -310,23 +440,45 @@ pub fn takes_block(section: Section, name: &str) -> bool {
     find(section, name).any(|k| k.block)
 }
 
-/// The refused and ignored keywords as markdown, for docs/migration.md.
+/// The supported, refused and ignored keywords as markdown, for
+/// docs/migration.md.
 #[cfg(test)]
 pub fn render_doc() -> String {
+    #[derive(PartialEq)]
+    enum Kind {
+        Supported,
+        Refused,
+        Ignored,
+    }
     let mut out = String::new();
-    for (title, refused) in [
-        ("Refused (file:line, \"Unsupported keyword\")", true),
-        ("Accepted and ignored, with a note", false),
+    for (title, kind) in [
+        ("Supported", Kind::Supported),
+        (
+            "Refused (file:line, \"Unsupported keyword\")",
+            Kind::Refused,
+        ),
+        ("Accepted and ignored, with a note", Kind::Ignored),
     ] {
         out.push_str(&format!("{title}:\n\n"));
-        for section in [Root, Global, Instance, SyncGroup, VipOption] {
+        for section in [
+            Root,
+            Global,
+            Script,
+            TrackProcess,
+            Instance,
+            Auth,
+            SyncGroup,
+            VipOption,
+        ] {
             let mut names: Vec<&str> = KEYWORDS
                 .iter()
                 .filter(|k| k.section == section)
-                .filter(|k| match k.support {
-                    Support::Refused(_) => refused,
-                    Support::Ignored(_) => !refused,
-                    Support::Supported => false,
+                .filter(|k| {
+                    kind == match k.support {
+                        Support::Supported => Kind::Supported,
+                        Support::Refused(_) => Kind::Refused,
+                        Support::Ignored(_) => Kind::Ignored,
+                    }
                 })
                 .map(|k| k.name)
                 .collect();
@@ -374,6 +526,144 @@ mod tests {
         );
         assert!(takes_block(Global, "notification_email"));
         assert!(!takes_block(Global, "smtp_server"));
+    }
+
+    struct Sys;
+    impl crate::config::parse::System for Sys {
+        fn interface(&self, _: &str) -> crate::config::parse::IfKind {
+            crate::config::parse::IfKind::Present
+        }
+        fn user_exists(&self, _: &str) -> bool {
+            true
+        }
+        fn group_exists(&self, _: &str) -> bool {
+            true
+        }
+    }
+
+    /// A config using `name` once in `section` (with a value, a block or
+    /// both as its arity wants).
+    fn snippet(section: Section, name: &str, arity: Arity) -> String {
+        let line = match arity {
+            Flag | Optional => name.to_string(),
+            One | AtLeastOne | Any => format!("{name} 1"),
+            Block => format!("{name} {{\n}}"),
+            NamedBlock => format!("{name} N {{\n}}"),
+        };
+        match section {
+            Root => format!("{line}\n"),
+            Global => format!("global_defs {{\n{line}\n}}\n"),
+            Instance => format!("vrrp_instance I {{\n{line}\n}}\n"),
+            SyncGroup => format!("vrrp_sync_group G {{\n{line}\n}}\n"),
+            Script => format!("vrrp_script S {{\n{line}\n}}\n"),
+            TrackProcess => format!("vrrp_track_process P {{\n{line}\n}}\n"),
+            Auth => format!("vrrp_instance I {{\nauthentication {{\n{line}\n}}\n}}\n"),
+            VipOption => {
+                format!("vrrp_instance I {{\nvirtual_ipaddress {{\n10.0.0.1/32 {line}\n}}\n}}\n")
+            }
+        }
+    }
+
+    fn unknown_messages(src: &str) -> Vec<String> {
+        let (_, diags) = crate::config::parse::parse_str("t.conf", src, &Sys);
+        diags
+            .into_iter()
+            .map(|d| d.message)
+            .filter(|m| {
+                m.starts_with("Unknown keyword") || m.starts_with("Unknown configuration entry")
+            })
+            .collect()
+    }
+
+    /// Every keyword of the table is known to the parser in its section,
+    /// and a name outside the table is not.
+    #[test]
+    fn parser_knows_every_table_keyword() {
+        for k in KEYWORDS {
+            let src = snippet(k.section, k.name, k.arity);
+            let unknown = unknown_messages(&src);
+            assert!(
+                unknown.is_empty(),
+                "{:?} {} is in the table but the parser says {unknown:?} for:\n{src}",
+                k.section,
+                k.name
+            );
+        }
+        for section in [
+            Root,
+            Global,
+            Instance,
+            SyncGroup,
+            Script,
+            TrackProcess,
+            Auth,
+            VipOption,
+        ] {
+            let src = snippet(section, "no_such_keyword", One);
+            assert_eq!(unknown_messages(&src).len(), 1, "{src}");
+        }
+    }
+
+    /// The table's arity check gives keepalived 2.2.7's message (`keepalived
+    /// -t` on this input prints it, exit 2), once.
+    #[test]
+    fn arity_check_reports_a_missing_value_like_keepalived() {
+        let (_, diags) = crate::config::parse::parse_str(
+            "t.conf",
+            "vrrp_instance VI_1 {\n    interface\n    virtual_router_id 1\n}\n",
+            &Sys,
+        );
+        let want = "*** Configuration line starting `interface` is missing a parameter after keyword `interface` at word position 2";
+        let got: Vec<_> = diags.iter().filter(|d| d.message == want).collect();
+        assert_eq!(got.len(), 1, "{diags:?}");
+        assert_eq!(got[0].pos.as_ref().map(|p| p.line), Some(2));
+        assert_eq!(arity(Instance, "interface"), Some(One));
+        assert_eq!(arity(Instance, "use_vmac"), None);
+        assert_eq!(arity(Root, "vrrp_instance"), Some(NamedBlock));
+    }
+
+    /// Every keyword parse.rs matches (the string literals of its match
+    /// arms, less the values it matches) is in the table as supported or
+    /// ignored.
+    #[test]
+    fn table_has_every_parser_keyword() {
+        const VALUES: &[&str] = &[
+            "MASTER", "BACKUP", "PASS", "AH", "true", "yes", "on", "false", "no", "off", "global",
+            "universe", "site", "link", "host", "nowhere",
+        ];
+        let src = include_str!("parse.rs");
+        let mut seen = 0;
+        for line in src.lines() {
+            let t = line.trim_start();
+            let arm = match t.strip_prefix("k @ (") {
+                Some(rest) => rest,
+                None if t.starts_with('"') => t,
+                None => continue,
+            };
+            let Some((pats, _)) = arm.split_once("=>") else {
+                continue;
+            };
+            for lit in pats.split('|') {
+                let lit = lit.trim().trim_end_matches(')').trim();
+                let Some(name) = lit.strip_prefix('"').and_then(|l| l.strip_suffix('"')) else {
+                    continue;
+                };
+                if VALUES.contains(&name) {
+                    continue;
+                }
+                seen += 1;
+                assert!(
+                    KEYWORDS
+                        .iter()
+                        .any(|k| k.name == name && !matches!(k.support, Support::Refused(_))),
+                    "parse.rs matches keyword {name:?} but config/keywords.rs does not list it as supported"
+                );
+            }
+        }
+        assert!(
+            seen > 50,
+            "only {seen} keywords found in parse.rs's match arms"
+        );
     }
 
     /// docs/migration.md carries [`render_doc`] between the markers;

@@ -284,6 +284,22 @@ impl<'a> Parser<'a> {
         t
     }
 
+    /// The keyword table's generic check of a supported keyword in
+    /// `section`: a missing value (keepalived's message), block or name.
+    /// `false`: reported, the statement is skipped.
+    fn arity_ok(&mut self, section: kw::Section, item: &Item) -> bool {
+        let k = item.keyword();
+        match kw::arity(section, k) {
+            Some(kw::Arity::One | kw::Arity::AtLeastOne) if item.words.len() < 2 => {
+                self.err(&item.pos, missing_param(k, k, 2));
+                false
+            }
+            Some(kw::Arity::Block) => self.block(item).is_some(),
+            Some(kw::Arity::NamedBlock) => self.name(item).is_some() && self.block(item).is_some(),
+            _ => true,
+        }
+    }
+
     fn no_block(&mut self, item: &Item) {
         if item.block.is_some() {
             self.err(
@@ -534,13 +550,18 @@ impl<'a> Parser<'a> {
         // global_defs first: its defaults apply to every instance.
         for item in tree.iter().filter(|i| i.keyword() == "global_defs") {
             self.no_args(item);
-            if let Some(b) = self.block(item) {
-                self.global(b, &mut cfg.global);
+            if self.arity_ok(kw::Section::Root, item) {
+                if let Some(b) = &item.block {
+                    self.global(b, &mut cfg.global);
+                }
             }
         }
         let mut instances: Vec<InstB> = Vec::new();
         for item in tree {
             let k = item.keyword();
+            if k != "global_defs" && !self.arity_ok(kw::Section::Root, item) {
+                continue;
+            }
             match k {
                 "global_defs" => {}
                 "vrrp_script" => {
@@ -626,6 +647,9 @@ impl<'a> Parser<'a> {
             let k = item.keyword();
             if !kw::takes_block(kw::Section::Global, k) {
                 self.no_block(item);
+            }
+            if !self.arity_ok(kw::Section::Global, item) {
+                continue;
             }
             match k {
                 "router_id" => {
@@ -764,6 +788,13 @@ impl<'a> Parser<'a> {
         let mut ok = true;
         for it in block {
             self.no_block(it);
+            if !self.arity_ok(kw::Section::Script, it) {
+                // As when their parser fails: no "No script set" then.
+                if matches!(it.keyword(), "script" | "user") {
+                    ok = false;
+                }
+                continue;
+            }
             match it.keyword() {
                 "script" => match self.command(it, false) {
                     Some(c) => s.script.argv = c.argv,
@@ -856,6 +887,9 @@ impl<'a> Parser<'a> {
         };
         for it in block {
             self.no_block(it);
+            if !self.arity_ok(kw::Section::TrackProcess, it) {
+                continue;
+            }
             match it.keyword() {
                 "process" => {
                     if let Some(p) = self.arg(it, 1) {
@@ -966,6 +1000,9 @@ impl<'a> Parser<'a> {
             if !kw::takes_block(kw::Section::SyncGroup, k) {
                 self.no_block(it);
             }
+            if !self.arity_ok(kw::Section::SyncGroup, it) {
+                continue;
+            }
             match k {
                 "group" => {
                     if let Some(b) = self.block(it) {
@@ -992,7 +1029,10 @@ impl<'a> Parser<'a> {
                 "notify_fault" => g.notify_fault = self.command(it, true),
                 "notify_stop" => g.notify_stop = self.command(it, true),
                 "notify" => g.notify = self.command(it, true),
-                "smtp_alert" => self.ignored(it, "vrrpd does not send e-mail"),
+                _ if kw::ignored(kw::Section::SyncGroup, k).is_some() => {
+                    let note = kw::ignored(kw::Section::SyncGroup, k).unwrap_or_default();
+                    self.ignored(it, note)
+                }
                 _ if kw::refused(kw::Section::SyncGroup, k) => self.unsupported(it),
                 _ => self.unknown(it),
             }
@@ -1059,6 +1099,9 @@ impl<'a> Parser<'a> {
             let k = it.keyword();
             if !kw::takes_block(kw::Section::Instance, k) {
                 self.no_block(it);
+            }
+            if !self.arity_ok(kw::Section::Instance, it) {
+                continue;
             }
             match k {
                 "state" => {
@@ -1284,8 +1327,10 @@ impl<'a> Parser<'a> {
                 "lower_prio_no_advert" => b.inst.lower_prio_no_advert = self.flag(it),
                 "higher_prio_send_advert" => b.inst.higher_prio_send_advert = self.flag(it),
                 "accept" => {}
-                "smtp_alert" => self.ignored(it, "vrrpd does not send e-mail"),
-                "debug" => self.ignored(it, "use vrrpd's log filter (RUST_LOG) instead"),
+                _ if kw::ignored(kw::Section::Instance, k).is_some() => {
+                    let note = kw::ignored(kw::Section::Instance, k).unwrap_or_default();
+                    self.ignored(it, note)
+                }
                 _ if kw::refused(kw::Section::Instance, k) => self.unsupported(it),
                 _ => self.unknown(it),
             }
@@ -1321,6 +1366,9 @@ impl<'a> Parser<'a> {
     fn auth(&mut self, blk: &[Item], b: &mut InstB) {
         for it in blk {
             self.no_block(it);
+            if !self.arity_ok(kw::Section::Auth, it) {
+                continue;
+            }
             match it.keyword() {
                 "auth_type" => {
                     if let Some(t) = self.arg(it, 1) {
