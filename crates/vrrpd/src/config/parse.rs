@@ -152,6 +152,26 @@ fn lex_with_includes(
     diags: &mut Vec<Diagnostic>,
 ) {
     raw.insert(file.to_string(), src.lines().map(String::from).collect());
+    // keepalived reads such a line to its end but reports it, and `-t`
+    // then fails (exit 5).
+    for e in lexer::keepalived_unterminated_quotes(file, src) {
+        let pos = e.pos().clone();
+        let text = src
+            .lines()
+            .nth(pos.line.saturating_sub(1) as usize)
+            .unwrap_or("")
+            .trim();
+        for message in [
+            format!("Unterminated quote '{text}'"),
+            format!("Unmatched quote: '{text}'"),
+        ] {
+            diags.push(Diagnostic {
+                severity: Severity::Error,
+                pos: Some(pos.clone()),
+                message,
+            });
+        }
+    }
     let lines = match lexer::lex(file, src, Dialect::Keepalived, &NoEnv) {
         Ok(l) => l,
         Err(e) => {

@@ -1153,3 +1153,22 @@ fn weighted_tracking_ignored_in_sync_groups() {
         .collect();
     assert_eq!(ifs, ["eth2"]);
 }
+
+/// `router_id "abc` (a quote never closed): keepalived 2.2.7 prints both
+/// lines and `-t` exits 5; vrrpd gave 0.
+#[test]
+fn unterminated_quote_fails_the_check_as_keepalived() {
+    let t = TempDir::new();
+    let f = t.write("q.conf", "global_defs {\n    router_id \"abc\n}\n");
+    let mut out = Vec::new();
+    let rc = check::run_check_with(&f, &FAKE, &mut out);
+    assert_eq!(rc, 5);
+    let out = String::from_utf8(out).unwrap();
+    let name = f.display();
+    assert!(
+        out.starts_with(&format!(
+            "({name}: Line 2) Unterminated quote 'router_id \"abc'\n({name}: Line 2) Unmatched quote: 'router_id \"abc'\n"
+        )),
+        "{out}"
+    );
+}
