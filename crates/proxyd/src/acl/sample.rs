@@ -1,0 +1,808 @@
+//! Samples, the fetches valid in tcp mode, converters, and the parser for
+//! a sample expression `fetch(args),conv(args),...`.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+
+use super::pattern::{MapTable, Method};
+use super::PatternLoader;
+use crate::tls_hello::{self, HelloError};
+
+/// A typed sample value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sample {
+    Bool(bool),
+    Sint(i64),
+    Ip(IpAddr),
+    Str(String),
+    Bin(Vec<u8>),
+}
+
+impl Sample {
+    /// The bytes a string-like matcher sees (casts as HAProxy does).
+    pub fn as_bytes(&self) -> Cow<'_, [u8]> {
+        match self {
+            Sample::Str(s) => Cow::Borrowed(s.as_bytes()),
+            Sample::Bin(b) => Cow::Borrowed(b),
+            Sample::Bool(b) => Cow::Borrowed(if *b { b"1" } else { b"0" }),
+            Sample::Sint(i) => Cow::Owned(i.to_string().into_bytes()),
+            Sample::Ip(ip) => Cow::Owned(ip.to_string().into_bytes()),
+        }
+    }
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Sample::Sint(i) => Some(*i),
+            Sample::Bool(b) => Some(i64::from(*b)),
+            Sample::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+    pub fn as_ip(&self) -> Option<IpAddr> {
+        match self {
+            Sample::Ip(ip) => Some(*ip),
+            Sample::Str(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// The output type of a fetch or converter, which picks the default
+/// match method after converters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    Int,
+    Addr,
+    Str,
+    Bin,
+}
+
+/// What the fetches may read. Everything is by value or borrowed from the
+/// caller, so evaluation stays pure.
+pub trait FetchCtx {
+    /// The client address.
+    fn src(&self) -> Option<SocketAddr>;
+    /// The local (destination) address the client connected to.
+    fn dst(&self) -> Option<SocketAddr>;
+    /// The `name` of the bind line that accepted the connection.
+    fn so_name(&self) -> Option<&str> {
+        None
+    }
+    /// The request bytes received so far.
+    fn req(&self) -> &[u8];
+    /// Whether no more request bytes will be considered (inspect-delay
+    /// expired, client shut its side, or the buffer is full). When true a
+    /// "may change" answer becomes final.
+    fn req_final(&self) -> bool;
+    /// Usable servers of a backend (None: the current one).
+    fn nbsrv(&self, _backend: Option<&str>) -> Option<i64> {
+        None
+    }
+    /// Current sessions of a backend.
+    fn be_conn(&self, _backend: Option<&str>) -> Option<i64> {
+        None
+    }
+    /// Free connection and queue slots of a backend.
+    fn connslots(&self, _backend: Option<&str>) -> Option<i64> {
+        None
+    }
+    /// Current sessions of a frontend (None: the current one).
+    fn fe_conn(&self, _frontend: Option<&str>) -> Option<i64> {
+        None
+    }
+    /// Whether a server is up.
+    fn srv_is_up(&self, _backend: &str, _server: &str) -> Option<bool> {
+        None
+    }
+}
+
+/// Where `req.payload_lv` reads the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LvOffset {
+    /// Right after the length field.
+    AfterLength,
+    /// Absolute offset in the buffer.
+    Absolute(usize),
+    /// Relative to the end of the length field ("+N" / "-N").
+    Relative(i64),
+}
+
+/// A sample fetch with its parsed arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    Src,
+    SrcPort,
+    Dst,
+    DstPort,
+    SoName,
+    ReqLen,
+    Payload {
+        off: usize,
+        len: usize,
+    },
+    PayloadLv {
+        off: usize,
+        len: usize,
+        data: LvOffset,
+    },
+    SslSni,
+    SslVer,
+    SslHelloType,
+    SslEcExt,
+    RdpCookie(Option<String>),
+    RdpCookieCnt(Option<String>),
+    Nbsrv(Option<String>),
+    BeConn(Option<String>),
+    Connslots(Option<String>),
+    FeConn(Option<String>),
+    SrvIsUp {
+        backend: String,
+        server: String,
+    },
+    AlwaysTrue,
+    AlwaysFalse,
+    WaitEnd,
+}
+
+/// Argument types, named as HAProxy names them in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArgT {
+    Int,
+    Str,
+    Backend,
+    Frontend,
+    Server,
+}
+
+impl ArgT {
+    fn name(self) -> &'static str {
+        match self {
+            ArgT::Int => "integer",
+            ArgT::Str => "string",
+            ArgT::Backend => "backend",
+            ArgT::Frontend => "frontend",
+            ArgT::Server => "server",
+        }
+    }
+}
+
+/// One fetch keyword: canonical name, aliases, argument list (mandatory
+/// count first), output kind and default match method (None: `-m` is
+/// required, as for the binary payload fetches).
+struct FetchKw {
+    names: &'static [&'static str],
+    args: &'static [ArgT],
+    mandatory: usize,
+    kind: Kind,
+    default: Option<Method>,
+}
+
+const FETCHES: &[FetchKw] = &[
+    FetchKw {
+        names: &["src"],
+        args: &[],
+        mandatory: 0,
+        kind: Kind::Addr,
+        default: Some(Method::Ip),
+    },
+    FetchKw {
+        names: &["src_port"],
+        args: &[],
+        mandatory: 0,
+        kind: Kind::Int,
+        default: Some(Method::Int),
+    },
+    FetchKw {
+        names: &["dst"],
+        args: &[],
+        mandatory: 0,
+        kind: Kind::Addr,
+        default: Some(Method::Ip),
+    },
+    FetchKw {
+        names: &["dst_port"],
+        args: &[],
+        mandatory: 0,
+        kind: Kind::Int,
+        default: Some(Method::Int),
+    },
+    FetchKw {
+        names: &["so_name"],
+        args: &[],
+        mandatory: 0,
+        kind: Kind::Str,
+        default: Some(Method::Str),
+    },
+    FetchKw {
+        names: &["req.len", "req_len"],
+        args: &[],
+        mandatory: 0,
+        kind: Kind::Int,
+        default: Some(Method::Int),
+    },
+    FetchKw {
+        names: &["req.payload"],
+        args: &[ArgT::Int, ArgT::Int],
+        mandatory: 2,
+        kind: Kind::Bin,
+        default: None,
+    },
+    FetchKw {
+        names: &["req.payload_lv"],
+        args: &[ArgT::Int, ArgT::Int, ArgT::Str],
+        mandatory: 2,
+        kind: Kind::Bin,
+        default: None,
+    },
+    FetchKw {
+        names: &["req.ssl_sni", "req_ssl_sni"],
+        args: &[],
+        mandatory: 0,
+        kind: Kind::Str,
+        default: Some(Method::Str),
+    },
+    FetchKw {
+        names: &["req.ssl_ver", "req_ssl_ver"],
+        args: &[],
+        mandatory: 0,
+        kind: Kind::Int,
+        default: Some(Method::Int),
+    },
+    FetchKw {
+        names: &["req.ssl_hello_type", "req_ssl_hello_type"],
+        args: &[],
+        mandatory: 0,
+        kind: Kind::Int,
+        default: Some(Method::Int),
+    },
+    FetchKw {
+        names: &["req.ssl_ec_ext"],
+        args: &[],
+        mandatory: 0,
+        kind: Kind::Bool,
+        default: Some(Method::Bool),
+    },
+    FetchKw {
+        names: &["req.rdp_cookie", "req_rdp_cookie"],
+        args: &[ArgT::Str],
+        mandatory: 0,
+        kind: Kind::Str,
+        default: Some(Method::Str),
+    },
+    FetchKw {
+        names: &["req.rdp_cookie_cnt", "req_rdp_cookie_cnt"],
+        args: &[ArgT::Str],
+        mandatory: 0,
+        kind: Kind::Int,
+        default: Some(Method::Int),
+    },
+    FetchKw {
+        names: &["nbsrv"],
+        args: &[ArgT::Backend],
+        mandatory: 0,
+        kind: Kind::Int,
+        default: Some(Method::Int),
+    },
+    FetchKw {
+        names: &["be_conn"],
+        args: &[ArgT::Backend],
+        mandatory: 0,
+        kind: Kind::Int,
+        default: Some(Method::Int),
+    },
+    FetchKw {
+        names: &["connslots"],
+        args: &[ArgT::Backend],
+        mandatory: 0,
+        kind: Kind::Int,
+        default: Some(Method::Int),
+    },
+    FetchKw {
+        names: &["fe_conn"],
+        args: &[ArgT::Frontend],
+        mandatory: 0,
+        kind: Kind::Int,
+        default: Some(Method::Int),
+    },
+    FetchKw {
+        names: &["srv_is_up"],
+        args: &[ArgT::Server],
+        mandatory: 1,
+        kind: Kind::Bool,
+        default: Some(Method::Bool),
+    },
+    FetchKw {
+        names: &["always_true"],
+        args: &[],
+        mandatory: 0,
+        kind: Kind::Bool,
+        default: Some(Method::Bool),
+    },
+    FetchKw {
+        names: &["always_false"],
+        args: &[],
+        mandatory: 0,
+        kind: Kind::Bool,
+        default: Some(Method::Bool),
+    },
+    FetchKw {
+        names: &["wait_end"],
+        args: &[],
+        mandatory: 0,
+        kind: Kind::Bool,
+        default: Some(Method::Bool),
+    },
+];
+
+/// A converter applied to a sample.
+#[derive(Debug, Clone)]
+pub enum Converter {
+    Lower,
+    Upper,
+    Map {
+        method: Method,
+        table: Box<MapTable>,
+        default: Option<String>,
+    },
+}
+
+/// A compiled sample expression.
+#[derive(Debug, Clone)]
+pub struct SampleExpr {
+    /// The fetch keyword as written (for messages).
+    pub keyword: String,
+    pub fetch: Fetch,
+    pub converters: Vec<Converter>,
+    /// Output kind after the converters.
+    pub kind: Kind,
+    /// Default match method of the bare fetch (None: `-m` required).
+    pub fetch_default: Option<Method>,
+}
+
+/// A fetch result: the sample if any, and whether a later evaluation on
+/// more data could answer differently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub sample: Option<Sample>,
+    pub may_change: bool,
+}
+
+impl Fetched {
+    fn some(s: Sample) -> Fetched {
+        Fetched {
+            sample: Some(s),
+            may_change: false,
+        }
+    }
+    fn none() -> Fetched {
+        Fetched {
+            sample: None,
+            may_change: false,
+        }
+    }
+    fn wait() -> Fetched {
+        Fetched {
+            sample: None,
+            may_change: true,
+        }
+    }
+}
+
+/// Splits `name(a,b)` at the top level; `rest` is what follows the `)`.
+/// Errors are the HAProxy wording minus the "in ACL expression" tail.
+fn split_call<'a>(
+    s: &'a str,
+    what: &str,
+) -> Result<(&'a str, Option<Vec<&'a str>>, &'a str), String> {
+    let name_end = s.find(['(', ',']).unwrap_or(s.len());
+    let name = &s[..name_end];
+    let after = &s[name_end..];
+    if let Some(inner) = after.strip_prefix('(') {
+        match inner.find(')') {
+            Some(close) => {
+                let args = inner[..close].split(',').collect::<Vec<_>>();
+                Ok((name, Some(args), &inner[close + 1..]))
+            }
+            None => Err(format!("{what} '{name}' : expected ')'")),
+        }
+    } else {
+        Ok((name, None, after))
+    }
+}
+
+fn parse_int_arg(kw: &str, a: &str, pos: usize) -> Result<i64, String> {
+    a.parse::<i64>().map_err(|_| {
+        format!("fetch method '{kw}' : failed to parse '{a}' as type 'integer' at position {pos}")
+    })
+}
+
+/// Parses a sample expression (one config word, e.g. `req.payload(0,3)`
+/// or `req_ssl_sni,lower`). Error texts are HAProxy's, without the
+/// trailing "in ACL expression '...'" which the caller adds.
+pub fn parse_expr(word: &str, loader: &mut PatternLoader<'_>) -> Result<SampleExpr, ExprError> {
+    let (name, args, mut rest) = split_call(word, "fetch method").map_err(ExprError::Fetch)?;
+    if name.is_empty() {
+        return Err(ExprError::MissingFetch);
+    }
+    let kw = FETCHES
+        .iter()
+        .find(|k| k.names.contains(&name))
+        .ok_or_else(|| ExprError::UnknownFetch(name.to_string()))?;
+    let args = args.unwrap_or_default();
+    let args: Vec<&str> = if args.len() == 1 && args[0].is_empty() {
+        Vec::new()
+    } else {
+        args
+    };
+    if args.len() > kw.args.len() {
+        // HAProxy points at the first surplus argument.
+        let inner = word.split_once('(').map(|x| x.1).unwrap_or("");
+        let mut idx = 0;
+        let mut seen = 0;
+        for (i, c) in inner.char_indices() {
+            if c == ',' {
+                seen += 1;
+                if seen == kw.args.len() {
+                    idx = i;
+                    break;
+                }
+            }
+        }
+        let tail = if kw.args.is_empty() {
+            inner
+        } else {
+            &inner[idx..]
+        };
+        let tail = tail.split_once(')').map(|x| x.0).unwrap_or(tail);
+        return Err(ExprError::Fetch(format!(
+            "fetch method '{name}' : expected ')' before '{tail})'"
+        )));
+    }
+    if args.len() < kw.mandatory {
+        return Err(ExprError::Fetch(format!(
+            "fetch method '{name}' : missing arguments (got {}/{}), type '{}' expected",
+            args.len(),
+            kw.mandatory,
+            kw.args[args.len()].name()
+        )));
+    }
+    let opt = |i: usize| args.get(i).map(|s| s.to_string());
+    let fetch = match kw.names[0] {
+        "src" => Fetch::Src,
+        "src_port" => Fetch::SrcPort,
+        "dst" => Fetch::Dst,
+        "dst_port" => Fetch::DstPort,
+        "so_name" => Fetch::SoName,
+        "req.len" => Fetch::ReqLen,
+        "req.payload" | "req.payload_lv" => {
+            let off = parse_int_arg(name, args[0], 1).map_err(ExprError::Fetch)?;
+            let len = parse_int_arg(name, args[1], 2).map_err(ExprError::Fetch)?;
+            let neg = |v: i64, p: usize| {
+                usize::try_from(v).map_err(|_| {
+                    ExprError::Fetch(format!("fetch method '{name}' : failed to parse '{v}' as type 'integer' at position {p}"))
+                })
+            };
+            let (off, len) = (neg(off, 1)?, neg(len, 2)?);
+            if kw.names[0] == "req.payload" {
+                Fetch::Payload { off, len }
+            } else {
+                let data = match args.get(2) {
+                    None => LvOffset::AfterLength,
+                    Some(a) if a.starts_with(['+', '-']) => LvOffset::Relative(
+                        parse_int_arg(name, a.trim_start_matches('+'), 3)
+                            .map_err(ExprError::Fetch)?,
+                    ),
+                    Some(a) => LvOffset::Absolute(neg(
+                        parse_int_arg(name, a, 3).map_err(ExprError::Fetch)?,
+                        3,
+                    )?),
+                };
+                Fetch::PayloadLv { off, len, data }
+            }
+        }
+        "req.ssl_sni" => Fetch::SslSni,
+        "req.ssl_ver" => Fetch::SslVer,
+        "req.ssl_hello_type" => Fetch::SslHelloType,
+        "req.ssl_ec_ext" => Fetch::SslEcExt,
+        "req.rdp_cookie" => Fetch::RdpCookie(opt(0)),
+        "req.rdp_cookie_cnt" => Fetch::RdpCookieCnt(opt(0)),
+        "nbsrv" => Fetch::Nbsrv(opt(0)),
+        "be_conn" => Fetch::BeConn(opt(0)),
+        "connslots" => Fetch::Connslots(opt(0)),
+        "fe_conn" => Fetch::FeConn(opt(0)),
+        "srv_is_up" => {
+            let a = args[0];
+            match a.split_once('/') {
+                Some((b, s)) => Fetch::SrvIsUp {
+                    backend: b.to_string(),
+                    server: s.to_string(),
+                },
+                // Without a backend HAProxy looks in the current proxy; we
+                // keep the empty name for the caller to resolve.
+                None => Fetch::SrvIsUp {
+                    backend: String::new(),
+                    server: a.to_string(),
+                },
+            }
+        }
+        "always_true" => Fetch::AlwaysTrue,
+        "always_false" => Fetch::AlwaysFalse,
+        _ => Fetch::WaitEnd,
+    };
+    let mut kind = kw.kind;
+    let mut converters = Vec::new();
+    while let Some(r) = rest.strip_prefix(',') {
+        let (cname, cargs, r2) =
+            split_call(r, "converter").map_err(|e| ExprError::Converter(name.to_string(), e))?;
+        rest = r2;
+        let cargs = cargs.unwrap_or_default();
+        let conv = match cname {
+            "lower" => Converter::Lower,
+            "upper" => Converter::Upper,
+            "map" | "map_str" | "map_beg" | "map_sub" | "map_end" | "map_dom" | "map_ip" => {
+                let method = match cname {
+                    "map_beg" => Method::Beg,
+                    "map_sub" => Method::Sub,
+                    "map_end" => Method::End,
+                    "map_dom" => Method::Dom,
+                    "map_ip" => Method::Ip,
+                    _ => Method::Str,
+                };
+                let file = cargs.first().copied().unwrap_or("");
+                let invalid = |m: String| {
+                    ExprError::Converter(
+                        name.to_string(),
+                        format!("invalid args in converter '{cname}' : {m}."),
+                    )
+                };
+                if file.is_empty() {
+                    return Err(invalid(
+                        "missing arguments (got 0/1), type 'string' expected".to_string(),
+                    ));
+                }
+                let text = loader(file)
+                    .map_err(|_| invalid(format!("failed to open pattern file <{file}>")))?;
+                let lines = super::pattern_lines(&text);
+                let table = MapTable::load(method, &lines)
+                    .map_err(|(line, m)| invalid(format!("{m} at line {line} of file '{file}'")))?;
+                Converter::Map {
+                    method,
+                    table: Box::new(table),
+                    default: cargs.get(1).map(|s| s.to_string()),
+                }
+            }
+            _ => {
+                return Err(ExprError::Converter(
+                    name.to_string(),
+                    format!("unknown converter '{cname}'."),
+                ))
+            }
+        };
+        kind = Kind::Str;
+        converters.push(conv);
+    }
+    if !rest.is_empty() {
+        return Err(ExprError::Fetch(format!(
+            "fetch method '{name}' : expected ')' before '{rest}'"
+        )));
+    }
+    Ok(SampleExpr {
+        keyword: name.to_string(),
+        fetch,
+        converters,
+        kind,
+        fetch_default: kw.default,
+    })
+}
+
+/// Why a sample expression did not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExprError {
+    MissingFetch,
+    UnknownFetch(String),
+    /// Argument trouble, already worded "fetch method 'x' : ...".
+    Fetch(String),
+    /// Converter trouble: keyword and message.
+    Converter(String, String),
+}
+
+fn port(a: Option<SocketAddr>) -> Fetched {
+    a.map_or_else(Fetched::none, |a| {
+        Fetched::some(Sample::Sint(i64::from(a.port())))
+    })
+}
+
+fn addr(a: Option<SocketAddr>) -> Fetched {
+    a.map_or_else(Fetched::none, |a| Fetched::some(Sample::Ip(a.ip())))
+}
+
+fn count(v: Option<i64>) -> Fetched {
+    v.map_or_else(Fetched::none, |v| Fetched::some(Sample::Sint(v)))
+}
+
+fn hello<T>(r: Result<T, HelloError>, f: impl FnOnce(T) -> Option<Sample>) -> Fetched {
+    match r {
+        Ok(v) => f(v).map_or_else(Fetched::none, Fetched::some),
+        Err(HelloError::NeedMore) => Fetched::wait(),
+        Err(HelloError::Invalid(_)) => Fetched::none(),
+    }
+}
+
+/// Finds the RDP cookie (`Cookie: name=value\r\n` after the TPKT and
+/// X.224 headers). Ok(None): no such cookie; Err: need more data.
+fn rdp_cookie<'a>(buf: &'a [u8], name: Option<&str>) -> Result<Option<&'a [u8]>, ()> {
+    if buf.len() < 11 {
+        return Err(());
+    }
+    if buf[0] != 3 || buf[1] != 0 {
+        return Ok(None);
+    }
+    let data = &buf[11..];
+    const PFX: &[u8] = b"Cookie:";
+    if data.len() < PFX.len() {
+        return if PFX.starts_with(data) {
+            Err(())
+        } else {
+            Ok(None)
+        };
+    }
+    if !data[..PFX.len()].eq_ignore_ascii_case(PFX) {
+        return Ok(None);
+    }
+    let mut rest = &data[PFX.len()..];
+    while let Some((b' ', r)) = rest.split_first() {
+        rest = r;
+    }
+    let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
+        return Err(());
+    };
+    let line = &rest[..eol];
+    let Some(eq) = line.iter().position(|&c| c == b'=') else {
+        return Ok(None);
+    };
+    if let Some(n) = name {
+        if !line[..eq].eq_ignore_ascii_case(n.as_bytes()) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(&line[eq + 1..]))
+}
+
+impl Fetch {
+    /// Runs the fetch against the context.
+    pub fn run(&self, ctx: &dyn FetchCtx) -> Fetched {
+        let buf = ctx.req();
+        match self {
+            Fetch::Src => addr(ctx.src()),
+            Fetch::Dst => addr(ctx.dst()),
+            Fetch::SrcPort => port(ctx.src()),
+            Fetch::DstPort => port(ctx.dst()),
+            Fetch::SoName => ctx
+                .so_name()
+                .map_or_else(Fetched::none, |n| Fetched::some(Sample::Str(n.to_string()))),
+            Fetch::ReqLen => Fetched {
+                sample: Some(Sample::Sint(buf.len() as i64)),
+                may_change: true,
+            },
+            Fetch::Payload { off, len } => {
+                let end = if *len == 0 {
+                    buf.len().max(*off)
+                } else {
+                    off.saturating_add(*len)
+                };
+                match buf.get(*off..end) {
+                    Some(b) if *len != 0 => Fetched::some(Sample::Bin(b.to_vec())),
+                    Some(b) => Fetched {
+                        sample: Some(Sample::Bin(b.to_vec())),
+                        may_change: true,
+                    },
+                    None => Fetched::wait(),
+                }
+            }
+            Fetch::PayloadLv { off, len, data } => {
+                let Some(field) = buf.get(*off..off.saturating_add(*len)) else {
+                    return Fetched::wait();
+                };
+                let Some(dlen) = field.iter().try_fold(0usize, |acc, b| {
+                    acc.checked_mul(256).map(|v| v | usize::from(*b))
+                }) else {
+                    return Fetched::none();
+                };
+                let field_end = off + len;
+                let start = match data {
+                    LvOffset::AfterLength => Some(field_end),
+                    LvOffset::Absolute(a) => Some(*a),
+                    LvOffset::Relative(r) => (field_end as i64)
+                        .checked_add(*r)
+                        .and_then(|v| usize::try_from(v).ok()),
+                };
+                let Some(start) = start else {
+                    return Fetched::none();
+                };
+                match buf.get(start..start.saturating_add(dlen)) {
+                    Some(b) => Fetched::some(Sample::Bin(b.to_vec())),
+                    None => Fetched::wait(),
+                }
+            }
+            Fetch::SslSni => hello(tls_hello::parse_client_hello(buf), |h| {
+                h.sni.map(Sample::Str)
+            }),
+            Fetch::SslEcExt => hello(tls_hello::parse_client_hello(buf), |h| {
+                Some(Sample::Bool(h.has_ec_ext))
+            }),
+            Fetch::SslHelloType => hello(tls_hello::hello_type(buf), |t| {
+                Some(Sample::Sint(i64::from(t)))
+            }),
+            Fetch::SslVer => {
+                // The ClientHello's version when visible, else the record's.
+                hello(tls_hello::record_header(buf), |rec| {
+                    let v = match (rec.content_type, buf.get(5), buf.get(9..11)) {
+                        (22, Some(1), Some(v)) => (v[0], v[1]),
+                        _ => rec.version,
+                    };
+                    Some(Sample::Sint(i64::from(v.0) * 65536 + i64::from(v.1)))
+                })
+            }
+            Fetch::RdpCookie(name) => match rdp_cookie(buf, name.as_deref()) {
+                Ok(Some(v)) => Fetched::some(Sample::Str(String::from_utf8_lossy(v).into_owned())),
+                Ok(None) => Fetched::none(),
+                Err(()) => Fetched::wait(),
+            },
+            Fetch::RdpCookieCnt(name) => match rdp_cookie(buf, name.as_deref()) {
+                Ok(v) => Fetched::some(Sample::Sint(i64::from(v.is_some()))),
+                Err(()) => Fetched {
+                    sample: Some(Sample::Sint(0)),
+                    may_change: true,
+                },
+            },
+            Fetch::Nbsrv(b) => count(ctx.nbsrv(b.as_deref())),
+            Fetch::BeConn(b) => count(ctx.be_conn(b.as_deref())),
+            Fetch::Connslots(b) => count(ctx.connslots(b.as_deref())),
+            Fetch::FeConn(f) => count(ctx.fe_conn(f.as_deref())),
+            Fetch::SrvIsUp { backend, server } => ctx
+                .srv_is_up(backend, server)
+                .map_or_else(Fetched::none, |u| Fetched::some(Sample::Bool(u))),
+            Fetch::AlwaysTrue => Fetched::some(Sample::Bool(true)),
+            Fetch::AlwaysFalse => Fetched::some(Sample::Bool(false)),
+            Fetch::WaitEnd => {
+                if ctx.req_final() {
+                    Fetched::some(Sample::Bool(true))
+                } else {
+                    Fetched::wait()
+                }
+            }
+        }
+    }
+}
+
+impl Converter {
+    pub fn apply(&self, s: Sample) -> Option<Sample> {
+        match self {
+            Converter::Lower => Some(Sample::Str(
+                String::from_utf8_lossy(&s.as_bytes()).to_ascii_lowercase(),
+            )),
+            Converter::Upper => Some(Sample::Str(
+                String::from_utf8_lossy(&s.as_bytes()).to_ascii_uppercase(),
+            )),
+            Converter::Map {
+                method,
+                table,
+                default,
+            } => match table.lookup(*method, &s) {
+                Some(v) => Some(Sample::Str(v.to_string())),
+                None => default.clone().map(Sample::Str),
+            },
+        }
+    }
+}
+
+impl SampleExpr {
+    /// Fetches and converts.
+    pub fn eval(&self, ctx: &dyn FetchCtx) -> Fetched {
+        let mut f = self.fetch.run(ctx);
+        for c in &self.converters {
+            f.sample = f.sample.and_then(|s| c.apply(s));
+        }
+        f
+    }
+}
