@@ -90,14 +90,62 @@ pub fn record_header(buf: &[u8]) -> Result<RecordHeader, HelloError> {
     })
 }
 
-/// The handshake message type of the first record, if it is a handshake
-/// record (needs 6 bytes).
+/// Whether a first byte starts an SSLv3/TLS record as HAProxy sees it
+/// (change_cipher_spec, alert, handshake, application_data).
+fn tls_record_start(b: u8) -> bool {
+    (0x14..=0x17).contains(&b)
+}
+
+/// The handshake message type of the first record, HAProxy's way: any
+/// SSLv3+ record type, a record of at least 4 bytes, and the whole
+/// handshake message present.
 pub fn hello_type(buf: &[u8]) -> Result<u8, HelloError> {
-    let rec = record_header(buf)?;
-    if rec.content_type != CONTENT_HANDSHAKE {
-        return Err(HelloError::Invalid("not a handshake record"));
+    let Some(&first) = buf.first() else {
+        return Err(HelloError::NeedMore);
+    };
+    if !tls_record_start(first) {
+        return Err(HelloError::Invalid("unknown record type"));
     }
-    buf.get(5).copied().ok_or(HelloError::NeedMore)
+    if buf.len() < 9 {
+        return Err(HelloError::NeedMore);
+    }
+    if buf[1] < 3 {
+        return Err(HelloError::Invalid("unsupported record version"));
+    }
+    if u16::from_be_bytes([buf[3], buf[4]]) < 4 {
+        return Err(HelloError::Invalid("record too short"));
+    }
+    let hs_len = (usize::from(buf[6]) << 16) | (usize::from(buf[7]) << 8) | usize::from(buf[8]);
+    if buf.len() < 9 + hs_len {
+        return Err(HelloError::NeedMore);
+    }
+    Ok(buf[5])
+}
+
+/// The record-layer (major, minor) version once the whole first record
+/// (capped at `cap` bytes) is present, as HAProxy's `req.ssl_ver` does.
+/// SSLv2-format hellos are not supported (reported invalid).
+pub fn record_version(buf: &[u8], cap: usize) -> Result<(u8, u8), HelloError> {
+    let Some(&first) = buf.first() else {
+        return Err(HelloError::NeedMore);
+    };
+    if !tls_record_start(first) {
+        return Err(HelloError::Invalid("unknown record type"));
+    }
+    if buf.len() < 5 {
+        return Err(HelloError::NeedMore);
+    }
+    if buf[1] < 3 {
+        return Err(HelloError::Invalid("unsupported record version"));
+    }
+    let len = usize::from(u16::from_be_bytes([buf[3], buf[4]]));
+    if !(1..=MAX_RECORD).contains(&len) {
+        return Err(HelloError::Invalid("bad record length"));
+    }
+    if buf.len() - 5 < len.min(cap.saturating_sub(5)) {
+        return Err(HelloError::NeedMore);
+    }
+    Ok((buf[1], buf[2]))
 }
 
 /// A cursor over a slice that distinguishes "ran out" from "bad".
@@ -315,6 +363,7 @@ mod tests {
         assert_eq!(h.record.version, (3, 1));
         assert_eq!(h.version, (3, 3));
         assert_eq!(hello_type(&buf), Ok(1));
+        assert_eq!(record_version(&buf, 16384), Ok((3, 1)));
         // Every strict prefix is "need more", never invalid nor a result.
         for n in 0..buf.len() {
             assert_eq!(
@@ -400,18 +449,66 @@ mod tests {
     #[test]
     fn hello_type_table() {
         let cases: &[(&[u8], Result<u8, HelloError>)] = &[
+            (b"", Err(HelloError::NeedMore)),
             (b"\x16\x03\x01\x00\x10", Err(HelloError::NeedMore)),
-            (b"\x16\x03\x01\x00\x10\x01", Ok(1)),
-            (b"\x16\x03\x03\x00\x10\x02", Ok(2)),
             (
-                b"\x15\x03\x03\x00\x02\x02",
-                Err(HelloError::Invalid("not a handshake record")),
+                b"\x16\x03\x01\x00\x10\x01\x00\x00",
+                Err(HelloError::NeedMore),
+            ),
+            (b"\x16\x03\x01\x00\x04\x01\x00\x00\x00", Ok(1)),
+            (
+                b"\x16\x03\x01\x00\x10\x01\x00\x00\x02",
+                Err(HelloError::NeedMore),
+            ),
+            (b"\x16\x03\x01\x00\x10\x01\x00\x00\x02ab", Ok(1)),
+            (b"\x16\x03\x03\x00\x04\x02\x00\x00\x00", Ok(2)),
+            // HAProxy reads the byte after any SSLv3+ record header
+            (b"\x15\x03\x03\x00\x04\x02\x00\x00\x00", Ok(2)),
+            (
+                b"\x16\x02\x00\x00\x04\x01\x00\x00\x00",
+                Err(HelloError::Invalid("unsupported record version")),
+            ),
+            (
+                b"\x16\x03\x01\x00\x03\x01\x00\x00\x00",
+                Err(HelloError::Invalid("record too short")),
             ),
             (b"SSH-2.0", Err(HelloError::Invalid("unknown record type"))),
         ];
         for (buf, want) in cases {
             assert_eq!(&hello_type(buf), want, "{buf:02x?}");
         }
+    }
+
+    #[test]
+    fn record_version_table() {
+        type Row<'a> = (&'a [u8], Result<(u8, u8), HelloError>);
+        let cases: &[Row] = &[
+            (b"", Err(HelloError::NeedMore)),
+            (b"\x16\x03\x01\x00", Err(HelloError::NeedMore)),
+            (b"\x16\x03\x01\x00\x02\x01", Err(HelloError::NeedMore)),
+            (b"\x16\x03\x01\x00\x02\x01\x00", Ok((3, 1))),
+            (b"\x17\x03\x03\x00\x01\x00", Ok((3, 3))),
+            (
+                b"\x16\x03\x00\x00\x00",
+                Err(HelloError::Invalid("bad record length")),
+            ),
+            (
+                b"\x16\x02\x00\x00\x01\x00",
+                Err(HelloError::Invalid("unsupported record version")),
+            ),
+            (
+                b"\x80\x2e\x01\x00\x02",
+                Err(HelloError::Invalid("unknown record type")),
+            ),
+        ];
+        for (buf, want) in cases {
+            assert_eq!(&record_version(buf, 16384), want, "{buf:02x?}");
+        }
+        // a record longer than the buffer: what fits is enough
+        let mut big = vec![0x17, 3, 3, 0x40, 0x00];
+        big.resize(100, 0);
+        assert_eq!(record_version(&big, 100), Ok((3, 3)));
+        assert_eq!(record_version(&big, 16384), Err(HelloError::NeedMore));
     }
 
     #[test]

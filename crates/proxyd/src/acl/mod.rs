@@ -31,7 +31,7 @@ pub use pattern::{Method, Patterns};
 pub use sample::{FetchCtx, Fetched, Kind, Sample, SampleExpr};
 
 use pattern::IntSyntax;
-use sample::{ExprError, Fetch};
+use sample::Fetch;
 
 /// Reads a pattern or map file by name; the engine never opens files
 /// itself. [`read_file`] is the real one.
@@ -269,14 +269,7 @@ pub fn parse_acl(
 /// bare HAProxy message.
 pub fn parse_expr_words(words: &[&str], loader: &mut PatternLoader<'_>) -> Result<AclExpr, String> {
     let word = words.first().copied().unwrap_or("");
-    let expr = sample::parse_expr(word, loader).map_err(|e| match e {
-        ExprError::MissingFetch => format!("missing fetch method in ACL expression '{word}'"),
-        ExprError::UnknownFetch(n) => {
-            format!("unknown fetch method '{n}' in ACL expression '{word}'")
-        }
-        ExprError::Fetch(m) => format!("{m} in ACL expression '{word}'"),
-        ExprError::Converter(kw, m) => format!("ACL keyword '{kw}' : {m}"),
-    })?;
+    let expr = sample::parse_expr(word, loader).map_err(|e| e.message(word))?;
     let mut ignore_case = false;
     let mut method = None;
     let mut files = Vec::new();

@@ -8,6 +8,9 @@ use super::pattern::{MapTable, Method};
 use super::PatternLoader;
 use crate::tls_hello::{self, HelloError};
 
+/// HAProxy's default `tune.bufsize`: payload windows beyond it never match.
+pub const BUFSIZE: usize = 16384;
+
 /// A typed sample value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sample {
@@ -178,6 +181,22 @@ struct FetchKw {
 }
 
 const FETCHES: &[FetchKw] = &[
+    // HAProxy's old ACL keywords for the payload fetches match `bin` by
+    // default, the fetches themselves need `-m`.
+    FetchKw {
+        names: &["payload"],
+        args: &[ArgT::Int, ArgT::Int],
+        mandatory: 2,
+        kind: Kind::Bin,
+        default: Some(Method::Bin),
+    },
+    FetchKw {
+        names: &["payload_lv"],
+        args: &[ArgT::Int, ArgT::Int, ArgT::Str],
+        mandatory: 2,
+        kind: Kind::Bin,
+        default: Some(Method::Bin),
+    },
     FetchKw {
         names: &["src"],
         args: &[],
@@ -263,14 +282,14 @@ const FETCHES: &[FetchKw] = &[
         default: Some(Method::Bool),
     },
     FetchKw {
-        names: &["req.rdp_cookie", "req_rdp_cookie"],
+        names: &["req.rdp_cookie", "req_rdp_cookie", "rdp_cookie"],
         args: &[ArgT::Str],
         mandatory: 0,
         kind: Kind::Str,
         default: Some(Method::Str),
     },
     FetchKw {
-        names: &["req.rdp_cookie_cnt", "req_rdp_cookie_cnt"],
+        names: &["req.rdp_cookie_cnt", "req_rdp_cookie_cnt", "rdp_cookie_cnt"],
         args: &[ArgT::Str],
         mandatory: 0,
         kind: Kind::Int,
@@ -388,116 +407,250 @@ impl Fetched {
     }
 }
 
-/// Splits `name(a,b)` at the top level; `rest` is what follows the `)`.
-/// Errors are the HAProxy wording minus the "in ACL expression" tail.
-fn split_call<'a>(
-    s: &'a str,
-    what: &str,
-) -> Result<(&'a str, Option<Vec<&'a str>>, &'a str), String> {
+/// Splits `name(a,b)`; `rest` is what follows the `)`. Err: no `)`.
+fn split_call(s: &str) -> Result<(&str, Option<Vec<&str>>, &str), &str> {
     let name_end = s.find(['(', ',']).unwrap_or(s.len());
     let name = &s[..name_end];
     let after = &s[name_end..];
-    if let Some(inner) = after.strip_prefix('(') {
-        match inner.find(')') {
+    match after.strip_prefix('(') {
+        Some(inner) => match inner.find(')') {
             Some(close) => {
-                let args = inner[..close].split(',').collect::<Vec<_>>();
+                let raw = &inner[..close];
+                let args = if raw.is_empty() {
+                    Vec::new()
+                } else {
+                    raw.split(',').collect()
+                };
                 Ok((name, Some(args), &inner[close + 1..]))
             }
-            None => Err(format!("{what} '{name}' : expected ')'")),
-        }
-    } else {
-        Ok((name, None, after))
+            None => Err(name),
+        },
+        None => Ok((name, None, after)),
     }
 }
 
-fn parse_int_arg(kw: &str, a: &str, pos: usize) -> Result<i64, String> {
+/// HAProxy's "expected ')' before 'X)'" for surplus arguments: X starts at
+/// the first argument beyond `max`.
+fn surplus(args: &[&str], max: usize) -> String {
+    let tail = if max == 0 {
+        args.join(",")
+    } else {
+        format!(",{}", args[max..].join(","))
+    };
+    format!("expected ')' before '{tail})'")
+}
+
+/// The names that are HAProxy "ACL keywords" (old-style aliases) rather
+/// than sample fetches; their errors are worded differently.
+const ACL_KEYWORDS: &[&str] = &[
+    "payload",
+    "payload_lv",
+    "req_rdp_cookie",
+    "req_rdp_cookie_cnt",
+    "req_ssl_sni",
+    "req_ssl_ver",
+];
+
+/// Why a sample expression did not parse. `keyword` is the fetch name as
+/// written; `acl_keyword` tells which of HAProxy's two wordings applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExprError {
+    pub kind: ExprErrorKind,
+    pub keyword: String,
+    pub acl_keyword: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExprErrorKind {
+    MissingFetch,
+    UnknownFetch,
+    /// Argument syntax/type ("missing arguments (got 1/2), ...").
+    Args(String),
+    /// Argument validation ("payload length must be > 0").
+    Validate(String),
+    /// Converter trouble ("unknown converter 'foo'").
+    Converter(String),
+}
+
+impl ExprError {
+    /// The HAProxy 2.6 message for an expression written as `word`.
+    pub fn message(&self, word: &str) -> String {
+        let kw = &self.keyword;
+        match (&self.kind, self.acl_keyword) {
+            (ExprErrorKind::MissingFetch, _) => {
+                format!("missing fetch method in ACL expression '{word}'")
+            }
+            (ExprErrorKind::UnknownFetch, _) => {
+                format!("unknown fetch method '{kw}' in ACL expression '{word}'")
+            }
+            (ExprErrorKind::Args(m), false) => {
+                format!("fetch method '{kw}' : {m} in ACL expression '{word}'")
+            }
+            (ExprErrorKind::Validate(m), false) => {
+                format!("invalid args in fetch method '{kw}' : {m} in ACL expression '{word}'")
+            }
+            (ExprErrorKind::Converter(m), false) => format!("{m} in ACL expression '{word}'"),
+            // (HAProxy ends converter messages with a dot of their own here.)
+            (ExprErrorKind::Args(m), true) => format!("ACL keyword '{kw}' : {m}"),
+            (ExprErrorKind::Converter(m), true) => format!("ACL keyword '{kw}' : {m}."),
+            (ExprErrorKind::Validate(m), true) => format!("in argument to '{kw}', {m}"),
+        }
+    }
+}
+
+fn int_arg(a: &str, pos: usize) -> Result<i64, ExprErrorKind> {
     a.parse::<i64>().map_err(|_| {
-        format!("fetch method '{kw}' : failed to parse '{a}' as type 'integer' at position {pos}")
+        ExprErrorKind::Args(format!(
+            "failed to parse '{a}' as type 'integer' at position {pos}"
+        ))
     })
 }
 
+/// An unsigned offset; negative values (which HAProxy takes) can never
+/// fall inside the buffer.
+fn offset(v: i64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
 /// Parses a sample expression (one config word, e.g. `req.payload(0,3)`
-/// or `req_ssl_sni,lower`). Error texts are HAProxy's, without the
-/// trailing "in ACL expression '...'" which the caller adds.
+/// or `req_ssl_sni,lower`).
 pub fn parse_expr(word: &str, loader: &mut PatternLoader<'_>) -> Result<SampleExpr, ExprError> {
-    let (name, args, mut rest) = split_call(word, "fetch method").map_err(ExprError::Fetch)?;
+    let fail = |kind, keyword: &str| ExprError {
+        kind,
+        keyword: keyword.to_string(),
+        acl_keyword: ACL_KEYWORDS.contains(&keyword),
+    };
+    let (name, args, mut rest) = split_call(word)
+        .map_err(|name| fail(ExprErrorKind::Args("expected ')'".to_string()), name))?;
     if name.is_empty() {
-        return Err(ExprError::MissingFetch);
+        return Err(fail(ExprErrorKind::MissingFetch, name));
     }
     let kw = FETCHES
         .iter()
         .find(|k| k.names.contains(&name))
-        .ok_or_else(|| ExprError::UnknownFetch(name.to_string()))?;
-    let args = args.unwrap_or_default();
-    let args: Vec<&str> = if args.len() == 1 && args[0].is_empty() {
-        Vec::new()
-    } else {
-        args
-    };
-    if args.len() > kw.args.len() {
-        // HAProxy points at the first surplus argument.
-        let inner = word.split_once('(').map(|x| x.1).unwrap_or("");
-        let mut idx = 0;
-        let mut seen = 0;
-        for (i, c) in inner.char_indices() {
-            if c == ',' {
-                seen += 1;
-                if seen == kw.args.len() {
-                    idx = i;
-                    break;
+        .ok_or_else(|| fail(ExprErrorKind::UnknownFetch, name))?;
+    let fetch = fetch_from_args(kw, &args.unwrap_or_default()).map_err(|k| fail(k, name))?;
+    let mut kind = kw.kind;
+    let mut converters = Vec::new();
+    while let Some(r) = rest.strip_prefix(',') {
+        let conv_fail = |m: String| fail(ExprErrorKind::Converter(m), name);
+        let (cname, cargs, r2) = split_call(r)
+            .map_err(|c| conv_fail(format!("invalid args in converter '{c}' : expected ')'")))?;
+        rest = r2;
+        let cargs = cargs.unwrap_or_default();
+        let conv = match cname {
+            "lower" | "upper" => {
+                if !cargs.is_empty() {
+                    return Err(conv_fail(format!(
+                        "invalid arg 1 in converter '{cname}' : {}",
+                        surplus(&cargs, 0)
+                    )));
+                }
+                if cname == "lower" {
+                    Converter::Lower
+                } else {
+                    Converter::Upper
                 }
             }
-        }
-        let tail = if kw.args.is_empty() {
-            inner
-        } else {
-            &inner[idx..]
+            "map" | "map_str" | "map_beg" | "map_sub" | "map_end" | "map_dom" | "map_ip" => {
+                let method = match cname {
+                    "map_beg" => Method::Beg,
+                    "map_sub" => Method::Sub,
+                    "map_end" => Method::End,
+                    "map_dom" => Method::Dom,
+                    "map_ip" => Method::Ip,
+                    _ => Method::Str,
+                };
+                if cargs.len() > 2 {
+                    return Err(conv_fail(format!(
+                        "invalid arg 3 in converter '{cname}' : {}",
+                        surplus(&cargs, 2)
+                    )));
+                }
+                let file = cargs.first().copied().unwrap_or("");
+                let invalid =
+                    |m: String| conv_fail(format!("invalid args in converter '{cname}' : {m}"));
+                let text = loader(file)
+                    .map_err(|_| invalid(format!("failed to open pattern file <{file}>")))?;
+                let lines = super::pattern_lines(&text);
+                let table = MapTable::load(method, &lines)
+                    .map_err(|(line, m)| invalid(format!("{m} at line {line} of file '{file}'")))?;
+                Converter::Map {
+                    method,
+                    table: Box::new(table),
+                    default: cargs.get(1).map(|s| s.to_string()),
+                }
+            }
+            _ => return Err(conv_fail(format!("unknown converter '{cname}'"))),
         };
-        let tail = tail.split_once(')').map(|x| x.0).unwrap_or(tail);
-        return Err(ExprError::Fetch(format!(
-            "fetch method '{name}' : expected ')' before '{tail})'"
-        )));
+        kind = Kind::Str;
+        converters.push(conv);
+    }
+    if !rest.is_empty() {
+        return Err(fail(
+            ExprErrorKind::Args(format!("expected ')' before '{rest}'")),
+            name,
+        ));
+    }
+    Ok(SampleExpr {
+        keyword: name.to_string(),
+        fetch,
+        converters,
+        kind,
+        fetch_default: kw.default,
+    })
+}
+
+/// Checks the argument list against the keyword and builds the fetch.
+fn fetch_from_args(kw: &FetchKw, args: &[&str]) -> Result<Fetch, ExprErrorKind> {
+    if args.len() > kw.args.len() {
+        return Err(ExprErrorKind::Args(surplus(args, kw.args.len())));
     }
     if args.len() < kw.mandatory {
-        return Err(ExprError::Fetch(format!(
-            "fetch method '{name}' : missing arguments (got {}/{}), type '{}' expected",
+        return Err(ExprErrorKind::Args(format!(
+            "missing arguments (got {}/{}), type '{}' expected",
             args.len(),
             kw.mandatory,
             kw.args[args.len()].name()
         )));
     }
     let opt = |i: usize| args.get(i).map(|s| s.to_string());
-    let fetch = match kw.names[0] {
+    Ok(match kw.names[0] {
         "src" => Fetch::Src,
         "src_port" => Fetch::SrcPort,
         "dst" => Fetch::Dst,
         "dst_port" => Fetch::DstPort,
         "so_name" => Fetch::SoName,
         "req.len" => Fetch::ReqLen,
-        "req.payload" | "req.payload_lv" => {
-            let off = parse_int_arg(name, args[0], 1).map_err(ExprError::Fetch)?;
-            let len = parse_int_arg(name, args[1], 2).map_err(ExprError::Fetch)?;
-            let neg = |v: i64, p: usize| {
-                usize::try_from(v).map_err(|_| {
-                    ExprError::Fetch(format!("fetch method '{name}' : failed to parse '{v}' as type 'integer' at position {p}"))
-                })
+        "req.payload" | "payload" => Fetch::Payload {
+            off: offset(int_arg(args[0], 1)?),
+            len: offset(int_arg(args[1], 2)?),
+        },
+        "req.payload_lv" | "payload_lv" => {
+            let off = int_arg(args[0], 1)?;
+            let len = int_arg(args[1], 2)?;
+            if len == 0 {
+                return Err(ExprErrorKind::Validate(
+                    "payload length must be > 0".to_string(),
+                ));
+            }
+            let data = match args.get(2) {
+                None => LvOffset::AfterLength,
+                Some(a) if a.starts_with(['+', '-']) => {
+                    let r = int_arg(a.trim_start_matches('+'), 3)?;
+                    if off.saturating_add(len).saturating_add(r) < 0 {
+                        return Err(ExprErrorKind::Validate(
+                            "payload offset2 too negative".to_string(),
+                        ));
+                    }
+                    LvOffset::Relative(r)
+                }
+                Some(a) => LvOffset::Absolute(offset(int_arg(a, 3)?)),
             };
-            let (off, len) = (neg(off, 1)?, neg(len, 2)?);
-            if kw.names[0] == "req.payload" {
-                Fetch::Payload { off, len }
-            } else {
-                let data = match args.get(2) {
-                    None => LvOffset::AfterLength,
-                    Some(a) if a.starts_with(['+', '-']) => LvOffset::Relative(
-                        parse_int_arg(name, a.trim_start_matches('+'), 3)
-                            .map_err(ExprError::Fetch)?,
-                    ),
-                    Some(a) => LvOffset::Absolute(neg(
-                        parse_int_arg(name, a, 3).map_err(ExprError::Fetch)?,
-                        3,
-                    )?),
-                };
-                Fetch::PayloadLv { off, len, data }
+            Fetch::PayloadLv {
+                off: offset(off),
+                len: offset(len),
+                data,
             }
         }
         "req.ssl_sni" => Fetch::SslSni,
@@ -510,100 +663,22 @@ pub fn parse_expr(word: &str, loader: &mut PatternLoader<'_>) -> Result<SampleEx
         "be_conn" => Fetch::BeConn(opt(0)),
         "connslots" => Fetch::Connslots(opt(0)),
         "fe_conn" => Fetch::FeConn(opt(0)),
-        "srv_is_up" => {
-            let a = args[0];
-            match a.split_once('/') {
-                Some((b, s)) => Fetch::SrvIsUp {
-                    backend: b.to_string(),
-                    server: s.to_string(),
-                },
-                // Without a backend HAProxy looks in the current proxy; we
-                // keep the empty name for the caller to resolve.
-                None => Fetch::SrvIsUp {
-                    backend: String::new(),
-                    server: a.to_string(),
-                },
-            }
-        }
+        "srv_is_up" => match args[0].split_once('/') {
+            Some((b, s)) => Fetch::SrvIsUp {
+                backend: b.to_string(),
+                server: s.to_string(),
+            },
+            // Without a backend HAProxy looks in the current proxy; the
+            // empty name is left for the caller to resolve.
+            None => Fetch::SrvIsUp {
+                backend: String::new(),
+                server: args[0].to_string(),
+            },
+        },
         "always_true" => Fetch::AlwaysTrue,
         "always_false" => Fetch::AlwaysFalse,
         _ => Fetch::WaitEnd,
-    };
-    let mut kind = kw.kind;
-    let mut converters = Vec::new();
-    while let Some(r) = rest.strip_prefix(',') {
-        let (cname, cargs, r2) =
-            split_call(r, "converter").map_err(|e| ExprError::Converter(name.to_string(), e))?;
-        rest = r2;
-        let cargs = cargs.unwrap_or_default();
-        let conv = match cname {
-            "lower" => Converter::Lower,
-            "upper" => Converter::Upper,
-            "map" | "map_str" | "map_beg" | "map_sub" | "map_end" | "map_dom" | "map_ip" => {
-                let method = match cname {
-                    "map_beg" => Method::Beg,
-                    "map_sub" => Method::Sub,
-                    "map_end" => Method::End,
-                    "map_dom" => Method::Dom,
-                    "map_ip" => Method::Ip,
-                    _ => Method::Str,
-                };
-                let file = cargs.first().copied().unwrap_or("");
-                let invalid = |m: String| {
-                    ExprError::Converter(
-                        name.to_string(),
-                        format!("invalid args in converter '{cname}' : {m}."),
-                    )
-                };
-                if file.is_empty() {
-                    return Err(invalid(
-                        "missing arguments (got 0/1), type 'string' expected".to_string(),
-                    ));
-                }
-                let text = loader(file)
-                    .map_err(|_| invalid(format!("failed to open pattern file <{file}>")))?;
-                let lines = super::pattern_lines(&text);
-                let table = MapTable::load(method, &lines)
-                    .map_err(|(line, m)| invalid(format!("{m} at line {line} of file '{file}'")))?;
-                Converter::Map {
-                    method,
-                    table: Box::new(table),
-                    default: cargs.get(1).map(|s| s.to_string()),
-                }
-            }
-            _ => {
-                return Err(ExprError::Converter(
-                    name.to_string(),
-                    format!("unknown converter '{cname}'."),
-                ))
-            }
-        };
-        kind = Kind::Str;
-        converters.push(conv);
-    }
-    if !rest.is_empty() {
-        return Err(ExprError::Fetch(format!(
-            "fetch method '{name}' : expected ')' before '{rest}'"
-        )));
-    }
-    Ok(SampleExpr {
-        keyword: name.to_string(),
-        fetch,
-        converters,
-        kind,
-        fetch_default: kw.default,
     })
-}
-
-/// Why a sample expression did not parse.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExprError {
-    MissingFetch,
-    UnknownFetch(String),
-    /// Argument trouble, already worded "fetch method 'x' : ...".
-    Fetch(String),
-    /// Converter trouble: keyword and message.
-    Converter(String, String),
 }
 
 fn port(a: Option<SocketAddr>) -> Fetched {
@@ -631,11 +706,8 @@ fn hello<T>(r: Result<T, HelloError>, f: impl FnOnce(T) -> Option<Sample>) -> Fe
 /// Finds the RDP cookie (`Cookie: name=value\r\n` after the TPKT and
 /// X.224 headers). Ok(None): no such cookie; Err: need more data.
 fn rdp_cookie<'a>(buf: &'a [u8], name: Option<&str>) -> Result<Option<&'a [u8]>, ()> {
-    if buf.len() < 11 {
+    if buf.len() <= 11 {
         return Err(());
-    }
-    if buf[0] != 3 || buf[1] != 0 {
-        return Ok(None);
     }
     let data = &buf[11..];
     const PFX: &[u8] = b"Cookie:";
@@ -685,17 +757,22 @@ impl Fetch {
                 may_change: true,
             },
             Fetch::Payload { off, len } => {
-                let end = if *len == 0 {
-                    buf.len().max(*off)
-                } else {
-                    off.saturating_add(*len)
-                };
-                match buf.get(*off..end) {
-                    Some(b) if *len != 0 => Fetched::some(Sample::Bin(b.to_vec())),
-                    Some(b) => Fetched {
-                        sample: Some(Sample::Bin(b.to_vec())),
-                        may_change: true,
-                    },
+                // A window that cannot fit in a buffer never matches.
+                if off.saturating_add(*len) > BUFSIZE {
+                    return Fetched::none();
+                }
+                if *len == 0 {
+                    // The rest of the buffer; more may come.
+                    return match buf.get(*off..) {
+                        Some(b) => Fetched {
+                            sample: Some(Sample::Bin(b.to_vec())),
+                            may_change: true,
+                        },
+                        None => Fetched::wait(),
+                    };
+                }
+                match buf.get(*off..off + len) {
+                    Some(b) => Fetched::some(Sample::Bin(b.to_vec())),
                     None => Fetched::wait(),
                 }
             }
@@ -703,29 +780,40 @@ impl Fetch {
                 let Some(field) = buf.get(*off..off.saturating_add(*len)) else {
                     return Fetched::wait();
                 };
-                let Some(dlen) = field.iter().try_fold(0usize, |acc, b| {
-                    acc.checked_mul(256).map(|v| v | usize::from(*b))
-                }) else {
-                    return Fetched::none();
-                };
+                let dlen = field
+                    .iter()
+                    .try_fold(0usize, |acc, b| {
+                        acc.checked_mul(256).map(|v| v | usize::from(*b))
+                    })
+                    .unwrap_or(usize::MAX);
                 let field_end = off + len;
                 let start = match data {
                     LvOffset::AfterLength => Some(field_end),
                     LvOffset::Absolute(a) => Some(*a),
-                    LvOffset::Relative(r) => (field_end as i64)
-                        .checked_add(*r)
+                    LvOffset::Relative(r) => i64::try_from(field_end)
+                        .ok()
+                        .and_then(|f| f.checked_add(*r))
                         .and_then(|v| usize::try_from(v).ok()),
                 };
                 let Some(start) = start else {
                     return Fetched::none();
                 };
-                match buf.get(start..start.saturating_add(dlen)) {
+                if dlen == 0 || start.saturating_add(dlen) > BUFSIZE {
+                    return Fetched::none(); // will never match
+                }
+                match buf.get(start..start + dlen) {
                     Some(b) => Fetched::some(Sample::Bin(b.to_vec())),
                     None => Fetched::wait(),
                 }
             }
             Fetch::SslSni => hello(tls_hello::parse_client_hello(buf), |h| {
-                h.sni.map(Sample::Str)
+                // HAProxy wants TLS 1.0 or later in both version fields.
+                let tls1 = |v: (u8, u8)| v.0 >= 3 && v.1 >= 1;
+                if tls1(h.record.version) && tls1(h.version) {
+                    h.sni.map(Sample::Str)
+                } else {
+                    None
+                }
             }),
             Fetch::SslEcExt => hello(tls_hello::parse_client_hello(buf), |h| {
                 Some(Sample::Bool(h.has_ec_ext))
@@ -733,16 +821,9 @@ impl Fetch {
             Fetch::SslHelloType => hello(tls_hello::hello_type(buf), |t| {
                 Some(Sample::Sint(i64::from(t)))
             }),
-            Fetch::SslVer => {
-                // The ClientHello's version when visible, else the record's.
-                hello(tls_hello::record_header(buf), |rec| {
-                    let v = match (rec.content_type, buf.get(5), buf.get(9..11)) {
-                        (22, Some(1), Some(v)) => (v[0], v[1]),
-                        _ => rec.version,
-                    };
-                    Some(Sample::Sint(i64::from(v.0) * 65536 + i64::from(v.1)))
-                })
-            }
+            Fetch::SslVer => hello(tls_hello::record_version(buf, BUFSIZE), |(maj, min)| {
+                Some(Sample::Sint(i64::from(maj) * 65536 + i64::from(min)))
+            }),
             Fetch::RdpCookie(name) => match rdp_cookie(buf, name.as_deref()) {
                 Ok(Some(v)) => Fetched::some(Sample::Str(String::from_utf8_lossy(v).into_owned())),
                 Ok(None) => Fetched::none(),
@@ -750,10 +831,7 @@ impl Fetch {
             },
             Fetch::RdpCookieCnt(name) => match rdp_cookie(buf, name.as_deref()) {
                 Ok(v) => Fetched::some(Sample::Sint(i64::from(v.is_some()))),
-                Err(()) => Fetched {
-                    sample: Some(Sample::Sint(0)),
-                    may_change: true,
-                },
+                Err(()) => Fetched::wait(),
             },
             Fetch::Nbsrv(b) => count(ctx.nbsrv(b.as_deref())),
             Fetch::BeConn(b) => count(ctx.be_conn(b.as_deref())),

@@ -275,8 +275,12 @@ fn bin_and_payload_fetches() {
             false,
             Yes,
         ),
-        ("req.payload_lv(0,1) -m found", b"\x00", false, Yes),
         ("req.payload(0,2),lower -m str ab", b"AB", false, Yes),
+        ("payload(0,1) 16", req, false, Yes), // old keyword: bin by default
+        ("payload_lv(3,2) 68656c6c6f", req, false, Yes),
+        ("req.payload(-1,1) -m found", req, false, No), // never fits: no waiting
+        ("req.payload(16380,10) -m found", req, false, No),
+        ("req.payload_lv(0,1) -m found", b"\x00", false, No), // empty data never matches
     ];
     for (acl, buf, fin, want) in cases {
         let ctx = Ctx::from("1.1.1.1:1").with_req(buf, *fin);
@@ -344,16 +348,35 @@ fn tls_and_rdp_fetches() {
         ("req_ssl_hello_type 1", &real[..5], false, NeedMore),
         (
             "req_ssl_hello_type 1",
-            b"\x17\x03\x03\x00\x01\x01",
+            b"\x17\x03\x03\x00\x04\x17\x00\x00\x00",
             false,
             No,
         ),
-        ("req.ssl_ver 3.3", &real, false, Yes),
-        ("req.ssl_ver 3.1", &real, false, No),
+        (
+            "req_ssl_hello_type 23",
+            b"\x17\x03\x03\x00\x04\x17\x00\x00\x00",
+            false,
+            Yes,
+        ),
+        (
+            "req_ssl_hello_type 1",
+            b"\x16\x03\x01\x00\x04\x01\x00",
+            false,
+            NeedMore,
+        ),
+        (
+            "req_ssl_hello_type 1",
+            b"\x16\x03\x01\x00\x04\x01\x00",
+            true,
+            No,
+        ),
+        ("req.ssl_ver 3.1", &real, false, Yes), // the record version
+        ("req.ssl_ver 3.3", &real, false, No),
+        ("req.ssl_ver 3.1", &real[..100], false, NeedMore), // whole record first
         ("req_ssl_ver 3.1:3.3", &real, false, Yes),
-        ("req_ssl_ver ge 3.2", &real, false, Yes),
-        ("req_ssl_ver 3.1", &real[..5], false, Yes), // record version until the hello shows
-        ("req_ssl_ver 3", b"\x16\x03\x00\x00\x05", false, Yes),
+        ("req_ssl_ver ge 3.2", &real, false, No),
+        ("req_ssl_ver 3.1", &real[..5], false, NeedMore),
+        ("req_ssl_ver 3", b"\x16\x03\x00\x00\x01\x00", false, Yes),
         ("req_ssl_ver 3", b"\x16\x03", false, NeedMore),
         ("req.rdp_cookie alice", RDP, false, Yes),
         ("req.rdp_cookie(mstshash) alice", RDP, false, Yes),
@@ -533,6 +556,54 @@ fn acl_line_errors_match_haproxy() {
             "error detected while parsing ACL 'a' : ACL keyword 'req_ssl_sni' : invalid args in converter 'map' : failed to open pattern file </nonexist>..",
         ),
         ("acl a(x) src 1.2.3.4", "character '(' is not permitted in acl name 'a(x)'."),
+        ("acl a xyz(1) 1", "error detected while parsing ACL 'a' : unknown fetch method 'xyz' in ACL expression 'xyz(1)'."),
+        (
+            "acl a req.ssl_sni,foo x",
+            "error detected while parsing ACL 'a' : unknown converter 'foo' in ACL expression 'req.ssl_sni,foo'.",
+        ),
+        ("acl a req_len,foo 1", "error detected while parsing ACL 'a' : unknown converter 'foo' in ACL expression 'req_len,foo'."),
+        ("acl a req_ssl_ver,foo 1", "error detected while parsing ACL 'a' : ACL keyword 'req_ssl_ver' : unknown converter 'foo'.."),
+        (
+            "acl a src,map(/nonexist) x",
+            "error detected while parsing ACL 'a' : invalid args in converter 'map' : failed to open pattern file </nonexist> in ACL expression 'src,map(/nonexist)'.",
+        ),
+        (
+            "acl a src,map x",
+            "error detected while parsing ACL 'a' : invalid args in converter 'map' : failed to open pattern file <> in ACL expression 'src,map'.",
+        ),
+        (
+            "acl a src,lower(1) x",
+            "error detected while parsing ACL 'a' : invalid arg 1 in converter 'lower' : expected ')' before '1)' in ACL expression 'src,lower(1)'.",
+        ),
+        (
+            "acl a req_ssl_sni,lower(1) x",
+            "error detected while parsing ACL 'a' : ACL keyword 'req_ssl_sni' : invalid arg 1 in converter 'lower' : expected ')' before '1)'..",
+        ),
+        (
+            "acl a req.payload_lv(0,0) -m bin 00",
+            "error detected while parsing ACL 'a' : invalid args in fetch method 'req.payload_lv' : payload length must be > 0 in ACL expression 'req.payload_lv(0,0)'.",
+        ),
+        (
+            "acl a req.payload_lv(0,1,-5) -m bin 00",
+            "error detected while parsing ACL 'a' : invalid args in fetch method 'req.payload_lv' : payload offset2 too negative in ACL expression 'req.payload_lv(0,1,-5)'.",
+        ),
+        (
+            "acl a payload_lv(0,0) 00",
+            "error detected while parsing ACL 'a' : in argument to 'payload_lv', payload length must be > 0.",
+        ),
+        (
+            "acl a payload(0) 00",
+            "error detected while parsing ACL 'a' : ACL keyword 'payload' : missing arguments (got 1/2), type 'integer' expected.",
+        ),
+        (
+            "acl a payload(x,1) 00",
+            "error detected while parsing ACL 'a' : ACL keyword 'payload' : failed to parse 'x' as type 'integer' at position 1.",
+        ),
+        ("acl a req_ssl_sni(1) x", "error detected while parsing ACL 'a' : ACL keyword 'req_ssl_sni' : expected ')' before '1)'."),
+        (
+            "acl a req_rdp_cookie(a,b) x",
+            "error detected while parsing ACL 'a' : ACL keyword 'req_rdp_cookie' : expected ')' before ',b)'.",
+        ),
         // same shapes, not run through haproxy
         (
             "acl a src -f /bad.lst",
@@ -540,7 +611,11 @@ fn acl_line_errors_match_haproxy() {
         ),
         (
             "acl a src,map_ip(/hosts.lst) x",
-            "error detected while parsing ACL 'a' : ACL keyword 'src' : invalid args in converter 'map_ip' : 'a.example' is not a valid IPv4 or IPv6 address at line 1 of file '/hosts.lst'..",
+            "error detected while parsing ACL 'a' : invalid args in converter 'map_ip' : 'a.example' is not a valid IPv4 or IPv6 address at line 1 of file '/hosts.lst' in ACL expression 'src,map_ip(/hosts.lst)'.",
+        ),
+        (
+            "acl a payload_lv(0,1,-5) 00",
+            "error detected while parsing ACL 'a' : in argument to 'payload_lv', payload offset2 too negative.",
         ),
     ];
     for (line, want) in cases {
@@ -574,6 +649,14 @@ fn accepted_lines_and_warnings() {
         "acl a so_name foo",
         "acl TRUE src 1.2.3.4",
         "acl a.b-c_d:e src -n 1.2.3.4",
+        "acl a payload(0,1) 16",
+        "acl a payload_lv(0,1) 00",
+        "acl a rdp_cookie x",
+        "acl a req.payload(-1,1) -m bin 00",
+        "acl a src -m reg a",
+        "acl a req.ssl_ec_ext 1",
+        "acl a src_port -m ip 1.2.3.4",
+        "acl a req.ssl_ver 3.1",
     ];
     for line in ok {
         let w = words(line);
@@ -735,7 +818,7 @@ fn sni_routing_scenarios() {
         ("10.1.1.1:1", &b, false, Ok(Some("be_b"))),
         ("1.1.1.1:1", &b, false, Ok(Some("be_tls"))),
         ("1.1.1.1:1", &real[..40], false, Err(())),
-        ("1.1.1.1:1", &real[..40], true, Ok(Some("be_tls"))),
+        ("1.1.1.1:1", &real[..40], true, Ok(None)),
         ("1.1.1.1:1", b"", false, Err(())),
         ("1.1.1.1:1", b"", true, Ok(None)),
         ("1.1.1.1:1", b"SSH-2.0-OpenSSH\r\n", false, Ok(None)),
