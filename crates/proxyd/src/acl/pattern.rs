@@ -57,6 +57,12 @@ pub struct IntRange {
 }
 
 impl IntRange {
+    /// Matches nothing (`gt` the largest / `lt` the smallest integer).
+    const EMPTY: IntRange = IntRange {
+        min: Some(i64::MAX),
+        max: Some(i64::MIN),
+    };
+
     fn contains(&self, v: i64) -> bool {
         self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m)
     }
@@ -288,17 +294,23 @@ impl Patterns {
                     min: Some(v),
                     max: None,
                 },
-                IntOp::Gt => IntRange {
-                    min: v.checked_add(1),
-                    max: None,
+                IntOp::Gt => match v.checked_add(1) {
+                    Some(m) => IntRange {
+                        min: Some(m),
+                        max: None,
+                    },
+                    None => IntRange::EMPTY,
                 },
                 IntOp::Le => IntRange {
                     min: None,
                     max: Some(v),
                 },
-                IntOp::Lt => IntRange {
-                    min: None,
-                    max: v.checked_sub(1),
+                IntOp::Lt => match v.checked_sub(1) {
+                    Some(m) => IntRange {
+                        min: None,
+                        max: Some(m),
+                    },
+                    None => IntRange::EMPTY,
                 },
                 IntOp::Eq => IntRange {
                     min: Some(v),

@@ -821,9 +821,19 @@ impl Fetch {
             Fetch::SslHelloType => hello(tls_hello::hello_type(buf), |t| {
                 Some(Sample::Sint(i64::from(t)))
             }),
-            Fetch::SslVer => hello(tls_hello::record_version(buf, BUFSIZE), |(maj, min)| {
-                Some(Sample::Sint(i64::from(maj) * 65536 + i64::from(min)))
-            }),
+            Fetch::SslVer => {
+                // Once the whole first record is in: the ClientHello's
+                // version for a hello (checked against haproxy 2.6, which
+                // answers 3.3 for a 3.1 record carrying a 3.3 hello), else
+                // the record's.
+                hello(tls_hello::record_version(buf, BUFSIZE), |rec| {
+                    let v = match (buf.first(), buf.get(5), buf.get(9..11)) {
+                        (Some(0x16), Some(1), Some(v)) => (v[0], v[1]),
+                        _ => rec,
+                    };
+                    Some(Sample::Sint(i64::from(v.0) * 65536 + i64::from(v.1)))
+                })
+            }
             Fetch::RdpCookie(name) => match rdp_cookie(buf, name.as_deref()) {
                 Ok(Some(v)) => Fetched::some(Sample::Str(String::from_utf8_lossy(v).into_owned())),
                 Ok(None) => Fetched::none(),

@@ -161,6 +161,8 @@ fn int_matcher() {
         ("src_port le 1024", "1.1.1.1:1024", Yes),
         ("src_port lt 1024", "1.1.1.1:1024", No),
         ("src_port lt 1024", "1.1.1.1:1023", Yes),
+        ("src_port gt 9223372036854775807", "1.1.1.1:1", No),
+        ("src_port lt -9223372036854775808", "1.1.1.1:1", No),
         ("src_port eq 7", "1.1.1.1:7", Yes),
         ("src_port 1 2 3", "1.1.1.1:3", Yes),
         ("src_port gt 5:6", "1.1.1.1:3", No), // haproxy 2.6 accepts it
@@ -370,11 +372,12 @@ fn tls_and_rdp_fetches() {
             true,
             No,
         ),
-        ("req.ssl_ver 3.1", &real, false, Yes), // the record version
-        ("req.ssl_ver 3.3", &real, false, No),
+        ("req.ssl_ver 3.3", &real, false, Yes), // the hello's version (haproxy 2.6 routes so)
+        ("req.ssl_ver 3.1", &real, false, No),
         ("req.ssl_ver 3.1", &real[..100], false, NeedMore), // whole record first
         ("req_ssl_ver 3.1:3.3", &real, false, Yes),
-        ("req_ssl_ver ge 3.2", &real, false, No),
+        ("req_ssl_ver 3.3", &real[..60], true, No), // haproxy 2.6: no version from a partial record
+        ("req_ssl_ver ge 3.2", &real, false, Yes),
         ("req_ssl_ver 3.1", &real[..5], false, NeedMore),
         ("req_ssl_ver 3", b"\x16\x03\x00\x00\x01\x00", false, Yes),
         ("req_ssl_ver 3", b"\x16\x03", false, NeedMore),
@@ -791,6 +794,11 @@ fn route(rules: &[(&str, Cond)], ctx: &Ctx) -> Result<Option<String>, ()> {
 /// (client, request bytes, final, expected backend or Err = wait).
 type RouteRow<'a> = (&'a str, &'a [u8], bool, Result<Option<&'a str>, ()>);
 
+/// The same decisions were checked against a running haproxy 2.6 (tcp
+/// frontend, `tcp-request content accept if { req.len gt 0 }`, openssl's
+/// ClientHello sent from loopback): `-i` SNI routing, `req_ssl_hello_type`
+/// on a non-handshake record, `req.ssl_ec_ext`, `req_ssl_ver` 3.3 for this
+/// hello and no version from a 60-byte prefix after inspect-delay.
 #[test]
 fn sni_routing_scenarios() {
     let acls = set(&[
