@@ -382,7 +382,7 @@ impl Patterns {
                 None => false,
             },
             Method::Len => {
-                let n = smp.as_bytes().len() as i64;
+                let n = smp.as_text().len() as i64;
                 self.ints.iter().any(|r| r.contains(n))
             }
             Method::Ip => match smp.as_ip() {
@@ -390,13 +390,13 @@ impl Patterns {
                 None => false,
             },
             Method::Bin => self.exact.contains(smp.as_bytes().as_ref()),
-            Method::Str => self.exact.contains(&self.fold(&smp.as_bytes())),
+            Method::Str => self.exact.contains(&self.fold(&smp.as_text())),
             Method::Reg => {
-                let b = smp.as_bytes();
+                let b = smp.as_text();
                 self.regexes.iter().any(|re| re.is_match(&b))
             }
             Method::Sub | Method::Beg | Method::End | Method::Dir | Method::Dom => {
-                let s = self.fold(&smp.as_bytes());
+                let s = self.fold(&smp.as_text());
                 self.strings.iter().any(|p| match_text(self.method, &s, p))
             }
         }
@@ -500,9 +500,9 @@ impl MapTable {
                     .find_map(|(len, m)| m.get(&(key & mask(*len))))
                     .map(String::as_str)
             }
-            Method::Str => self.exact.get(smp.as_bytes().as_ref()).map(String::as_str),
+            Method::Str => self.exact.get(smp.as_text().as_ref()).map(String::as_str),
             _ => {
-                let s = smp.as_bytes();
+                let s = smp.as_text();
                 self.ordered
                     .iter()
                     .find(|(k, _)| match_text(method, &s, k))

@@ -32,6 +32,16 @@ impl Sample {
             Sample::Ip(ip) => Cow::Owned(ip.to_string().into_bytes()),
         }
     }
+    /// The text a string matcher sees: like [`as_bytes`](Sample::as_bytes),
+    /// but binary data ends at its first NUL, as HAProxy's bin-to-string
+    /// cast does (checked: `req.payload(0,2) -m len 1` matches `03 00`).
+    pub fn as_text(&self) -> Cow<'_, [u8]> {
+        match self {
+            Sample::Bin(b) => Cow::Borrowed(b.split(|c| *c == 0).next().unwrap_or_default()),
+            other => other.as_bytes(),
+        }
+    }
+
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Sample::Sint(i) => Some(*i),
@@ -867,10 +877,10 @@ impl Converter {
     pub fn apply(&self, s: Sample) -> Option<Sample> {
         match self {
             Converter::Lower => Some(Sample::Str(
-                String::from_utf8_lossy(&s.as_bytes()).to_ascii_lowercase(),
+                String::from_utf8_lossy(&s.as_text()).to_ascii_lowercase(),
             )),
             Converter::Upper => Some(Sample::Str(
-                String::from_utf8_lossy(&s.as_bytes()).to_ascii_uppercase(),
+                String::from_utf8_lossy(&s.as_text()).to_ascii_uppercase(),
             )),
             Converter::Map {
                 method,

@@ -279,6 +279,13 @@ fn bin_and_payload_fetches() {
         ),
         ("req.payload(0,2),lower -m str ab", b"AB", false, Yes),
         ("payload(0,1) 16", req, false, Yes), // old keyword: bin by default
+        // string methods see binary data up to its first NUL (haproxy 2.6)
+        ("req.payload(0,2) -m len 1", b"\x03\x00", false, Yes),
+        ("req.payload(0,2) -m len 2", b"\x03\x00", false, No),
+        ("req.payload(0,2) -m bin 0300", b"\x03\x00", false, Yes),
+        ("req.payload(0,2) -m str 0300", b"\x03\x00", false, No),
+        ("req.payload(11,7) -m sub ook", RDP, false, Yes),
+        ("req.payload(11,7) -m len 7", RDP, false, Yes),
         ("payload_lv(3,2) 68656c6c6f", req, false, Yes),
         ("req.payload(-1,1) -m found", req, false, No), // never fits: no waiting
         ("req.payload(16380,10) -m found", req, false, No),
