@@ -212,6 +212,8 @@ fn string_matchers() {
     }
 }
 
+/// `dom` / `dir` word boundaries as a running haproxy 2.6 applies them
+/// (checked with `req.payload(...) -m dom|dir` on the same texts).
 #[test]
 fn dir_matcher() {
     let mut ctx = Ctx::from("1.1.1.1:1");
