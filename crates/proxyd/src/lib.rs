@@ -1,5 +1,6 @@
 //! proxyd: a HAProxy-compatible TCP load balancer.
 
+pub mod acl;
 pub mod app;
 pub mod checks;
 pub mod cli;
@@ -16,3 +17,4 @@ pub mod splice;
 pub mod state;
 pub mod stats;
 pub mod tcplog;
+pub mod tls_hello;
