@@ -115,9 +115,12 @@ pub fn serve(
     tracker: &TaskTracker,
     cancel: CancellationToken,
 ) -> io::Result<()> {
-    let t2 = tracker.clone();
-    let limits = limits.clone();
-    let idle = limits.idle;
+    let ctx = AcceptCtx {
+        rt,
+        limits: limits.clone(),
+        tracker: tracker.clone(),
+        cancel,
+    };
     match bound {
         Bound::Unix {
             listener,
@@ -125,56 +128,68 @@ pub fn serve(
             level,
         } => {
             listener.set_nonblocking(true)?;
-            let listener = tokio::net::UnixListener::from_std(listener)?;
-            tracker.spawn(async move {
-                while let Some(permit) = limits.slot(&cancel).await {
-                    let conn = tokio::select! {
-                        _ = cancel.cancelled() => break,
-                        c = listener.accept() => c,
-                    };
-                    match conn {
-                        Ok((stream, _)) => {
-                            let conn = handle_conn(stream, rt.clone(), level, idle, cancel.clone());
-                            t2.spawn(async move {
-                                conn.await;
-                                drop(permit);
-                            });
-                        }
-                        Err(e) => {
-                            tracing::warn!("stats socket {}: accept: {e}", path.display());
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    }
-                }
-            });
+            let listener = Arc::new(tokio::net::UnixListener::from_std(listener)?);
+            let what = format!("stats socket {}", path.display());
+            tracker.spawn(ctx.run(what, level, move || {
+                let l = listener.clone();
+                async move { l.accept().await.map(|(s, _)| s) }
+            }));
         }
         Bound::Tcp { listener, level } => {
             listener.set_nonblocking(true)?;
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            tracker.spawn(async move {
-                while let Some(permit) = limits.slot(&cancel).await {
-                    let conn = tokio::select! {
-                        _ = cancel.cancelled() => break,
-                        c = listener.accept() => c,
-                    };
-                    match conn {
-                        Ok((stream, _)) => {
-                            let conn = handle_conn(stream, rt.clone(), level, idle, cancel.clone());
-                            t2.spawn(async move {
-                                conn.await;
-                                drop(permit);
-                            });
-                        }
-                        Err(e) => {
-                            tracing::warn!("stats socket: accept: {e}");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    }
-                }
-            });
+            let listener = Arc::new(tokio::net::TcpListener::from_std(listener)?);
+            tracker.spawn(ctx.run("stats socket".to_string(), level, move || {
+                let l = listener.clone();
+                async move { l.accept().await.map(|(s, _)| s) }
+            }));
         }
     }
     Ok(())
+}
+
+/// What an accept loop of a stats socket shares with its connections.
+struct AcceptCtx {
+    rt: Arc<Runtime>,
+    limits: Limits,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl AcceptCtx {
+    /// Accept while a connection slot is free (`stats maxconn`); each
+    /// connection is a task holding its slot until it ends.
+    async fn run<S, F, Fut>(self, what: String, level: StatsLevel, mut accept: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = io::Result<S>>,
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        while let Some(permit) = self.limits.slot(&self.cancel).await {
+            let conn = tokio::select! {
+                _ = self.cancel.cancelled() => break,
+                c = accept() => c,
+            };
+            match conn {
+                Ok(stream) => {
+                    let conn = handle_conn(
+                        stream,
+                        self.rt.clone(),
+                        level,
+                        self.limits.idle,
+                        self.cancel.clone(),
+                    );
+                    self.tracker.spawn(async move {
+                        conn.await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("{what}: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
 }
 
 /// Longest request line accepted (HAProxy's buffer size).
