@@ -577,11 +577,13 @@ pub fn no_server_message(backend: &str) -> String {
     format!("backend {backend} has no server available!")
 }
 
+/// Check parameters and results for the unit tests of the health and
+/// server-record cores.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
 
-    fn params(rise: u32, fall: u32) -> HealthParams {
+    pub(crate) fn params(rise: u32, fall: u32) -> HealthParams {
         HealthParams {
             rise,
             fall,
@@ -591,13 +593,19 @@ mod tests {
         }
     }
 
-    fn ok() -> CheckResult {
+    pub(crate) fn ok() -> CheckResult {
         CheckResult::new(CheckStatus::L4Ok, "", Duration::ZERO)
     }
 
-    fn ko() -> CheckResult {
+    pub(crate) fn ko() -> CheckResult {
         CheckResult::new(CheckStatus::L4Con, "Connection refused", Duration::ZERO)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{ko, ok, params};
+    use super::*;
 
     /// Feed `n` failures, return the index (1-based) of the Down transition.
     fn fails_until_down(f: &mut HealthFsm, max: u32) -> Option<u32> {

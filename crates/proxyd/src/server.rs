@@ -362,25 +362,7 @@ impl ServerRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::CheckStatus;
-
-    fn params(rise: u32, fall: u32) -> HealthParams {
-        HealthParams {
-            rise,
-            fall,
-            inter: Duration::from_millis(2000),
-            fastinter: Duration::from_millis(500),
-            downinter: Duration::from_millis(5000),
-        }
-    }
-
-    fn ok() -> CheckResult {
-        CheckResult::new(CheckStatus::L4Ok, "", Duration::ZERO)
-    }
-
-    fn ko() -> CheckResult {
-        CheckResult::new(CheckStatus::L4Con, "Connection refused", Duration::ZERO)
-    }
+    use crate::health::fixtures::{ko, ok, params};
 
     #[test]
     fn server_health_tracks_times_with_virtual_clock() {
