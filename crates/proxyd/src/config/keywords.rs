@@ -155,6 +155,10 @@ pub struct Keyword {
     /// How many arguments it takes (`Custom` for rows that are not
     /// `Supported`: the parser does not read them).
     pub arity: Arity,
+    /// The alert the parser gives, before the keyword's own arm runs,
+    /// when fewer than `arity.min()` arguments are given (`None`: the arm
+    /// checks the count itself, its message depends on more than the row).
+    pub too_few: Option<&'static str>,
 }
 
 const fn kw(place: Where, name: &'static str, support: Support) -> Keyword {
@@ -164,6 +168,7 @@ const fn kw(place: Where, name: &'static str, support: Support) -> Keyword {
         support,
         cap: Cap::Any,
         arity: Arity::Custom,
+        too_few: None,
     }
 }
 
@@ -171,6 +176,16 @@ impl Keyword {
     /// Takes `arity` arguments.
     const fn args(self, arity: Arity) -> Keyword {
         Keyword { arity, ..self }
+    }
+
+    /// Takes `arity` arguments; fewer are refused, before the keyword's
+    /// arm runs, with `msg`.
+    const fn need(self, arity: Arity, msg: &'static str) -> Keyword {
+        Keyword {
+            arity,
+            too_few: Some(msg),
+            ..self
+        }
     }
 
     /// Only in proxies with the frontend capability.
@@ -219,24 +234,37 @@ pub static KEYWORDS: &[Keyword] = &[
     kw(Section, "traces", Refused(R_SECTION)),
     kw(Global, "daemon", Supported).args(Arity::Flag),
     kw(Global, "master-worker", Supported).args(Arity::Range(0, 1)),
-    kw(Global, "maxconn", Supported).args(Arity::One),
-    kw(Global, "user", Supported).args(Arity::One),
-    kw(Global, "group", Supported).args(Arity::One),
-    kw(Global, "uid", Supported).args(Arity::One),
-    kw(Global, "gid", Supported).args(Arity::One),
-    kw(Global, "chroot", Supported).args(Arity::One),
-    kw(Global, "pidfile", Supported).args(Arity::One),
-    kw(Global, "ca-base", Supported).args(Arity::One),
-    kw(Global, "crt-base", Supported).args(Arity::One),
-    kw(Global, "nbthread", Supported).args(Arity::One),
-    kw(Global, "hard-stop-after", Supported).args(Arity::One),
-    kw(Global, "spread-checks", Supported).args(Arity::One),
-    kw(Global, "log-tag", Supported).args(Arity::One),
+    kw(Global, "maxconn", Supported).need(Arity::One, "'maxconn' expects an integer argument."),
+    kw(Global, "user", Supported).need(Arity::One, "'user' expects a user name."),
+    kw(Global, "group", Supported).need(Arity::One, "'group' expects a group name."),
+    kw(Global, "uid", Supported).need(Arity::One, "'uid' expects an integer argument."),
+    kw(Global, "gid", Supported).need(Arity::One, "'gid' expects an integer argument."),
+    kw(Global, "chroot", Supported)
+        .need(Arity::One, "'chroot' expects a directory as an argument."),
+    kw(Global, "pidfile", Supported)
+        .need(Arity::One, "'pidfile' expects a file name as an argument."),
+    kw(Global, "ca-base", Supported).need(
+        Arity::One,
+        "'ca-base' expects a directory path as an argument.",
+    ),
+    kw(Global, "crt-base", Supported).need(
+        Arity::One,
+        "'crt-base' expects a directory path as an argument.",
+    ),
+    kw(Global, "nbthread", Supported).need(Arity::One, "'nbthread' expects an integer argument."),
+    kw(Global, "hard-stop-after", Supported)
+        .need(Arity::One, "'hard-stop-after' expects <time> as argument."),
+    kw(Global, "spread-checks", Supported)
+        .need(Arity::One, "'spread-checks' expects an integer argument."),
+    kw(Global, "log-tag", Supported).need(Arity::One, "'log-tag' expects a tag for use in syslog."),
     kw(Global, "log-send-hostname", Supported).args(Arity::Range(0, 1)),
     kw(Global, "log", Supported).args(Arity::Custom),
     kw(Global, "stats", Supported).args(Arity::Custom),
     kw(Global, "node", Supported).args(Arity::Range(0, 1)),
-    kw(Global, "description", Supported).args(Arity::AtLeast(1)),
+    kw(Global, "description", Supported).need(
+        Arity::AtLeast(1),
+        "'description' expects a string argument.",
+    ),
     kw(Global, "setenv", Supported).args(Arity::Range(2, 2)),
     kw(Global, "presetenv", Supported).args(Arity::Range(2, 2)),
     kw(Global, "resetenv", Supported).args(Arity::AtLeast(0)),
@@ -363,19 +391,30 @@ pub static KEYWORDS: &[Keyword] = &[
     kw(Global, "tune.vars.txn-max-size", Warn),
     kw(Global, "tune.zlib.memlevel", Warn),
     kw(Global, "tune.zlib.windowsize", Warn),
-    kw(Proxy, "mode", Supported).args(Arity::One),
+    kw(Proxy, "mode", Supported).need(
+        Arity::One,
+        "'mode' expects one of 'tcp', 'http' or 'health'.",
+    ),
     kw(Proxy, "bind", Supported).fe().args(Arity::Custom),
     kw(Proxy, "server", Supported).be().args(Arity::Custom),
     kw(Proxy, "default-server", Supported)
         .be()
         .args(Arity::Custom),
-    kw(Proxy, "maxconn", Supported).fe().args(Arity::One),
-    kw(Proxy, "backlog", Supported).fe().args(Arity::One),
-    kw(Proxy, "fullconn", Supported).be().args(Arity::One),
-    kw(Proxy, "retries", Supported).be().args(Arity::One),
+    kw(Proxy, "maxconn", Supported)
+        .fe()
+        .need(Arity::One, "'maxconn' expects an integer argument."),
+    kw(Proxy, "backlog", Supported)
+        .fe()
+        .need(Arity::One, "'backlog' expects an integer argument."),
+    kw(Proxy, "fullconn", Supported)
+        .be()
+        .need(Arity::One, "'fullconn' expects an integer argument."),
+    kw(Proxy, "retries", Supported)
+        .be()
+        .need(Arity::One, "'retries' expects an integer argument."),
     kw(Proxy, "default_backend", Supported)
         .fe()
-        .args(Arity::One),
+        .need(Arity::One, "'default_backend' expects a backend name."),
     kw(Proxy, "balance", Supported).be().args(Arity::Custom),
     kw(Proxy, "timeout", Supported).args(Arity::Custom),
     kw(Proxy, "log", Supported).args(Arity::Custom),
@@ -387,7 +426,10 @@ pub static KEYWORDS: &[Keyword] = &[
     kw(Proxy, "enabled", Supported).args(Arity::Flag),
     kw(Proxy, "id", Supported).args(Arity::One),
     kw(Proxy, "description", Supported).args(Arity::AtLeast(0)),
-    kw(Proxy, "errorfile", Supported).args(Arity::Range(2, 2)),
+    kw(Proxy, "errorfile", Supported).need(
+        Arity::Range(2, 2),
+        "'errorfile' expects <status_code> and <file> as arguments.",
+    ),
     kw(Proxy, "acl", Refused(R_PROXY)),
     kw(Proxy, "use_backend", Refused(R_PROXY)),
     kw(Proxy, "use-server", Refused(R_PROXY)),

@@ -1516,6 +1516,34 @@ fn keyword_table_arity_too_few_is_refused() {
             _ => return None,
         })
     }
+    fn too_few_message(place: Where, name: &str) -> Option<&'static str> {
+        Some(match (place, name) {
+            (Where::Global, "maxconn") => "'maxconn' expects an integer argument.",
+            (Where::Global, "user") => "'user' expects a user name.",
+            (Where::Global, "group") => "'group' expects a group name.",
+            (Where::Global, "uid") => "'uid' expects an integer argument.",
+            (Where::Global, "gid") => "'gid' expects an integer argument.",
+            (Where::Global, "chroot") => "'chroot' expects a directory as an argument.",
+            (Where::Global, "pidfile") => "'pidfile' expects a file name as an argument.",
+            (Where::Global, "ca-base") => "'ca-base' expects a directory path as an argument.",
+            (Where::Global, "crt-base") => "'crt-base' expects a directory path as an argument.",
+            (Where::Global, "nbthread") => "'nbthread' expects an integer argument.",
+            (Where::Global, "hard-stop-after") => "'hard-stop-after' expects <time> as argument.",
+            (Where::Global, "spread-checks") => "'spread-checks' expects an integer argument.",
+            (Where::Global, "log-tag") => "'log-tag' expects a tag for use in syslog.",
+            (Where::Global, "description") => "'description' expects a string argument.",
+            (Where::Proxy, "mode") => "'mode' expects one of 'tcp', 'http' or 'health'.",
+            (Where::Proxy, "maxconn") => "'maxconn' expects an integer argument.",
+            (Where::Proxy, "backlog") => "'backlog' expects an integer argument.",
+            (Where::Proxy, "fullconn") => "'fullconn' expects an integer argument.",
+            (Where::Proxy, "retries") => "'retries' expects an integer argument.",
+            (Where::Proxy, "default_backend") => "'default_backend' expects a backend name.",
+            (Where::Proxy, "errorfile") => {
+                "'errorfile' expects <status_code> and <file> as arguments."
+            }
+            _ => return None,
+        })
+    }
     fn config(place: Where, line: &str) -> String {
         match place {
             Where::Global => format!("global\n {line}\n"),
@@ -1536,6 +1564,12 @@ fn keyword_table_arity_too_few_is_refused() {
         let Some(min) = k.arity.min() else { continue };
         if k.support != Support::Supported || min == 0 {
             continue;
+        }
+        if k.too_few != too_few_message(k.place, k.name) {
+            failures.push(format!(
+                "{:?} {}: table says {:?}",
+                k.place, k.name, k.too_few
+            ));
         }
         let Some(args) = sample(k.place, k.name) else {
             failures.push(format!(
@@ -1561,11 +1595,26 @@ fn keyword_table_arity_too_few_is_refused() {
                 d.join("\n")
             ));
         }
-        if parse(&few).is_ok() {
-            failures.push(format!(
+        match parse(&few) {
+            Ok(_) => failures.push(format!(
                 "{:?} {} accepted with too few words:\n{few}",
                 k.place, k.name
-            ));
+            )),
+            // The message the hand-written arms gave before the table
+            // checked the count, byte for byte.
+            Err(e) => {
+                if let Some(m) = too_few_message(k.place, k.name) {
+                    let d: Vec<String> = e.diags.iter().map(|d| d.render(1)).collect();
+                    if !d.iter().any(|l| l.ends_with(m)) {
+                        failures.push(format!(
+                            "{:?} {}: not {m:?}:\n{}",
+                            k.place,
+                            k.name,
+                            d.join("\n")
+                        ));
+                    }
+                }
+            }
         }
         if let Some(h) = haproxy {
             std::fs::create_dir_all(&dir).expect("temp dir");
