@@ -126,22 +126,29 @@ impl Arity {
     /// How the doc shows it after the keyword's name (empty for flags and
     /// custom grammars).
     pub fn doc(self) -> String {
-        let arg = |i: u8| format!("ARG{i}");
-        match self {
-            Arity::Flag | Arity::Custom => String::new(),
-            Arity::One => " ARG".to_string(),
-            Arity::AtLeast(0) => " [ARG...]".to_string(),
-            Arity::AtLeast(n) => {
-                let v: Vec<String> = (1..=n).map(arg).collect();
-                format!(" {}...", v.join(" "))
+        // One argument is `ARG`; several are numbered.
+        let (min, max) = match self {
+            Arity::Flag | Arity::Custom => return String::new(),
+            Arity::AtLeast(0) => return " [ARG...]".to_string(),
+            Arity::One => (1, 1),
+            Arity::AtLeast(n) => (n, n),
+            Arity::Range(a, b) => (a, b),
+        };
+        let arg = |i: u8| {
+            if max == 1 {
+                "ARG".to_string()
+            } else {
+                format!("ARG{i}")
             }
-            Arity::Range(a, b) => {
-                let need: Vec<String> = (1..=a).map(arg).collect();
-                let opt: Vec<String> = (a + 1..=b).map(|i| format!("[{}]", arg(i))).collect();
-                let all: Vec<String> = need.into_iter().chain(opt).collect();
-                format!(" {}", all.join(" "))
-            }
-        }
+        };
+        let mut words: Vec<String> = (1..=min).map(arg).collect();
+        words.extend((min + 1..=max).map(|i| format!("[{}]", arg(i))));
+        let more = if matches!(self, Arity::AtLeast(_)) {
+            "..."
+        } else {
+            ""
+        };
+        format!(" {}{more}", words.join(" "))
     }
 }
 
@@ -717,7 +724,10 @@ pub fn names(place: Where) -> Vec<&'static str> {
 pub fn migration_doc() -> String {
     let mut out = String::from(
         "### Keyword tables\n\nGenerated from `crates/proxyd/src/config/keywords.rs` \
-         (`UPDATE_DOCS=1 cargo test -p proxyd --lib keywords` rewrites it).\n",
+         (`UPDATE_DOCS=1 cargo test -p proxyd --lib keywords` rewrites it). \
+         Supported keywords show their arguments: `ARG` one, `[ARG]` optional, \
+         `ARG...` one or more; a bare name takes none or has its own grammar \
+         (`timeout`, `option`, `balance`, `bind`, `server`, `log`, `stats`...).\n",
     );
     type Pick = fn(Support) -> bool;
     let groups: [(Pick, &str); 5] = [
@@ -750,10 +760,13 @@ pub fn migration_doc() -> String {
             rows.sort_unstable_by_key(|k| k.name);
             let list = rows
                 .iter()
-                .map(|k| match k.cap {
-                    Cap::Any => format!("`{}`", k.name),
-                    Cap::Frontend => format!("`{}` (frontends)", k.name),
-                    Cap::Backend => format!("`{}` (backends)", k.name),
+                .map(|k| {
+                    let shown = format!("`{}{}`", k.name, k.arity.doc());
+                    match k.cap {
+                        Cap::Any => shown,
+                        Cap::Frontend => format!("{shown} (frontends)"),
+                        Cap::Backend => format!("{shown} (backends)"),
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
