@@ -5,7 +5,8 @@
 //! keyword lists in `docs/migration.md` ([`migration_doc`]).
 //!
 //! Adding a keyword: add a row to [`KEYWORDS`] (`Supported` rows also need
-//! their arm in the section's parser under `build/`), then run
+//! their [`Arity`] and their arm in the section's parser under `build/`),
+//! then run
 //! `UPDATE_DOCS=1 cargo test -p proxyd --lib keywords` to regenerate the doc.
 
 use Support::*;
@@ -83,6 +84,74 @@ pub enum Cap {
     Backend,
 }
 
+/// How many argument words a keyword takes (for `option X`, the words
+/// after `X`; for `bind`/`server`/`stats socket` options, the words after
+/// the option's name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arity {
+    /// No argument.
+    Flag,
+    /// Exactly one argument.
+    One,
+    /// At least `n` arguments.
+    AtLeast(u8),
+    /// Between `min` and `max` arguments.
+    Range(u8, u8),
+    /// An irregular grammar (sub-keywords, optional parts): the parser
+    /// checks it.
+    Custom,
+}
+
+impl Arity {
+    /// The fewest arguments, `None` for [`Arity::Custom`].
+    pub fn min(self) -> Option<usize> {
+        match self {
+            Arity::Flag => Some(0),
+            Arity::One => Some(1),
+            Arity::AtLeast(n) | Arity::Range(n, _) => Some(n as usize),
+            Arity::Custom => None,
+        }
+    }
+
+    /// The most arguments, `None` when unbounded or custom.
+    pub fn max(self) -> Option<usize> {
+        match self {
+            Arity::Flag => Some(0),
+            Arity::One => Some(1),
+            Arity::Range(_, n) => Some(n as usize),
+            Arity::AtLeast(_) | Arity::Custom => None,
+        }
+    }
+
+    /// How the doc shows it after the keyword's name (empty for flags and
+    /// custom grammars).
+    pub fn doc(self) -> String {
+        // One argument is `ARG`; several are numbered.
+        let (min, max) = match self {
+            Arity::Flag | Arity::Custom => return String::new(),
+            Arity::AtLeast(0) => return " [ARG...]".to_string(),
+            Arity::One => (1, 1),
+            Arity::AtLeast(n) => (n, n),
+            Arity::Range(a, b) => (a, b),
+        };
+        let arg = |i: u8| {
+            if max == 1 {
+                "ARG".to_string()
+            } else {
+                format!("ARG{i}")
+            }
+        };
+        let mut words: Vec<String> = (1..=min).map(arg).collect();
+        words.extend((min + 1..=max).map(|i| format!("[{}]", arg(i))));
+        let more = if matches!(self, Arity::AtLeast(_)) {
+            "..."
+        } else {
+            ""
+        };
+        format!(" {}{more}", words.join(" "))
+    }
+}
+
 /// One row of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Keyword {
@@ -90,6 +159,13 @@ pub struct Keyword {
     pub place: Where,
     pub support: Support,
     pub cap: Cap,
+    /// How many arguments it takes (`Custom` for rows that are not
+    /// `Supported`: the parser does not read them).
+    pub arity: Arity,
+    /// The alert the parser gives, before the keyword's own arm runs,
+    /// when fewer than `arity.min()` arguments are given (`None`: the arm
+    /// checks the count itself, its message depends on more than the row).
+    pub too_few: Option<&'static str>,
 }
 
 const fn kw(place: Where, name: &'static str, support: Support) -> Keyword {
@@ -98,10 +174,27 @@ const fn kw(place: Where, name: &'static str, support: Support) -> Keyword {
         place,
         support,
         cap: Cap::Any,
+        arity: Arity::Custom,
+        too_few: None,
     }
 }
 
 impl Keyword {
+    /// Takes `arity` arguments.
+    const fn args(self, arity: Arity) -> Keyword {
+        Keyword { arity, ..self }
+    }
+
+    /// Takes `arity` arguments; fewer are refused, before the keyword's
+    /// arm runs, with `msg`.
+    const fn need(self, arity: Arity, msg: &'static str) -> Keyword {
+        Keyword {
+            arity,
+            too_few: Some(msg),
+            ..self
+        }
+    }
+
     /// Only in proxies with the frontend capability.
     const fn fe(self) -> Keyword {
         Keyword {
@@ -146,30 +239,43 @@ pub static KEYWORDS: &[Keyword] = &[
     kw(Section, "fcgi-app", Refused(R_SECTION)),
     kw(Section, "crt-store", Refused(R_SECTION)),
     kw(Section, "traces", Refused(R_SECTION)),
-    kw(Global, "daemon", Supported),
-    kw(Global, "master-worker", Supported),
-    kw(Global, "maxconn", Supported),
-    kw(Global, "user", Supported),
-    kw(Global, "group", Supported),
-    kw(Global, "uid", Supported),
-    kw(Global, "gid", Supported),
-    kw(Global, "chroot", Supported),
-    kw(Global, "pidfile", Supported),
-    kw(Global, "ca-base", Supported),
-    kw(Global, "crt-base", Supported),
-    kw(Global, "nbthread", Supported),
-    kw(Global, "hard-stop-after", Supported),
-    kw(Global, "spread-checks", Supported),
-    kw(Global, "log-tag", Supported),
-    kw(Global, "log-send-hostname", Supported),
-    kw(Global, "log", Supported),
-    kw(Global, "stats", Supported),
-    kw(Global, "node", Supported),
-    kw(Global, "description", Supported),
-    kw(Global, "setenv", Supported),
-    kw(Global, "presetenv", Supported),
-    kw(Global, "resetenv", Supported),
-    kw(Global, "unsetenv", Supported),
+    kw(Global, "daemon", Supported).args(Arity::Flag),
+    kw(Global, "master-worker", Supported).args(Arity::Range(0, 1)),
+    kw(Global, "maxconn", Supported).need(Arity::One, "'maxconn' expects an integer argument."),
+    kw(Global, "user", Supported).need(Arity::One, "'user' expects a user name."),
+    kw(Global, "group", Supported).need(Arity::One, "'group' expects a group name."),
+    kw(Global, "uid", Supported).need(Arity::One, "'uid' expects an integer argument."),
+    kw(Global, "gid", Supported).need(Arity::One, "'gid' expects an integer argument."),
+    kw(Global, "chroot", Supported)
+        .need(Arity::One, "'chroot' expects a directory as an argument."),
+    kw(Global, "pidfile", Supported)
+        .need(Arity::One, "'pidfile' expects a file name as an argument."),
+    kw(Global, "ca-base", Supported).need(
+        Arity::One,
+        "'ca-base' expects a directory path as an argument.",
+    ),
+    kw(Global, "crt-base", Supported).need(
+        Arity::One,
+        "'crt-base' expects a directory path as an argument.",
+    ),
+    kw(Global, "nbthread", Supported).need(Arity::One, "'nbthread' expects an integer argument."),
+    kw(Global, "hard-stop-after", Supported)
+        .need(Arity::One, "'hard-stop-after' expects <time> as argument."),
+    kw(Global, "spread-checks", Supported)
+        .need(Arity::One, "'spread-checks' expects an integer argument."),
+    kw(Global, "log-tag", Supported).need(Arity::One, "'log-tag' expects a tag for use in syslog."),
+    kw(Global, "log-send-hostname", Supported).args(Arity::Range(0, 1)),
+    kw(Global, "log", Supported).args(Arity::Custom),
+    kw(Global, "stats", Supported).args(Arity::Custom),
+    kw(Global, "node", Supported).args(Arity::Range(0, 1)),
+    kw(Global, "description", Supported).need(
+        Arity::AtLeast(1),
+        "'description' expects a string argument.",
+    ),
+    kw(Global, "setenv", Supported).args(Arity::Range(2, 2)),
+    kw(Global, "presetenv", Supported).args(Arity::Range(2, 2)),
+    kw(Global, "resetenv", Supported).args(Arity::AtLeast(0)),
+    kw(Global, "unsetenv", Supported).args(Arity::AtLeast(0)),
     kw(Global, "ssl-default-bind-ciphers", NoEffect),
     kw(Global, "ssl-default-bind-ciphersuites", NoEffect),
     kw(Global, "ssl-default-bind-options", NoEffect),
@@ -292,27 +398,45 @@ pub static KEYWORDS: &[Keyword] = &[
     kw(Global, "tune.vars.txn-max-size", Warn),
     kw(Global, "tune.zlib.memlevel", Warn),
     kw(Global, "tune.zlib.windowsize", Warn),
-    kw(Proxy, "mode", Supported),
-    kw(Proxy, "bind", Supported).fe(),
-    kw(Proxy, "server", Supported).be(),
-    kw(Proxy, "default-server", Supported).be(),
-    kw(Proxy, "maxconn", Supported).fe(),
-    kw(Proxy, "backlog", Supported).fe(),
-    kw(Proxy, "fullconn", Supported).be(),
-    kw(Proxy, "retries", Supported).be(),
-    kw(Proxy, "default_backend", Supported).fe(),
-    kw(Proxy, "balance", Supported).be(),
-    kw(Proxy, "timeout", Supported),
-    kw(Proxy, "log", Supported),
-    kw(Proxy, "no", Supported),
-    kw(Proxy, "option", Supported),
-    kw(Proxy, "tcp-check", Supported).be(),
-    kw(Proxy, "http-check", Supported).be(),
-    kw(Proxy, "disabled", Supported),
-    kw(Proxy, "enabled", Supported),
-    kw(Proxy, "id", Supported),
-    kw(Proxy, "description", Supported),
-    kw(Proxy, "errorfile", Supported),
+    kw(Proxy, "mode", Supported).need(
+        Arity::One,
+        "'mode' expects one of 'tcp', 'http' or 'health'.",
+    ),
+    kw(Proxy, "bind", Supported).fe().args(Arity::Custom),
+    kw(Proxy, "server", Supported).be().args(Arity::Custom),
+    kw(Proxy, "default-server", Supported)
+        .be()
+        .args(Arity::Custom),
+    kw(Proxy, "maxconn", Supported)
+        .fe()
+        .need(Arity::One, "'maxconn' expects an integer argument."),
+    kw(Proxy, "backlog", Supported)
+        .fe()
+        .need(Arity::One, "'backlog' expects an integer argument."),
+    kw(Proxy, "fullconn", Supported)
+        .be()
+        .need(Arity::One, "'fullconn' expects an integer argument."),
+    kw(Proxy, "retries", Supported)
+        .be()
+        .need(Arity::One, "'retries' expects an integer argument."),
+    kw(Proxy, "default_backend", Supported)
+        .fe()
+        .need(Arity::One, "'default_backend' expects a backend name."),
+    kw(Proxy, "balance", Supported).be().args(Arity::Custom),
+    kw(Proxy, "timeout", Supported).args(Arity::Custom),
+    kw(Proxy, "log", Supported).args(Arity::Custom),
+    kw(Proxy, "no", Supported).args(Arity::Custom),
+    kw(Proxy, "option", Supported).args(Arity::Custom),
+    kw(Proxy, "tcp-check", Supported).be().args(Arity::Custom),
+    kw(Proxy, "http-check", Supported).be().args(Arity::Custom),
+    kw(Proxy, "disabled", Supported).args(Arity::Flag),
+    kw(Proxy, "enabled", Supported).args(Arity::Flag),
+    kw(Proxy, "id", Supported).args(Arity::One),
+    kw(Proxy, "description", Supported).args(Arity::AtLeast(0)),
+    kw(Proxy, "errorfile", Supported).need(
+        Arity::Range(2, 2),
+        "'errorfile' expects <status_code> and <file> as arguments.",
+    ),
     kw(Proxy, "acl", Refused(R_PROXY)),
     kw(Proxy, "use_backend", Refused(R_PROXY)),
     kw(Proxy, "use-server", Refused(R_PROXY)),
@@ -371,15 +495,19 @@ pub static KEYWORDS: &[Keyword] = &[
     kw(Proxy, "reqadd", Refused(R_PROXY)),
     kw(Proxy, "rspadd", Refused(R_PROXY)),
     kw(Proxy, "block", Refused(R_PROXY)),
-    kw(Opt, "tcplog", Supported),
-    kw(Opt, "httplog", Supported),
-    kw(Opt, "dontlognull", Supported).fe(),
-    kw(Opt, "logasap", Supported).fe(),
-    kw(Opt, "redispatch", Supported).be(),
-    kw(Opt, "allbackups", Supported).be(),
-    kw(Opt, "log-health-checks", Supported).be(),
-    kw(Opt, "tcp-check", Supported).be(),
-    kw(Opt, "httpchk", Supported).be(),
+    kw(Opt, "tcplog", Supported).args(Arity::Flag),
+    kw(Opt, "httplog", Supported).args(Arity::Range(0, 1)),
+    kw(Opt, "dontlognull", Supported).fe().args(Arity::Flag),
+    kw(Opt, "logasap", Supported).fe().args(Arity::Flag),
+    kw(Opt, "redispatch", Supported)
+        .be()
+        .args(Arity::Range(0, 1)),
+    kw(Opt, "allbackups", Supported).be().args(Arity::Flag),
+    kw(Opt, "log-health-checks", Supported)
+        .be()
+        .args(Arity::Flag),
+    kw(Opt, "tcp-check", Supported).be().args(Arity::Flag),
+    kw(Opt, "httpchk", Supported).be().args(Arity::Custom),
     kw(Opt, "forwardfor", HttpOnly),
     kw(Opt, "http-server-close", HttpOnly),
     kw(Opt, "httpclose", HttpOnly),
@@ -426,11 +554,11 @@ pub static KEYWORDS: &[Keyword] = &[
     kw(Opt, "ldap-check", Refused(R_OPTION)),
     kw(Opt, "spop-check", Refused(R_OPTION)),
     kw(Opt, "external-check", Refused(R_OPTION)),
-    kw(Bind, "name", Supported),
-    kw(Bind, "maxconn", Supported),
-    kw(Bind, "backlog", Supported),
-    kw(Bind, "v4v6", Supported),
-    kw(Bind, "v6only", Supported),
+    kw(Bind, "name", Supported).args(Arity::One),
+    kw(Bind, "maxconn", Supported).args(Arity::One),
+    kw(Bind, "backlog", Supported).args(Arity::One),
+    kw(Bind, "v4v6", Supported).args(Arity::Flag),
+    kw(Bind, "v6only", Supported).args(Arity::Flag),
     kw(Bind, "ssl", Refused(R_BIND)),
     kw(Bind, "crt", Refused(R_BIND)),
     kw(Bind, "crt-list", Refused(R_BIND)),
@@ -476,32 +604,32 @@ pub static KEYWORDS: &[Keyword] = &[
     kw(Bind, "generate-certificates", Refused(R_BIND)),
     kw(Bind, "quic-cc-algo", Refused(R_BIND)),
     kw(Bind, "tcp-ut", Refused(R_BIND)),
-    kw(StatsSocket, "mode", Supported),
-    kw(StatsSocket, "level", Supported),
-    kw(StatsSocket, "user", Supported),
-    kw(StatsSocket, "group", Supported),
-    kw(StatsSocket, "uid", Supported),
-    kw(StatsSocket, "gid", Supported),
-    kw(StatsSocket, "expose-fd", Supported),
-    kw(Server, "check", Supported),
-    kw(Server, "no-check", Supported),
-    kw(Server, "backup", Supported),
-    kw(Server, "no-backup", Supported),
-    kw(Server, "disabled", Supported),
-    kw(Server, "enabled", Supported),
-    kw(Server, "inter", Supported),
-    kw(Server, "fastinter", Supported),
-    kw(Server, "downinter", Supported),
-    kw(Server, "rise", Supported),
-    kw(Server, "fall", Supported),
-    kw(Server, "weight", Supported),
-    kw(Server, "maxconn", Supported),
-    kw(Server, "maxqueue", Supported),
-    kw(Server, "port", Supported),
-    kw(Server, "addr", Supported),
-    kw(Server, "id", Supported),
-    kw(Server, "on-marked-down", Supported),
-    kw(Server, "on-marked-up", Supported),
+    kw(StatsSocket, "mode", Supported).args(Arity::One),
+    kw(StatsSocket, "level", Supported).args(Arity::One),
+    kw(StatsSocket, "user", Supported).args(Arity::One),
+    kw(StatsSocket, "group", Supported).args(Arity::One),
+    kw(StatsSocket, "uid", Supported).args(Arity::One),
+    kw(StatsSocket, "gid", Supported).args(Arity::One),
+    kw(StatsSocket, "expose-fd", Supported).args(Arity::One),
+    kw(Server, "check", Supported).args(Arity::Flag),
+    kw(Server, "no-check", Supported).args(Arity::Flag),
+    kw(Server, "backup", Supported).args(Arity::Flag),
+    kw(Server, "no-backup", Supported).args(Arity::Flag),
+    kw(Server, "disabled", Supported).args(Arity::Flag),
+    kw(Server, "enabled", Supported).args(Arity::Flag),
+    kw(Server, "inter", Supported).args(Arity::One),
+    kw(Server, "fastinter", Supported).args(Arity::One),
+    kw(Server, "downinter", Supported).args(Arity::One),
+    kw(Server, "rise", Supported).args(Arity::One),
+    kw(Server, "fall", Supported).args(Arity::One),
+    kw(Server, "weight", Supported).args(Arity::One),
+    kw(Server, "maxconn", Supported).args(Arity::One),
+    kw(Server, "maxqueue", Supported).args(Arity::One),
+    kw(Server, "port", Supported).args(Arity::One),
+    kw(Server, "addr", Supported).args(Arity::One),
+    kw(Server, "id", Supported).args(Arity::One),
+    kw(Server, "on-marked-down", Supported).args(Arity::One),
+    kw(Server, "on-marked-up", Supported).args(Arity::One),
     kw(Server, "agent-check", Refused(R_SERVER)),
     kw(Server, "agent-port", Refused(R_SERVER)),
     kw(Server, "agent-inter", Refused(R_SERVER)),
@@ -596,7 +724,10 @@ pub fn names(place: Where) -> Vec<&'static str> {
 pub fn migration_doc() -> String {
     let mut out = String::from(
         "### Keyword tables\n\nGenerated from `crates/proxyd/src/config/keywords.rs` \
-         (`UPDATE_DOCS=1 cargo test -p proxyd --lib keywords` rewrites it).\n",
+         (`UPDATE_DOCS=1 cargo test -p proxyd --lib keywords` rewrites it). \
+         Supported keywords show their arguments: `ARG` one, `[ARG]` optional, \
+         `ARG...` one or more; a bare name takes none or has its own grammar \
+         (`timeout`, `option`, `balance`, `bind`, `server`, `log`, `stats`...).\n",
     );
     type Pick = fn(Support) -> bool;
     let groups: [(Pick, &str); 5] = [
@@ -629,10 +760,13 @@ pub fn migration_doc() -> String {
             rows.sort_unstable_by_key(|k| k.name);
             let list = rows
                 .iter()
-                .map(|k| match k.cap {
-                    Cap::Any => format!("`{}`", k.name),
-                    Cap::Frontend => format!("`{}` (frontends)", k.name),
-                    Cap::Backend => format!("`{}` (backends)", k.name),
+                .map(|k| {
+                    let shown = format!("`{}{}`", k.name, k.arity.doc());
+                    match k.cap {
+                        Cap::Any => shown,
+                        Cap::Frontend => format!("{shown} (frontends)"),
+                        Cap::Backend => format!("{shown} (backends)"),
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(", ");

@@ -1475,3 +1475,166 @@ fn keyword_table_rows_are_all_known_to_the_parser() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Every `Supported` row with a fixed arity: given one word too few it is
+/// refused (as real `haproxy -c` 2.6 refuses it, when installed), given its
+/// count it is accepted.
+#[test]
+fn keyword_table_arity_too_few_is_refused() {
+    use super::keywords::{Support, Where, KEYWORDS};
+    // A valid argument list for each keyword with a fixed arity.
+    fn sample(place: Where, name: &str) -> Option<&'static str> {
+        Some(match (place, name) {
+            (Where::Global, "maxconn") => "100",
+            (Where::Global, "user" | "group") => "root",
+            (Where::Global, "uid" | "gid") => "0",
+            (Where::Global, "chroot" | "ca-base" | "crt-base") => "/",
+            (Where::Global, "pidfile") => "/tmp/proxyd-arity.pid",
+            (Where::Global, "nbthread") => "1",
+            (Where::Global, "hard-stop-after") => "1s",
+            (Where::Global, "spread-checks") => "5",
+            (Where::Global, "log-tag") => "tag",
+            (Where::Global, "description") => "text",
+            (Where::Global, "setenv" | "presetenv") => "NAME value",
+            (Where::Proxy, "mode") => "tcp",
+            (Where::Proxy, "maxconn" | "backlog" | "fullconn" | "retries" | "id") => "7",
+            (Where::Proxy, "default_backend") => "x",
+            (Where::Proxy, "errorfile") => "503 /etc/haproxy/errors/503.http",
+            (Where::Bind, "name") => "n",
+            (Where::Bind, "maxconn" | "backlog") => "10",
+            (Where::StatsSocket, "mode") => "600",
+            (Where::StatsSocket, "level") => "admin",
+            (Where::StatsSocket, "user" | "group") => "root",
+            (Where::StatsSocket, "uid" | "gid") => "0",
+            (Where::StatsSocket, "expose-fd") => "listeners",
+            (Where::Server, "inter" | "fastinter" | "downinter") => "2s",
+            (Where::Server, "rise" | "fall" | "weight" | "maxconn" | "maxqueue" | "id") => "3",
+            (Where::Server, "port") => "81",
+            (Where::Server, "addr") => "127.0.0.2",
+            (Where::Server, "on-marked-down") => "shutdown-sessions",
+            (Where::Server, "on-marked-up") => "shutdown-backup-sessions",
+            _ => return None,
+        })
+    }
+    fn too_few_message(place: Where, name: &str) -> Option<&'static str> {
+        Some(match (place, name) {
+            (Where::Global, "maxconn") => "'maxconn' expects an integer argument.",
+            (Where::Global, "user") => "'user' expects a user name.",
+            (Where::Global, "group") => "'group' expects a group name.",
+            (Where::Global, "uid") => "'uid' expects an integer argument.",
+            (Where::Global, "gid") => "'gid' expects an integer argument.",
+            (Where::Global, "chroot") => "'chroot' expects a directory as an argument.",
+            (Where::Global, "pidfile") => "'pidfile' expects a file name as an argument.",
+            (Where::Global, "ca-base") => "'ca-base' expects a directory path as an argument.",
+            (Where::Global, "crt-base") => "'crt-base' expects a directory path as an argument.",
+            (Where::Global, "nbthread") => "'nbthread' expects an integer argument.",
+            (Where::Global, "hard-stop-after") => "'hard-stop-after' expects <time> as argument.",
+            (Where::Global, "spread-checks") => "'spread-checks' expects an integer argument.",
+            (Where::Global, "log-tag") => "'log-tag' expects a tag for use in syslog.",
+            (Where::Global, "description") => "'description' expects a string argument.",
+            (Where::Proxy, "mode") => "'mode' expects one of 'tcp', 'http' or 'health'.",
+            (Where::Proxy, "maxconn") => "'maxconn' expects an integer argument.",
+            (Where::Proxy, "backlog") => "'backlog' expects an integer argument.",
+            (Where::Proxy, "fullconn") => "'fullconn' expects an integer argument.",
+            (Where::Proxy, "retries") => "'retries' expects an integer argument.",
+            (Where::Proxy, "default_backend") => "'default_backend' expects a backend name.",
+            (Where::Proxy, "errorfile") => {
+                "'errorfile' expects <status_code> and <file> as arguments."
+            }
+            _ => return None,
+        })
+    }
+    fn config(place: Where, line: &str) -> String {
+        match place {
+            Where::Global => format!("global\n {line}\n"),
+            Where::Proxy => with_defaults(&format!("listen l\n {line}\nbackend x\n")),
+            Where::Opt => with_defaults(&format!("listen l\n option {line}\n")),
+            Where::Bind => with_defaults(&format!("listen l\n bind 127.0.0.1:80 {line}\n")),
+            Where::StatsSocket => format!("global\n stats socket /tmp/proxyd-arity.sock {line}\n"),
+            Where::Server => with_defaults(&format!("backend b\n server s 127.0.0.1:80 {line}\n")),
+            Where::Section => line.to_string(),
+        }
+    }
+    let haproxy = Path::new("/usr/sbin/haproxy");
+    let haproxy = haproxy.exists().then_some(haproxy);
+    let dir = std::env::temp_dir().join(format!("proxyd-arity-{}", std::process::id()));
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (i, k) in KEYWORDS.iter().enumerate() {
+        let Some(min) = k.arity.min() else { continue };
+        if k.support != Support::Supported || min == 0 {
+            continue;
+        }
+        if k.too_few != too_few_message(k.place, k.name) {
+            failures.push(format!(
+                "{:?} {}: table says {:?}",
+                k.place, k.name, k.too_few
+            ));
+        }
+        let Some(args) = sample(k.place, k.name) else {
+            failures.push(format!(
+                "{:?} {}: no sample arguments in this test",
+                k.place, k.name
+            ));
+            continue;
+        };
+        let words: Vec<&str> = args.split(' ').collect();
+        assert_eq!(words.len(), min, "{} sample", k.name);
+        let right = config(k.place, &format!("{} {args}", k.name));
+        let few = config(
+            k.place,
+            &[&[k.name][..], &words[..min - 1]].concat().join(" "),
+        );
+        checked += 1;
+        if let Err(e) = parse(&right) {
+            let d: Vec<String> = e.diags.iter().map(|d| d.render(1)).collect();
+            failures.push(format!(
+                "{:?} {} refused with {args}:\n{}",
+                k.place,
+                k.name,
+                d.join("\n")
+            ));
+        }
+        match parse(&few) {
+            Ok(_) => failures.push(format!(
+                "{:?} {} accepted with too few words:\n{few}",
+                k.place, k.name
+            )),
+            // The message the hand-written arms gave before the table
+            // checked the count, byte for byte.
+            Err(e) => {
+                if let Some(m) = too_few_message(k.place, k.name) {
+                    let d: Vec<String> = e.diags.iter().map(|d| d.render(1)).collect();
+                    if !d.iter().any(|l| l.ends_with(m)) {
+                        failures.push(format!(
+                            "{:?} {}: not {m:?}:\n{}",
+                            k.place,
+                            k.name,
+                            d.join("\n")
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(h) = haproxy {
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let f = dir.join(format!("{i}.cfg"));
+            std::fs::write(&f, &few).expect("write config");
+            let st = std::process::Command::new(h)
+                .arg("-c")
+                .arg("-f")
+                .arg(&f)
+                .output()
+                .expect("run haproxy");
+            if st.status.success() {
+                failures.push(format!(
+                    "{:?} {}: haproxy -c accepts too few words:\n{few}",
+                    k.place, k.name
+                ));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(checked > 40, "only {checked} rows checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

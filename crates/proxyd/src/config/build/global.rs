@@ -9,22 +9,19 @@ impl Parser<'_> {
         let pos = line.pos.clone();
         let kw = line.words[0].text.clone();
         let a = args(line);
-        let a0 = a.first().map(|t| t.text.clone());
+        if self.too_few_args(Where::Global, &pos, &kw, a.len()) {
+            return;
+        }
+        let a0 = a.first().map(|t| t.text.clone()).unwrap_or_default();
         match kw.as_str() {
             "daemon" => self.global.daemon = true,
             "master-worker" => self.global.master_worker = true,
-            "maxconn" => match a0 {
-                Some(w) => {
-                    let v = self.int32(&pos, "maxconn", &w);
-                    self.global.maxconn = Some(v);
-                }
-                None => self.alert(&pos, "'maxconn' expects an integer argument."),
-            },
+            "maxconn" => {
+                let v = self.int32(&pos, "maxconn", &a0);
+                self.global.maxconn = Some(v);
+            }
             "user" | "group" => {
-                let Some(w) = a0 else {
-                    self.alert(&pos, format!("'{kw}' expects a {kw} name."));
-                    return;
-                };
+                let w = a0;
                 let id = if kw == "user" {
                     self.host.user_id(&w)
                 } else {
@@ -45,76 +42,49 @@ impl Parser<'_> {
                     }
                 }
             }
-            "uid" | "gid" => match a0 {
-                Some(w) => match w.parse::<u32>() {
-                    Ok(v) if kw == "uid" => self.global.uid = Some(v),
-                    Ok(v) => self.global.gid = Some(v),
-                    Err(_) => self.alert(&pos, format!("'{kw}' expects an integer argument.")),
-                },
-                None => self.alert(&pos, format!("'{kw}' expects an integer argument.")),
+            "uid" | "gid" => match a0.parse::<u32>() {
+                Ok(v) if kw == "uid" => self.global.uid = Some(v),
+                Ok(v) => self.global.gid = Some(v),
+                Err(_) => self.alert(&pos, format!("'{kw}' expects an integer argument.")),
             },
-            "chroot" => match a0 {
-                Some(w) => self.global.chroot = Some(PathBuf::from(w)),
-                None => self.alert(&pos, "'chroot' expects a directory as an argument."),
-            },
-            "pidfile" => match a0 {
-                Some(w) => self.global.pidfile = Some(PathBuf::from(w)),
-                None => self.alert(&pos, "'pidfile' expects a file name as an argument."),
-            },
-            "ca-base" | "crt-base" => match a0 {
-                Some(w) if kw == "ca-base" => self.global.ca_base = Some(PathBuf::from(w)),
-                Some(w) => self.global.crt_base = Some(PathBuf::from(w)),
-                None => self.alert(
-                    &pos,
-                    format!("'{kw}' expects a directory path as an argument."),
-                ),
-            },
-            "nbthread" => match a0 {
-                Some(w) => {
-                    let (v, _) = atoi(&w);
-                    if !(1..=64).contains(&v) {
-                        self.alert(
-                            &pos,
-                            format!("'nbthread' value must be between 1 and 64 (was {v})"),
-                        );
-                    } else {
-                        self.global.nbthread = Some(v as usize);
-                    }
-                }
-                None => self.alert(&pos, "'nbthread' expects an integer argument."),
-            },
-            "hard-stop-after" => match a0 {
-                Some(w) => match parse_time(&w) {
-                    Ok(v) => self.global.hard_stop_after = Some(v),
-                    Err(TimeError::BadChar(c)) => self.alert(
+            "chroot" => self.global.chroot = Some(PathBuf::from(a0)),
+            "pidfile" => self.global.pidfile = Some(PathBuf::from(a0)),
+            "ca-base" => self.global.ca_base = Some(PathBuf::from(a0)),
+            "crt-base" => self.global.crt_base = Some(PathBuf::from(a0)),
+            "nbthread" => {
+                let (v, _) = atoi(&a0);
+                if !(1..=64).contains(&v) {
+                    self.alert(
                         &pos,
-                        format!("unexpected character '{c}' in argument to <hard-stop-after>."),
-                    ),
-                    Err(e) => {
-                        let m = time_err(e, "hard-stop-after");
-                        self.alert(&pos, m)
-                    }
-                },
-                None => self.alert(&pos, "'hard-stop-after' expects <time> as argument."),
-            },
-            "spread-checks" => match a0 {
-                Some(w) => {
-                    let (v, _) = atoi(&w);
-                    if v > 50 {
-                        self.alert(
-                            &pos,
-                            "'spread-checks' needs a positive value in range 0..50.",
-                        );
-                    } else {
-                        self.global.spread_checks = v as u32;
-                    }
+                        format!("'nbthread' value must be between 1 and 64 (was {v})"),
+                    );
+                } else {
+                    self.global.nbthread = Some(v as usize);
                 }
-                None => self.alert(&pos, "'spread-checks' expects an integer argument."),
+            }
+            "hard-stop-after" => match parse_time(&a0) {
+                Ok(v) => self.global.hard_stop_after = Some(v),
+                Err(TimeError::BadChar(c)) => self.alert(
+                    &pos,
+                    format!("unexpected character '{c}' in argument to <hard-stop-after>."),
+                ),
+                Err(e) => {
+                    let m = time_err(e, "hard-stop-after");
+                    self.alert(&pos, m)
+                }
             },
-            "log-tag" => match a0 {
-                Some(w) => self.global.log_tag = Some(w),
-                None => self.alert(&pos, "'log-tag' expects a tag for use in syslog."),
-            },
+            "spread-checks" => {
+                let (v, _) = atoi(&a0);
+                if v > 50 {
+                    self.alert(
+                        &pos,
+                        "'spread-checks' needs a positive value in range 0..50.",
+                    );
+                } else {
+                    self.global.spread_checks = v as u32;
+                }
+            }
+            "log-tag" => self.global.log_tag = Some(a0),
             "setenv" | "presetenv" => match a {
                 [n, v] => {
                     if kw == "setenv" || self.env.get(&n.text).is_none() {
@@ -133,18 +103,12 @@ impl Parser<'_> {
                 self.env.vars.retain(|k, _| keep.contains(k));
                 self.env.kept = Some(keep);
             }
-            "node" => self.global.node = Some(a0.unwrap_or_default()),
+            "node" => self.global.node = Some(a0),
             "description" => {
                 let words: Vec<&str> = a.iter().map(|t| t.text.as_str()).collect();
-                if words.is_empty() {
-                    self.alert(&pos, "'description' expects a string argument.");
-                } else {
-                    self.global.description = Some(words.join(" "));
-                }
+                self.global.description = Some(words.join(" "));
             }
-            "log-send-hostname" => {
-                self.global.log_send_hostname = Some(a0.unwrap_or_default());
-            }
+            "log-send-hostname" => self.global.log_send_hostname = Some(a0),
             "log" => {
                 if let Some(t) = self.log_line(line) {
                     match t {

@@ -379,6 +379,22 @@ impl<'h> Parser<'h> {
         }
     }
 
+    /// The table's arity check, run before a keyword's arm: `true` (after
+    /// the row's alert) when `kw` there has fewer arguments than its row
+    /// needs. Rows without a `too_few` message are left to their arm.
+    fn too_few_args(&mut self, place: Where, pos: &Pos, kw: &str, given: usize) -> bool {
+        let Some(k) = lookup(place, kw) else {
+            return false;
+        };
+        match (k.too_few, k.arity.min()) {
+            (Some(msg), Some(min)) if given < min => {
+                self.alert(pos, msg);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn alert(&mut self, pos: &Pos, msg: impl std::fmt::Display) {
         self.diags.push(Diag::alert(pos, msg));
         self.file_alert = true;

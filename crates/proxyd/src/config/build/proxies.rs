@@ -33,13 +33,17 @@ impl Parser<'_> {
         let kw = line.words[0].text.clone();
         let section = d.kind.word();
         let a = args(line);
+        if self.too_few_args(Where::Proxy, &pos, &kw, a.len()) {
+            return;
+        }
         let a0 = a.first().map(|t| t.text.clone());
+        // The word after a keyword the table checked has at least one.
+        let w = a0.clone().unwrap_or_default();
         match kw.as_str() {
-            "mode" => match a0.as_deref() {
-                Some("tcp") => d.mode_http = None,
-                Some("http") => d.mode_http = Some(pos),
-                Some(m) => self.alert(&pos, format!("unknown proxy mode '{m}'.")),
-                None => self.alert(&pos, "'mode' expects one of 'tcp', 'http' or 'health'."),
+            "mode" => match w.as_str() {
+                "tcp" => d.mode_http = None,
+                "http" => d.mode_http = Some(pos),
+                m => self.alert(&pos, format!("unknown proxy mode '{m}'.")),
             },
             "bind" => {
                 if d.kind == Kind::Defaults {
@@ -68,49 +72,34 @@ impl Parser<'_> {
                     self.server_line(d, line, true);
                 }
             }
-            "maxconn" => match a0 {
-                Some(w) => {
-                    if self.need_cap(d, &pos, Where::Proxy, "maxconn") {
-                        let v = self.int32(&pos, "maxconn", &w);
-                        d.maxconn = (v > 0).then_some(v);
-                    }
+            "maxconn" => {
+                if self.need_cap(d, &pos, Where::Proxy, "maxconn") {
+                    let v = self.int32(&pos, "maxconn", &w);
+                    d.maxconn = (v > 0).then_some(v);
                 }
-                None => self.alert(&pos, "'maxconn' expects an integer argument."),
-            },
-            "backlog" => match a0 {
-                Some(w) => {
-                    if self.need_cap(d, &pos, Where::Proxy, "backlog") {
-                        let v = self.int32(&pos, "backlog", &w);
-                        d.backlog = (v > 0).then_some(v);
-                    }
+            }
+            "backlog" => {
+                if self.need_cap(d, &pos, Where::Proxy, "backlog") {
+                    let v = self.int32(&pos, "backlog", &w);
+                    d.backlog = (v > 0).then_some(v);
                 }
-                None => self.alert(&pos, "'backlog' expects an integer argument."),
-            },
-            "fullconn" => match a0 {
-                Some(w) => {
-                    if self.need_cap(d, &pos, Where::Proxy, "fullconn") {
-                        let v = self.int32(&pos, "fullconn", &w);
-                        d.fullconn = (v > 0).then_some(v);
-                    }
+            }
+            "fullconn" => {
+                if self.need_cap(d, &pos, Where::Proxy, "fullconn") {
+                    let v = self.int32(&pos, "fullconn", &w);
+                    d.fullconn = (v > 0).then_some(v);
                 }
-                None => self.alert(&pos, "'fullconn' expects an integer argument."),
-            },
-            "retries" => match a0 {
-                Some(w) => {
-                    if self.need_cap(d, &pos, Where::Proxy, "retries") {
-                        d.retries = self.int32(&pos, "retries", &w);
-                    }
+            }
+            "retries" => {
+                if self.need_cap(d, &pos, Where::Proxy, "retries") {
+                    d.retries = self.int32(&pos, "retries", &w);
                 }
-                None => self.alert(&pos, "'retries' expects an integer argument."),
-            },
-            "default_backend" => match a0 {
-                Some(w) => {
-                    if self.need_cap(d, &pos, Where::Proxy, "default_backend") {
-                        d.default_backend = Some((w, pos));
-                    }
+            }
+            "default_backend" => {
+                if self.need_cap(d, &pos, Where::Proxy, "default_backend") {
+                    d.default_backend = Some((w, pos));
                 }
-                None => self.alert(&pos, "'default_backend' expects a backend name."),
-            },
+            }
             "balance" => {
                 let algo = match a0.as_deref() {
                     Some(name) if Algo::from_name(name).is_some() => Algo::from_name(name),
@@ -198,13 +187,6 @@ impl Parser<'_> {
             }
             "description" => {}
             "errorfile" => {
-                if a.len() < 2 {
-                    self.alert(
-                        &pos,
-                        "'errorfile' expects <status_code> and <file> as arguments.",
-                    );
-                    return;
-                }
                 let code = a[0].text.as_str();
                 if !ERRORFILE_CODES.contains(&code) {
                     self.alert(
