@@ -112,3 +112,33 @@ fn redispatch_moves_at_the_first_retry_when_another_server_is_up() {
     assert!(p.wait_log("l/s2 ", Duration::from_secs(5)), "{}", p.log());
     assert!(p.log().contains("/+1 0/0"), "{}", p.log());
 }
+
+/// HAProxy 2.6 does not abort a connecting session when `timeout client`
+/// expires: the retries run to their end (3.0 s here, not 1.5 s) and the
+/// log says `cC`.
+#[test]
+fn the_client_timeout_does_not_cut_the_retries_short() {
+    let bh = blackhole();
+    let fe = free_port();
+    let p = Proxyd::start(
+        "pfix_retries_cto",
+        &cfg(&format!(
+            "listen l\n    bind 127.0.0.1:{fe}\n    retries 2\n    timeout client 1500ms\n    server s1 127.0.0.1:{}\n",
+            bh.port
+        )),
+    );
+    let mut c = TcpStream::connect(("127.0.0.1", fe)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let t = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = c.read(&mut buf).unwrap_or(0);
+    let took = t.elapsed();
+    assert_eq!(n, 0);
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_millis(4200),
+        "gave up after {took:?}"
+    );
+    assert!(p.wait_log(" cC ", Duration::from_secs(5)), "{}", p.log());
+    assert!(p.log().contains("/2 0/0"), "{}", p.log());
+}

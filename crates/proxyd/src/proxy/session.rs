@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -224,12 +224,21 @@ async fn run(
         queue_pos: Default::default(),
     };
     // the client-side timeout also runs while queued and connecting,
-    // from the accept (termination cQ / cC)
+    // from the accept: it aborts a queued session (`cQ`), but, as in
+    // HAProxy 2.6, not a connecting one, which keeps its retries; when
+    // they all fail the client timeout is what the log reports (`cC`)
     let phase = AtomicU8::new(b'Q');
+    let client_expired = AtomicBool::new(false);
     let tq = Instant::now();
     let client_timeout = async {
         match fe.timeout_client {
-            Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(meta.t0 + t)).await,
+            Some(t) => {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(meta.t0 + t)).await;
+                if phase.load(Ordering::Relaxed) == b'C' {
+                    client_expired.store(true, Ordering::Relaxed);
+                    std::future::pending::<()>().await;
+                }
+            }
             None => std::future::pending().await,
         }
     };
@@ -270,6 +279,12 @@ async fn run(
     .await;
     let ph = phase.load(Ordering::Relaxed);
     let established = match first {
+        Before::Done(None) if client_expired.load(Ordering::Relaxed) => {
+            if matches!(out.term.cause, b's' | b'S') {
+                out.term = Term::new(b'c', b'C');
+            }
+            None
+        }
         Before::Done(r) => r,
         Before::Timeout => {
             if ph == b'Q' {
@@ -368,7 +383,7 @@ const CONNECT_GRACE: Duration = Duration::from_millis(100);
 /// How the wait for a server ended.
 enum Before {
     Done(Option<(ServerSlot, TcpStream)>),
-    /// `timeout client` while queued or connecting (`cQ`/`cC`).
+    /// `timeout client` while queued (`cQ`).
     Timeout,
     Abort(ClientAbort),
 }
