@@ -292,6 +292,60 @@ fn default_maxconn() -> u32 {
     u32::try_from(n.clamp(100, 1_000_000)).unwrap_or(1_000_000)
 }
 
+/// File descriptors a configured global `maxconn` needs, by HAProxy
+/// 2.6's count (measured: 2 x maxconn, one per listener and per checked
+/// server, three per thread, ten more).
+fn fds_needed(maxconn: u32, listeners: usize, checks: usize, nbthread: usize) -> u64 {
+    let per = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    u64::from(maxconn)
+        .saturating_mul(2)
+        .saturating_add(per(listeners))
+        .saturating_add(per(checks))
+        .saturating_add(per(nbthread).saturating_mul(3))
+        .saturating_add(10)
+}
+
+/// As HAProxy 2.6 at start-up: with a global `maxconn` set, raise the
+/// file-descriptor limit to what it needs, and refuse to start when that
+/// is not allowed ("Cannot raise FD limit to N, limit is L.", exit 1).
+fn fd_limit_for(config: &Config) -> Result<(), String> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Some(maxconn) = config.global.maxconn else {
+        return Ok(());
+    };
+    let listeners = config
+        .frontends
+        .iter()
+        .flat_map(|f| f.binds.iter())
+        .map(|b| b.addrs.len())
+        .sum();
+    let checks = config
+        .backends
+        .iter()
+        .flat_map(|b| b.servers.iter())
+        .filter(|s| s.check)
+        .count();
+    let nbthread = config
+        .global
+        .nbthread
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let needed = fds_needed(maxconn, listeners, checks, nbthread);
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return Ok(());
+    };
+    if soft >= needed {
+        return Ok(());
+    }
+    if setrlimit(Resource::RLIMIT_NOFILE, needed, hard.max(needed)).is_ok()
+        || (needed <= hard && setrlimit(Resource::RLIMIT_NOFILE, needed, hard).is_ok())
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "Cannot raise FD limit to {needed}, limit is {soft}."
+    ))
+}
+
 impl App {
     /// Build everything and bind the listeners (no privileges dropped yet).
     /// Errors are HAProxy-style alert lines, the caller exits 1.
@@ -1036,6 +1090,10 @@ pub fn main(opts: Options) -> anyhow::Result<i32> {
                 return Ok(1);
             }
         };
+        if let Err(e) = fd_limit_for(&config) {
+            eprintln!("[ALERT]    ({pid}) : [proxyd.main()] {e}");
+            return Ok(1);
+        }
         let mut app = match App::start(opts, config).await {
             Ok(a) => a,
             Err(e) => {
@@ -1189,5 +1247,22 @@ mod tests {
         assert!(crate::reload::diff(&app.config, &app.config).is_empty());
         app.stop_listeners();
         app.checks.cancel();
+    }
+}
+
+#[cfg(test)]
+mod fd_limit_tests {
+    use super::fds_needed;
+
+    #[test]
+    fn fds_needed_counts_as_haproxy() {
+        // values haproxy 2.6 printed for these set-ups
+        assert_eq!(fds_needed(100_000, 1, 0, 2), 200_017);
+        assert_eq!(fds_needed(100_000, 1, 0, 1), 200_014);
+        assert_eq!(fds_needed(100_000, 2, 2, 2), 200_020);
+        assert_eq!(
+            fds_needed(u32::MAX, usize::MAX, usize::MAX, usize::MAX),
+            u64::MAX
+        );
     }
 }

@@ -99,6 +99,7 @@ pub async fn accept_loop(
     let mut paused = ctx.paused.clone();
     let mut lowered = ctx.limits_lowered.clone();
     let mut suspended = false;
+    let mut errors = AcceptErrors::default();
     loop {
         while *paused.borrow_and_update() {
             if !suspended {
@@ -159,12 +160,66 @@ pub async fn accept_loop(
             Err(e) => {
                 // EMFILE/ENFILE/ENOBUFS: back off a little, as HAProxy
                 // does, instead of spinning.
-                tracing::debug!("accept error on {:?}: {e}", listener.local_addr().ok());
+                // at most one line a second per listener, with the count
+                // of those left out
+                if let Some(left_out) = errors.note(std::time::Instant::now()) {
+                    let addr = listener.local_addr().ok();
+                    if left_out == 0 {
+                        tracing::warn!("accept error on {addr:?}: {e}");
+                    } else {
+                        tracing::warn!(
+                            "accept error on {addr:?}: {e} ({left_out} more suppressed)"
+                        );
+                    }
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(10)) => {}
                     _ = stop.cancelled() => return,
                 }
             }
         }
+    }
+}
+
+/// Rate limit of a listener's accept error lines: one a second.
+#[derive(Debug, Default)]
+struct AcceptErrors {
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+impl AcceptErrors {
+    /// An error happened at `now`: `Some(n)` when it is to be logged,
+    /// `n` errors having been left out since the last line.
+    fn note(&mut self, now: std::time::Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.saturating_duration_since(t) < Duration::from_secs(1) => {
+                self.suppressed = self.suppressed.saturating_add(1);
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod accept_error_tests {
+    use super::*;
+
+    #[test]
+    fn one_line_a_second_with_the_count_left_out() {
+        let t0 = std::time::Instant::now();
+        let mut e = AcceptErrors::default();
+        assert_eq!(e.note(t0), Some(0));
+        for ms in [1, 10, 500, 999] {
+            assert_eq!(e.note(t0 + Duration::from_millis(ms)), None);
+        }
+        assert_eq!(e.note(t0 + Duration::from_millis(1000)), Some(4));
+        assert_eq!(e.note(t0 + Duration::from_millis(1500)), None);
+        assert_eq!(e.note(t0 + Duration::from_millis(3000)), Some(1));
+        assert_eq!(e.note(t0 + Duration::from_millis(4500)), Some(0));
     }
 }

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -224,12 +224,21 @@ async fn run(
         queue_pos: Default::default(),
     };
     // the client-side timeout also runs while queued and connecting,
-    // from the accept (termination cQ / cC)
+    // from the accept: it aborts a queued session (`cQ`), but, as in
+    // HAProxy 2.6, not a connecting one, which keeps its retries; when
+    // they all fail the client timeout is what the log reports (`cC`)
     let phase = AtomicU8::new(b'Q');
+    let client_expired = AtomicBool::new(false);
     let tq = Instant::now();
     let client_timeout = async {
         match fe.timeout_client {
-            Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(meta.t0 + t)).await,
+            Some(t) => {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(meta.t0 + t)).await;
+                if phase.load(Ordering::Relaxed) == b'C' {
+                    client_expired.store(true, Ordering::Relaxed);
+                    std::future::pending::<()>().await;
+                }
+            }
             None => std::future::pending().await,
         }
     };
@@ -270,6 +279,12 @@ async fn run(
     .await;
     let ph = phase.load(Ordering::Relaxed);
     let established = match first {
+        Before::Done(None) if client_expired.load(Ordering::Relaxed) => {
+            if matches!(out.term.cause, b's' | b'S') {
+                out.term = Term::new(b'c', b'C');
+            }
+            None
+        }
         Before::Done(r) => r,
         Before::Timeout => {
             if ph == b'Q' {
@@ -368,7 +383,7 @@ const CONNECT_GRACE: Duration = Duration::from_millis(100);
 /// How the wait for a server ended.
 enum Before {
     Done(Option<(ServerSlot, TcpStream)>),
-    /// `timeout client` while queued or connecting (`cQ`/`cC`).
+    /// `timeout client` while queued (`cQ`).
     Timeout,
     Abort(ClientAbort),
 }
@@ -478,41 +493,43 @@ async fn establish(
                     return None;
                 }
                 out.retries += 1;
-                if settings.redispatch && out.retries == settings.retries {
-                    // last retry: let the balancer choose another server
-                    let old = slot.server.clone();
-                    drop(slot);
-                    match be.acquire(peer.ip(), Some(&old), ctx.hard.token()).await {
-                        Ok((s, _)) => slot = s,
-                        Err(_) => {
-                            out.term = Term::new(b'S', b'C');
-                            return None;
+                let next = next_attempt(&Attempt {
+                    redispatch: settings.redispatch,
+                    retry: out.retries,
+                    retries: settings.retries,
+                    timed_out: matches!(e, ConnectError::Timeout),
+                    server_up: slot.server.is_up(),
+                    active: be.servers_left().0,
+                    algo: settings.algo,
+                    connect_timeout: settings.connect_timeout,
+                });
+                match next {
+                    Retry::Redispatch => {
+                        // let the balancer choose another server
+                        let old = slot.server.clone();
+                        drop(slot);
+                        match be.acquire(peer.ip(), Some(&old), ctx.hard.token()).await {
+                            Ok((s, _)) => slot = s,
+                            Err(_) => {
+                                out.term = Term::new(b'S', b'C');
+                                return None;
+                            }
+                        }
+                        if !Arc::ptr_eq(&slot.server, &old) {
+                            old.counters.wredis.inc();
+                            be.counters.wredis.inc();
+                            out.redispatched = true;
                         }
                     }
-                    if !Arc::ptr_eq(&slot.server, &old) {
-                        old.counters.wredis.inc();
-                        be.counters.wredis.inc();
-                        out.redispatched = true;
-                    }
-                } else {
-                    slot.server.counters.wretr.inc();
-                    be.counters.wretr.inc();
-                    // HAProxy's turn-around before retrying the same
-                    // server: min(timeout connect, 1s), skipped by the
-                    // round-robin algorithms while other servers are up
-                    let rr = matches!(settings.algo, Algo::RoundRobin | Algo::StaticRr);
-                    let pause = if rr && be.servers_left().0 > 1 {
-                        Duration::ZERO
-                    } else {
-                        settings
-                            .connect_timeout
-                            .map_or(Duration::from_secs(1), |t| t.min(Duration::from_secs(1)))
-                    };
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = ctx.hard.token().cancelled() => {
-                            out.term = Term::new(b'K', b'C');
-                            return None;
+                    Retry::Same { pause } => {
+                        slot.server.counters.wretr.inc();
+                        be.counters.wretr.inc();
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => {}
+                            _ = ctx.hard.token().cancelled() => {
+                                out.term = Term::new(b'K', b'C');
+                                return None;
+                            }
                         }
                     }
                 }
@@ -521,6 +538,58 @@ async fn establish(
     };
     out.tc = Some(ms(tc0.elapsed()));
     Some((slot, server))
+}
+
+/// A failed connection attempt that still has a retry left.
+struct Attempt {
+    /// `option redispatch`.
+    redispatch: bool,
+    /// This retry's number, from 1.
+    retry: u32,
+    /// `retries`.
+    retries: u32,
+    /// The attempt hit `timeout connect` (rather than failing fast).
+    timed_out: bool,
+    /// The server is still UP.
+    server_up: bool,
+    /// Usable active servers of the backend.
+    active: usize,
+    algo: Algo,
+    connect_timeout: Option<Duration>,
+}
+
+/// How the next attempt is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// On a server the balancer chooses again, at once.
+    Redispatch,
+    /// On the same server, after `pause`.
+    Same { pause: Duration },
+}
+
+/// HAProxy 2.6's choice after a failed connection attempt
+/// (`sess_update_st_cer`). With `option redispatch` the session moves to
+/// another server when its server is no longer UP, on the last retry
+/// (the default interval, -1), or on any retry when it has no
+/// persistence, more than one active server is left and the algorithm
+/// is not a hash (proxyd has no persistence in TCP mode). Otherwise it
+/// retries the same server: at once after a connect timeout (the time
+/// has already been waited), after a turn-around of min(`timeout
+/// connect`, 1s) after a fast failure (refused, unreachable), skipped by
+/// the round-robin algorithms while other servers are up.
+fn next_attempt(a: &Attempt) -> Retry {
+    let hash = matches!(a.algo, Algo::Source);
+    if a.redispatch && (!a.server_up || a.retry >= a.retries || (a.active > 1 && !hash)) {
+        return Retry::Redispatch;
+    }
+    let rr = matches!(a.algo, Algo::RoundRobin | Algo::StaticRr);
+    let pause = if a.timed_out || (rr && a.active > 1) {
+        Duration::ZERO
+    } else {
+        a.connect_timeout
+            .map_or(Duration::from_secs(1), |t| t.min(Duration::from_secs(1)))
+    };
+    Retry::Same { pause }
 }
 
 fn log_session(
@@ -562,5 +631,123 @@ fn log_session(
         tracing::info!("{line}");
     } else {
         fe.log.send(6, &line, true);
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    fn attempt() -> Attempt {
+        Attempt {
+            redispatch: false,
+            retry: 1,
+            retries: 2,
+            timed_out: false,
+            server_up: true,
+            active: 1,
+            algo: Algo::RoundRobin,
+            connect_timeout: Some(Duration::from_secs(5)),
+        }
+    }
+
+    #[test]
+    fn a_connect_timeout_is_retried_at_once() {
+        let a = Attempt {
+            timed_out: true,
+            ..attempt()
+        };
+        assert_eq!(
+            next_attempt(&a),
+            Retry::Same {
+                pause: Duration::ZERO
+            }
+        );
+    }
+
+    #[test]
+    fn a_fast_failure_waits_the_turn_around() {
+        assert_eq!(
+            next_attempt(&attempt()),
+            Retry::Same {
+                pause: Duration::from_secs(1)
+            }
+        );
+        let a = Attempt {
+            connect_timeout: Some(Duration::from_millis(300)),
+            algo: Algo::LeastConn,
+            active: 3,
+            ..attempt()
+        };
+        assert_eq!(
+            next_attempt(&a),
+            Retry::Same {
+                pause: Duration::from_millis(300)
+            }
+        );
+        // round robin with other servers up: no turn-around
+        let a = Attempt {
+            active: 2,
+            ..attempt()
+        };
+        assert_eq!(
+            next_attempt(&a),
+            Retry::Same {
+                pause: Duration::ZERO
+            }
+        );
+    }
+
+    #[test]
+    fn redispatch_on_the_first_retry_when_other_servers_are_up() {
+        for algo in [
+            Algo::RoundRobin,
+            Algo::StaticRr,
+            Algo::LeastConn,
+            Algo::First,
+        ] {
+            let a = Attempt {
+                redispatch: true,
+                active: 2,
+                algo,
+                ..attempt()
+            };
+            assert_eq!(next_attempt(&a), Retry::Redispatch, "{algo:?}");
+        }
+    }
+
+    #[test]
+    fn redispatch_with_a_hash_or_one_server_only_on_the_last_retry() {
+        for (algo, active) in [(Algo::Source, 3), (Algo::RoundRobin, 1)] {
+            let a = Attempt {
+                redispatch: true,
+                retries: 3,
+                active,
+                algo,
+                ..attempt()
+            };
+            assert!(matches!(next_attempt(&a), Retry::Same { .. }));
+            let a = Attempt { retry: 2, ..a };
+            assert!(matches!(next_attempt(&a), Retry::Same { .. }));
+            let a = Attempt { retry: 3, ..a };
+            assert_eq!(next_attempt(&a), Retry::Redispatch);
+        }
+    }
+
+    #[test]
+    fn redispatch_away_from_a_server_that_went_down() {
+        let a = Attempt {
+            redispatch: true,
+            retries: 3,
+            algo: Algo::Source,
+            server_up: false,
+            ..attempt()
+        };
+        assert_eq!(next_attempt(&a), Retry::Redispatch);
+        let a = Attempt {
+            redispatch: false,
+            ..a
+        };
+        assert!(matches!(next_attempt(&a), Retry::Same { .. }));
     }
 }
