@@ -294,7 +294,9 @@ pub fn parse_expr_words(words: &[&str], loader: &mut PatternLoader<'_>) -> Resul
                     Method::from_name(m).ok_or_else(|| format!("unknown matching method '{m}' when parsing ACL expression"))?,
                 );
             }
-            "-u" | "-M" => i += 1,
+            // unique id for the runtime API / map file as pattern list:
+            // refused rather than ignored (nothing may be silently dropped)
+            "-u" | "-M" => return Err(format!("ACL option '{w}' is not supported by proxyd")),
             other => {
                 return Err(format!(
                     "'{other}' is not a valid ACL option. Please use '--' before any pattern beginning with a '-'"

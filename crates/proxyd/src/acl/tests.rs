@@ -521,6 +521,15 @@ fn acl_line_errors_match_haproxy() {
         ("acl a req.ssl_ver 3.x", "error detected while parsing ACL 'a' : '3.x' is not a dotted number."),
         ("acl a src -f /nonexistent", "error detected while parsing ACL 'a' : failed to open pattern file </nonexistent>."),
         ("acl a src -f", "error detected while parsing ACL 'a' : failed to open pattern file <>."),
+        // HAProxy accepts these; proxyd refuses them instead of ignoring them
+        (
+            "acl a src -u 1 1.2.3.4",
+            "error detected while parsing ACL 'a' : ACL option '-u' is not supported by proxyd.",
+        ),
+        (
+            "acl a src -M 1.2.3.4",
+            "error detected while parsing ACL 'a' : ACL option '-M' is not supported by proxyd.",
+        ),
         (
             "acl a src -x 1.2.3.4",
             "error detected while parsing ACL 'a' : '-x' is not a valid ACL option. Please use '--' before any pattern beginning with a '-'.",
