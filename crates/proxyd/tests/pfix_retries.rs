@@ -53,6 +53,20 @@ fn cfg(body: &str) -> String {
     )
 }
 
+/// Connect to the frontend on `fe` and wait (15 s at most) until proxyd
+/// closes the connection without sending anything; how long that took.
+fn time_until_closed(fe: u16) -> Duration {
+    let mut c = TcpStream::connect(("127.0.0.1", fe)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let t = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = c.read(&mut buf).unwrap_or(0);
+    let took = t.elapsed();
+    assert_eq!(n, 0);
+    took
+}
+
 #[test]
 fn retries_after_a_connect_timeout_are_immediate() {
     let bh = blackhole();
@@ -64,14 +78,7 @@ fn retries_after_a_connect_timeout_are_immediate() {
             bh.port
         )),
     );
-    let mut c = TcpStream::connect(("127.0.0.1", fe)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(15)))
-        .expect("timeout");
-    let t = Instant::now();
-    let mut buf = [0u8; 16];
-    let n = c.read(&mut buf).unwrap_or(0);
-    let took = t.elapsed();
-    assert_eq!(n, 0);
+    let took = time_until_closed(fe);
     // HAProxy: 3.0 s (three 1 s attempts, no turn-around)
     assert!(
         took >= Duration::from_millis(2900) && took < Duration::from_millis(4200),
@@ -127,14 +134,7 @@ fn the_client_timeout_does_not_cut_the_retries_short() {
             bh.port
         )),
     );
-    let mut c = TcpStream::connect(("127.0.0.1", fe)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(15)))
-        .expect("timeout");
-    let t = Instant::now();
-    let mut buf = [0u8; 16];
-    let n = c.read(&mut buf).unwrap_or(0);
-    let took = t.elapsed();
-    assert_eq!(n, 0);
+    let took = time_until_closed(fe);
     assert!(
         took >= Duration::from_millis(2900) && took < Duration::from_millis(4200),
         "gave up after {took:?}"
