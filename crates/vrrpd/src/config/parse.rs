@@ -154,13 +154,12 @@ fn lex_with_includes(
     raw.insert(file.to_string(), src.lines().map(String::from).collect());
     // keepalived reads such a line to its end but reports it, and `-t`
     // then fails (exit 5).
+    let file_lines = raw.get(file).map(Vec::as_slice).unwrap_or_default();
     for e in lexer::keepalived_unterminated_quotes(file, src) {
         let pos = e.pos().clone();
-        let text = src
-            .lines()
-            .nth(pos.line.saturating_sub(1) as usize)
-            .unwrap_or("")
-            .trim();
+        let text = file_lines
+            .get(pos.line.saturating_sub(1) as usize)
+            .map_or("", |l| l.trim());
         for message in [
             format!("Unterminated quote '{text}'"),
             format!("Unmatched quote: '{text}'"),
